@@ -1,0 +1,90 @@
+"""Errors pacer reports to people.
+
+    PacerError(message, title)
+     +-- ConfigError            a config file is wrong: file, line, field
+     +-- AppValidationError     an app definition is wrong: every field with its JSON path
+     +-- AppNotFound            no app with that id
+     +-- AppExists              an app with that id already exists
+     +-- DeploymentConflict     a running deployment locks the app
+     +-- AgentError             an agent call failed
+          +-- AgentUnreachable  the agent does not answer
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PacerError(Exception):
+    title = "pacer error"
+
+    def __init__(self, message: str, title: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if title is not None:
+            self.title = title
+
+
+class ConfigError(PacerError):
+    title = "bad config"
+
+    def __init__(self, file: str, line: int | None, field: str, problem: str) -> None:
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {field}: {problem}")
+        self.file = file
+        self.line = line
+        self.field = field
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field; `path` is a JSON pointer such as /container/docker/image."""
+
+    path: str
+    message: str
+
+
+class AppValidationError(PacerError):
+    title = "invalid app"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        lines = "; ".join(f"{e.path}: {e.message}" for e in self.errors)
+        super().__init__(f"Object is not valid: {lines}")
+
+
+class AppNotFound(PacerError):
+    title = "no such app"
+
+    def __init__(self, app_id: str) -> None:
+        super().__init__(f"App '{app_id}' does not exist")
+        self.app_id = app_id
+
+
+class AppExists(PacerError):
+    title = "app exists"
+
+    def __init__(self, app_id: str) -> None:
+        super().__init__(f"An app with id [{app_id}] already exists.")
+        self.app_id = app_id
+
+
+class DeploymentConflict(PacerError):
+    title = "deployment in progress"
+
+    def __init__(self, app_id: str, deployment_ids: list[str]) -> None:
+        super().__init__(
+            "App is locked by one or more deployments. Override with the option '?force=true'. "
+            f"View details at '/v2/deployments/{deployment_ids[0] if deployment_ids else ''}'."
+        )
+        self.app_id = app_id
+        self.deployment_ids = deployment_ids
+
+
+class AgentError(PacerError):
+    title = "agent error"
+
+
+class AgentUnreachable(AgentError):
+    title = "agent unreachable"
