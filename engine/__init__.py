@@ -1,0 +1,53 @@
+"""pacer's scheduler engine: usable alone, without the console.
+
+    from engine import Engine, load_config
+    async with Engine(load_config("pacer.toml")) as engine:
+        await engine.create_app({...})
+
+The console and the API use only the names listed in `__all__`.
+"""
+
+from engine.config import AgentConfig, PacerConfig, SchedulerConfig, default_config, load_config
+from engine.core import AgentView, AppView, ClusterSnapshot, Engine
+from engine.errors import (
+    AgentError,
+    AgentUnreachable,
+    AppExists,
+    AppNotFound,
+    AppValidationError,
+    ConfigError,
+    DeploymentConflict,
+    FieldError,
+    PacerError,
+)
+from engine.events import Event, Subscription
+from engine.model import AppDefinition, app_to_json, parse_app
+from engine.state import TaskRecord, TaskState
+
+__all__ = [
+    "AgentConfig",
+    "AgentError",
+    "AgentUnreachable",
+    "AgentView",
+    "AppDefinition",
+    "AppExists",
+    "AppNotFound",
+    "AppValidationError",
+    "AppView",
+    "ClusterSnapshot",
+    "ConfigError",
+    "DeploymentConflict",
+    "Engine",
+    "Event",
+    "FieldError",
+    "PacerConfig",
+    "PacerError",
+    "SchedulerConfig",
+    "Subscription",
+    "TaskRecord",
+    "TaskState",
+    "app_to_json",
+    "default_config",
+    "load_config",
+    "parse_app",
+]

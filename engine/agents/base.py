@@ -1,0 +1,119 @@
+"""The agent protocol: what the engine asks of a host that runs containers.
+
+Every driver (docker, pacer remote, sim) implements `AgentDriver`. Drivers own
+all side effects on their host; the engine only sees the plain data below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal, Protocol, runtime_checkable
+
+ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
+
+LABEL_CLUSTER = "pacer.cluster"
+LABEL_APP = "pacer.app"
+LABEL_TASK = "pacer.task"
+LABEL_VERSION = "pacer.version"
+LABEL_CONFIG_VERSION = "pacer.config-version"
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    container_port: int
+    host_port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """Everything an agent needs to start one task's container."""
+
+    task_id: str
+    app_id: str
+    version: str
+    config_version: str
+    cluster_id: str
+    name: str
+    image: str
+    entrypoint: tuple[str, ...] | None
+    command: tuple[str, ...] | None
+    env: dict[str, str]
+    labels: dict[str, str]
+    cpus: float
+    mem_mib: float
+    network_mode: str  # bridge | host | none
+    ports: tuple[PortBinding, ...] = ()
+    user: str | None = None
+    kill_grace_seconds: float = 3.0
+
+    def container_labels(self) -> dict[str, str]:
+        labels = dict(self.labels)
+        labels.update(
+            {
+                LABEL_CLUSTER: self.cluster_id,
+                LABEL_APP: self.app_id,
+                LABEL_TASK: self.task_id,
+                LABEL_VERSION: self.version,
+                LABEL_CONFIG_VERSION: self.config_version,
+            }
+        )
+        return labels
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedContainer:
+    """One container carrying this cluster's label, as an agent reports it."""
+
+    container_id: str
+    task_id: str
+    app_id: str
+    version: str
+    config_version: str
+    state: ContainerState
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    host_ports: tuple[int, ...] = ()
+    ip_address: str | None = None
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCapacity:
+    cpus: float
+    mem_mib: float
+    disk_mib: float
+    hostname: str
+    attributes: dict[str, str] = field(default_factory=dict)
+    kind: str = "docker"
+
+
+class AgentDriver(Protocol):
+    """One host. Every method may raise `engine.errors.AgentError`/`AgentUnreachable`."""
+
+    name: str
+    kind: str
+
+    async def connect(self) -> AgentCapacity: ...
+
+    async def list_containers(self, cluster_id: str) -> list[ObservedContainer]: ...
+
+    async def launch(self, spec: TaskSpec) -> ObservedContainer: ...
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None: ...
+
+    async def remove(self, container_id: str) -> None: ...
+
+    async def tail_logs(self, container_id: str, lines: int) -> list[str]: ...
+
+    async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
+        """Call `on_change` (from any thread) when something may have changed; runs until cancelled."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SupportsLogStream(Protocol):
+    async def follow_logs(self, container_id: str, tail: int) -> object: ...

@@ -1,0 +1,291 @@
+"""The `docker` driver: one Docker daemon through the docker SDK.
+
+SDK calls block, so each runs in this agent's own thread pool; the event loop
+never waits on a socket. Only containers labelled with our cluster id are ever
+listed, stopped or removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from datetime import datetime
+from functools import partial
+from typing import Any, Callable, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from engine.agents.base import (
+    LABEL_APP,
+    LABEL_CLUSTER,
+    LABEL_CONFIG_VERSION,
+    LABEL_TASK,
+    LABEL_VERSION,
+    AgentCapacity,
+    ObservedContainer,
+    TaskSpec,
+)
+from engine.errors import AgentError, AgentUnreachable
+
+T = TypeVar("T")
+
+_CONNECTION_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, OSError)
+
+
+def _parse_docker_time(text: str | None) -> float | None:
+    if not text or text.startswith("0001-01-01"):
+        return None
+    # Docker gives nanoseconds: trim to microseconds for fromisoformat.
+    head, _, frac = text.rstrip("Z").partition(".")
+    frac = (frac + "000000")[:6]
+    return datetime.fromisoformat(f"{head}.{frac}+00:00").timestamp()
+
+
+class DockerAgent:
+    kind = "docker"
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        *,
+        reserve_cpus: float = 0.0,
+        reserve_mem_mib: float = 0.0,
+        cpus: float | None = None,
+        mem_mib: float | None = None,
+        attributes: dict[str, str] | None = None,
+        tls: Any = None,
+        call_timeout: float = 30.0,
+        workers: int = 16,
+    ) -> None:
+        self.name = name
+        self.url = url
+        self._reserve_cpus = reserve_cpus
+        self._reserve_mem = reserve_mem_mib
+        self._cpus = cpus
+        self._mem = mem_mib
+        self._attributes = dict(attributes or {})
+        self._tls = tls
+        self._call_timeout = call_timeout
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{name}")
+        self._client: docker.DockerClient | None = None
+        self._client_lock = threading.Lock()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _docker(self) -> docker.DockerClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = docker.DockerClient(
+                    base_url=self.url, timeout=int(self._call_timeout), tls=self._tls, max_pool_size=32
+                )
+            return self._client
+
+    async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+        try:
+            return await asyncio.wait_for(fut, timeout or self._call_timeout)
+        except asyncio.TimeoutError as exc:
+            raise AgentUnreachable(f"agent {self.name}: docker call timed out") from exc
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError as exc:
+            raise AgentError(f"agent {self.name}: {exc.explanation or exc}") from exc
+        except _CONNECTION_ERRORS as exc:
+            raise AgentUnreachable(f"agent {self.name}: {self.url} does not answer ({exc.__class__.__name__})") from exc
+
+    # -- protocol -----------------------------------------------------------
+
+    async def connect(self) -> AgentCapacity:
+        info: dict[str, Any] = await self._call(lambda: self._docker().info())
+        cpus = self._cpus if self._cpus is not None else float(info.get("NCPU", 1)) - self._reserve_cpus
+        mem = self._mem if self._mem is not None else float(info.get("MemTotal", 0)) / 2**20 - self._reserve_mem
+        attributes = {"os": str(info.get("OSType", "linux")), "arch": str(info.get("Architecture", ""))}
+        attributes.update(self._attributes)
+        return AgentCapacity(
+            cpus=max(cpus, 0.0),
+            mem_mib=max(mem, 0.0),
+            disk_mib=0.0,
+            hostname=str(info.get("Name", self.name)),
+            attributes=attributes,
+            kind="docker",
+        )
+
+    def _list_sync(self, cluster_id: str) -> list[ObservedContainer]:
+        api = self._docker().api
+        rows = api.containers(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster_id}"})
+        observed = []
+        for row in rows:
+            labels = row.get("Labels") or {}
+            task_id = labels.get(LABEL_TASK)
+            if not task_id or labels.get(LABEL_CLUSTER) != cluster_id:
+                continue
+            state = str(row.get("State", "dead"))
+            exit_code = None
+            started = finished = None
+            oom = False
+            if state in ("exited", "dead"):
+                # The list call has no exit code; inspect the (few) stopped ones.
+                try:
+                    detail = api.inspect_container(row["Id"])
+                except docker.errors.NotFound:
+                    continue
+                st = detail.get("State", {})
+                exit_code = st.get("ExitCode")
+                started = _parse_docker_time(st.get("StartedAt"))
+                finished = _parse_docker_time(st.get("FinishedAt"))
+                oom = bool(st.get("OOMKilled"))
+            ports = tuple(
+                sorted({int(p["PublicPort"]) for p in row.get("Ports") or [] if p.get("PublicPort")})
+            )
+            ip = None
+            for net in ((row.get("NetworkSettings") or {}).get("Networks") or {}).values():
+                ip = net.get("IPAddress") or ip
+            observed.append(
+                ObservedContainer(
+                    container_id=row["Id"],
+                    task_id=task_id,
+                    app_id=labels.get(LABEL_APP, ""),
+                    version=labels.get(LABEL_VERSION, ""),
+                    config_version=labels.get(LABEL_CONFIG_VERSION, labels.get(LABEL_VERSION, "")),
+                    state=state,  # type: ignore[arg-type]
+                    exit_code=exit_code,
+                    started_at=started if started is not None else float(row.get("Created", 0)),
+                    finished_at=finished,
+                    host_ports=ports,
+                    ip_address=ip or None,
+                    oom_killed=oom,
+                )
+            )
+        return observed
+
+    async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
+        return await self._call(self._list_sync, cluster_id)
+
+    def _launch_sync(self, spec: TaskSpec) -> ObservedContainer:
+        api = self._docker().api
+        port_bindings: dict[str, int] = {}
+        exposed: list[Any] = []
+        for p in spec.ports:
+            key = f"{p.container_port}/{p.protocol}"
+            exposed.append((p.container_port, p.protocol))
+            port_bindings[key] = p.host_port
+        host_config = api.create_host_config(
+            port_bindings={k: v for k, v in port_bindings.items()} if spec.network_mode == "bridge" else None,
+            network_mode=spec.network_mode if spec.network_mode in ("bridge", "host", "none") else "bridge",
+            restart_policy={"Name": "no"},
+            nano_cpus=int(spec.cpus * 1e9) if spec.cpus > 0 else None,
+            mem_limit=int(spec.mem_mib * 2**20) if spec.mem_mib > 0 else None,
+            init=True,
+        )
+        created = api.create_container(
+            image=spec.image,
+            name=spec.name,
+            entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
+            command=list(spec.command) if spec.command is not None else None,
+            environment=spec.env,
+            labels=spec.container_labels(),
+            ports=exposed if spec.network_mode == "bridge" else None,
+            host_config=host_config,
+            user=spec.user or "",
+            stop_timeout=max(int(round(spec.kill_grace_seconds)), 0),
+        )
+        cid = created["Id"]
+        try:
+            api.start(cid)
+        except docker.errors.APIError:
+            api.remove_container(cid, force=True)
+            raise
+        return ObservedContainer(
+            container_id=cid,
+            task_id=spec.task_id,
+            app_id=spec.app_id,
+            version=spec.version,
+            config_version=spec.config_version,
+            state="running",
+            host_ports=tuple(p.host_port for p in spec.ports),
+        )
+
+    async def launch(self, spec: TaskSpec) -> ObservedContainer:
+        try:
+            return await self._call(self._launch_sync, spec, timeout=self._call_timeout * 2)
+        except docker.errors.NotFound as exc:
+            raise AgentError(f"agent {self.name}: image {spec.image!r} not found on this daemon") from exc
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None:
+        def stop_sync() -> None:
+            try:
+                # SIGTERM, then SIGKILL after the grace period: docker's own stop semantics.
+                self._docker().api.stop(container_id, timeout=max(int(round(grace_seconds)), 0))
+            except docker.errors.NotFound:
+                pass
+
+        await self._call(stop_sync, timeout=grace_seconds + self._call_timeout)
+
+    async def remove(self, container_id: str) -> None:
+        def remove_sync() -> None:
+            try:
+                self._docker().api.remove_container(container_id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError as exc:
+                # "removal already in progress" is success for us.
+                if "already in progress" not in str(exc):
+                    raise
+
+        await self._call(remove_sync)
+
+    async def tail_logs(self, container_id: str, lines: int) -> list[str]:
+        def logs_sync() -> list[str]:
+            try:
+                raw: bytes = self._docker().api.logs(container_id, stdout=True, stderr=True, tail=lines)
+            except docker.errors.NotFound:
+                return []
+            return raw.decode("utf-8", "replace").splitlines()
+
+        return await self._call(logs_sync)
+
+    async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
+        """Follow docker events for our containers; they are only hints to reconcile sooner."""
+        stop = threading.Event()
+        stream_holder: list[Any] = []
+
+        def follow() -> None:
+            while not stop.is_set():
+                try:
+                    client = docker.DockerClient(base_url=self.url, timeout=None, tls=self._tls)  # type: ignore[arg-type]
+                    stream = client.events(
+                        decode=True, filters={"type": "container", "label": f"{LABEL_CLUSTER}={cluster_id}"}
+                    )
+                    stream_holder[:] = [stream, client]
+                    for _event in stream:
+                        if stop.is_set():
+                            return
+                        on_change()
+                except Exception:  # noqa: BLE001 - a broken stream is retried; reconcile's timer covers the gap
+                    if stop.wait(2.0):
+                        return
+                    on_change()
+
+        thread = threading.Thread(target=follow, name=f"docker-events-{self.name}", daemon=True)
+        thread.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stop.set()
+            for obj in stream_holder:
+                try:
+                    obj.close()
+                except Exception:  # noqa: BLE001 - closing a dead stream may fail; nothing to do
+                    pass
+
+    async def close(self) -> None:
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+        self._pool.shutdown(wait=False, cancel_futures=True)

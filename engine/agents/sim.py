@@ -1,0 +1,141 @@
+"""The `sim` driver: an agent with declared capacity and no containers.
+
+It is a real driver of the agent protocol, for scale tests, benchmarks, console
+tests and `pacer --demo`. Tasks "run" in memory; tests can crash them, make the
+agent unreachable, or slow its launches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
+from engine.errors import AgentError, AgentUnreachable
+
+
+@dataclass(slots=True)
+class _SimContainer:
+    observed: ObservedContainer
+    spec: TaskSpec
+    logs: list[str]
+
+
+class SimAgent:
+    kind = "sim"
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        cpus: float = 8.0,
+        mem_mib: float = 16384.0,
+        disk_mib: float = 100_000.0,
+        attributes: dict[str, str] | None = None,
+        hostname: str | None = None,
+        launch_delay: float = 0.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.capacity = AgentCapacity(
+            cpus=cpus,
+            mem_mib=mem_mib,
+            disk_mib=disk_mib,
+            hostname=hostname or name,
+            attributes=dict(attributes or {}),
+            kind="sim",
+        )
+        self.launch_delay = launch_delay
+        self.reachable = True
+        self.launch_count = 0
+        self.fail_images: set[str] = set()
+        """Images whose containers exit at once with code 1 (a crash-looping app)."""
+        self._clock = clock
+        self._containers: dict[str, _SimContainer] = {}
+        self._ids = itertools.count(1)
+        self._on_change: list[Callable[[], None]] = []
+
+    def _check(self) -> None:
+        if not self.reachable:
+            raise AgentUnreachable(f"agent {self.name}: simulated outage")
+
+    def _changed(self) -> None:
+        for cb in list(self._on_change):
+            cb()
+
+    async def connect(self) -> AgentCapacity:
+        self._check()
+        return self.capacity
+
+    async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
+        self._check()
+        return [c.observed for c in self._containers.values() if c.spec.cluster_id == cluster_id]
+
+    async def launch(self, spec: TaskSpec) -> ObservedContainer:
+        self._check()
+        if self.launch_delay:
+            await asyncio.sleep(self.launch_delay)
+        if spec.image.startswith("missing/"):
+            raise AgentError(f"agent {self.name}: image {spec.image!r} not found on this daemon")
+        self.launch_count += 1
+        cid = f"sim-{self.name}-{next(self._ids):08d}"
+        now = self._clock()
+        crashed = spec.image in self.fail_images
+        observed = ObservedContainer(
+            container_id=cid,
+            task_id=spec.task_id,
+            app_id=spec.app_id,
+            version=spec.version,
+            config_version=spec.config_version,
+            state="exited" if crashed else "running",
+            exit_code=1 if crashed else None,
+            started_at=now,
+            finished_at=now if crashed else None,
+            host_ports=tuple(p.host_port for p in spec.ports),
+            ip_address="10.255.0.1",
+        )
+        self._containers[cid] = _SimContainer(observed, spec, [f"[sim] started {spec.task_id} on {self.name}"])
+        if crashed:
+            self._changed()
+        return observed
+
+    def crash(self, container_id: str, exit_code: int = 1) -> None:
+        """Make a running container exit, as if its process died."""
+        c = self._containers[container_id]
+        c.observed = replace(c.observed, state="exited", exit_code=exit_code, finished_at=self._clock())
+        c.logs.append(f"[sim] exited with code {exit_code}")
+        self._changed()
+
+    def container_of(self, task_id: str) -> str | None:
+        for cid, c in self._containers.items():
+            if c.observed.task_id == task_id:
+                return cid
+        return None
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None:
+        self._check()
+        c = self._containers.get(container_id)
+        if c is not None and c.observed.state == "running":
+            c.observed = replace(c.observed, state="exited", exit_code=143, finished_at=self._clock())
+
+    async def remove(self, container_id: str) -> None:
+        self._check()
+        self._containers.pop(container_id, None)
+
+    async def tail_logs(self, container_id: str, lines: int) -> list[str]:
+        self._check()
+        c = self._containers.get(container_id)
+        return c.logs[-lines:] if c else []
+
+    async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
+        self._on_change.append(on_change)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            self._on_change.remove(on_change)
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,181 @@
+"""The config file: agents, scheduler settings, API binding.
+
+A bad config is reported as file, line and field (ConfigError), never as a
+traceback. Relative paths are taken from the config file's folder.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from engine.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the declared fallback for older Pythons
+    import tomli as tomllib
+
+DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentConfig(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    url: str
+    """unix:///var/run/docker.sock, tcp://127.0.0.2:2375, ssh://host, sim://, pacer+https://host:port"""
+    cpus: float | None = Field(default=None, ge=0)
+    mem: float | None = Field(default=None, ge=0)
+    disk: float = Field(default=0.0, ge=0)
+    reserve_cpus: float = Field(default=0.0, ge=0)
+    reserve_mem: float = Field(default=0.0, ge=0)
+    attributes: dict[str, str] = Field(default_factory=dict)
+    hostname: str | None = None
+    port_range: tuple[int, int] = (31000, 32000)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not re.match(r"^(unix|tcp|ssh|sim|pacer\+https?|https?)://", url):
+            raise ValueError("must start with unix://, tcp://, ssh://, sim:// or pacer+https://")
+        return url
+
+    @field_validator("port_range")
+    @classmethod
+    def _range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if not (1 <= lo <= hi <= 65535):
+            raise ValueError(f"must be [low, high] within 1-65535 with low <= high, got [{lo}, {hi}]")
+        return value
+
+    @property
+    def kind(self) -> str:
+        return "sim" if self.url.startswith("sim://") else "docker"
+
+
+class SchedulerConfig(_Strict):
+    state: str = "pacer-state/state.db"
+    apps_dir: str | None = None
+    default_image: str | None = None
+    cluster_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    reconcile_interval: float = Field(default=5.0, gt=0)
+    orphan_grace_seconds: float = Field(default=30.0, ge=0)
+    strategy: Literal["spread", "binpack"] = "spread"
+    api: str | None = None
+    api_token: str | None = None
+    api_tls_cert: str | None = None
+    api_tls_key: str | None = None
+
+
+class PacerConfig(_Strict):
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    agents: list[AgentConfig] = Field(default_factory=list)
+    source: str = "<defaults>"
+
+    @model_validator(mode="after")
+    def _unique_agents(self) -> "PacerConfig":
+        seen: set[str] = set()
+        for agent in self.agents:
+            if agent.name in seen:
+                raise ValueError(f"agent name {agent.name!r} is used twice")
+            seen.add(agent.name)
+        return self
+
+
+def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
+    """The line that defines the field at `loc` (such as ('agents', 1, 'url')), best effort."""
+    lines = text.splitlines()
+    table: str | None = None
+    index = -1
+    want_table = str(loc[0]) if loc else None
+    want_index = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    rest = [str(p) for p in loc[2:]] if want_index is not None else [str(p) for p in loc[1:]]
+    key = rest[0] if rest else None
+    table_line: int | None = None
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        header = re.match(r"^\[\[?\s*([^\]]+?)\s*\]\]?", line)
+        if header:
+            table = header.group(1)
+            if table == want_table:
+                index += 1 if line.startswith("[[") else 0
+                if want_index is None or index == want_index:
+                    table_line = number
+            continue
+        if table == want_table and (want_index is None or index == want_index) and key:
+            if re.match(rf"^{re.escape(key)}\s*=", line):
+                return number
+    return table_line
+
+
+def load_config(path: str | Path) -> PacerConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), None, "file", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(str(path), int(match.group(1)) if match else None, "syntax", str(exc)) from None
+    try:
+        config = PacerConfig.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[") or "config"
+        problems = [first["msg"]]
+        for other in exc.errors()[1:]:
+            other_field = ".".join(str(p) for p in other["loc"])
+            problems.append(f"also {other_field} (line {_line_of(text, tuple(other['loc'])) or '?'}): {other['msg']}")
+        raise ConfigError(str(path), _line_of(text, loc), field, "; ".join(problems)) from None
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
+    def resolve(value: str | None) -> str | None:
+        if value is None or value == ":memory:":
+            return value
+        p = Path(value).expanduser()
+        return str(p if p.is_absolute() else (base / p).resolve())
+
+    scheduler = config.scheduler.model_copy(
+        update={
+            "state": resolve(config.scheduler.state),
+            "apps_dir": resolve(config.scheduler.apps_dir),
+            "api_tls_cert": resolve(config.scheduler.api_tls_cert),
+            "api_tls_key": resolve(config.scheduler.api_tls_key),
+        }
+    )
+    agents = [
+        a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key)})
+        for a in config.agents
+    ]
+    return config.model_copy(update={"scheduler": scheduler, "agents": agents})
+
+
+def default_config(*, state: str | None = None, demo: bool = False) -> PacerConfig:
+    """No config file: the local Docker daemon, or a few sim agents with --demo."""
+    if demo:
+        agents = [
+            AgentConfig(name=f"sim-{i}", url="sim://", cpus=4, mem=8192, attributes={"zone": f"z{i % 2}", "rack": f"r{i}"})
+            for i in range(1, 4)
+        ]
+    else:
+        agents = [AgentConfig(name="local", url=DEFAULT_DOCKER_URL, reserve_mem=256)]
+    scheduler = SchedulerConfig(
+        state=state or str(Path.home() / ".local/share/pacer/state.db"),
+        default_image="busybox:latest",
+    )
+    return PacerConfig(scheduler=scheduler, agents=agents, source="<defaults>")

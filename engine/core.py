@@ -1,0 +1,719 @@
+"""The engine: store, agents, reconcile loop and executor, behind one facade.
+
+Commands (create, update, scale, delete, restart, kill) validate, commit to the
+store and only then return; the reconcile loop, woken by every change, by docker
+events and by a timer, makes the cluster match.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from engine.agents.base import AgentCapacity, AgentDriver, ObservedContainer
+from engine.agents.docker_agent import DockerAgent
+from engine.agents.sim import SimAgent
+from engine.config import AgentConfig, PacerConfig
+from engine.errors import AgentError, AppExists, AppNotFound, AppValidationError, FieldError, PacerError
+from engine.events import EventBus, Subscription
+from engine.executor import Executor
+from engine.model import (
+    AppDefinition,
+    app_to_json,
+    config_equal,
+    format_ts,
+    merge_app_json,
+    normalize_app_id,
+    parse_app,
+    parse_ts,
+    task_id_for,
+    with_version,
+)
+from engine.reconcile import ClusterView, Kill, Plan, TaskGone, Waiting, next_backoff, reconcile
+from engine.specs import desired_app, task_spec
+from engine.state import AgentState, BackoffState, DesiredApp, Resources, TaskRecord, TaskState
+from engine.store import Store
+
+log = logging.getLogger("pacer.engine")
+
+
+def make_driver(agent: AgentConfig) -> AgentDriver:
+    if agent.kind == "sim":
+        return SimAgent(
+            agent.name,
+            cpus=agent.cpus if agent.cpus is not None else 8.0,
+            mem_mib=agent.mem if agent.mem is not None else 16384.0,
+            disk_mib=agent.disk,
+            attributes=agent.attributes,
+            hostname=agent.hostname,
+        )
+    tls = None
+    if agent.tls_cert or agent.tls_ca:
+        import docker.tls
+
+        tls = docker.tls.TLSConfig(
+            client_cert=(agent.tls_cert, agent.tls_key) if agent.tls_cert and agent.tls_key else None,
+            ca_cert=agent.tls_ca,
+            verify=bool(agent.tls_ca),
+        )
+    return DockerAgent(
+        agent.name,
+        agent.url,
+        reserve_cpus=agent.reserve_cpus,
+        reserve_mem_mib=agent.reserve_mem,
+        cpus=agent.cpus,
+        mem_mib=agent.mem,
+        attributes=agent.attributes,
+        tls=tls,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    name: str
+    kind: str
+    hostname: str
+    reachable: bool
+    capacity: Resources
+    used: Resources
+    tasks: int
+    ports_used: int
+    port_range: tuple[int, int]
+    attributes: Mapping[str, str]
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppView:
+    app: AppDefinition
+    staged: int
+    running: int
+    healthy: int
+    unhealthy: int
+    waiting: Waiting | None
+    last_failure: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    cluster_id: str
+    taken_at: float
+    agents: tuple[AgentView, ...]
+    apps: tuple[AppView, ...]
+    tasks: Mapping[str, tuple[TaskRecord, ...]]
+    reconcile_rounds: int = 0
+
+
+@dataclass(slots=True)
+class _AgentSlot:
+    config: AgentConfig
+    driver: AgentDriver
+    capacity: AgentCapacity | None = None
+    reachable: bool = False
+    error: str | None = None
+    watcher: asyncio.Task[None] | None = None
+
+
+@dataclass(slots=True)
+class EngineStats:
+    rounds: int = 0
+    last_round_seconds: float = 0.0
+    launches: int = 0
+    kills: int = 0
+    failures: int = 0
+    round_durations: list[float] = field(default_factory=list)
+
+
+class Engine:
+    """The scheduler. Use `async with Engine(config) as engine:` or start()/stop()."""
+
+    def __init__(
+        self,
+        config: PacerConfig,
+        *,
+        drivers: Mapping[str, AgentDriver] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.bus = EventBus()
+        self.executor = Executor(self)
+        self.stats = EngineStats()
+        self._drivers_given = dict(drivers or {})
+        self._agents: dict[str, _AgentSlot] = {}
+        self.store: Store | None = None
+        self.cluster_id = ""
+        self.apps: dict[str, AppDefinition] = {}
+        self._desired: dict[str, DesiredApp] = {}
+        self.tasks: dict[str, TaskRecord] = {}
+        self.backoff: dict[str, BackoffState] = {}
+        self.failures: dict[str, dict[str, Any]] = {}
+        self.waiting: dict[str, Waiting] = {}
+        self.health: dict[str, bool | None] = {}
+        self._orphans_seen: dict[str, float] = {}
+        self._wake = asyncio.Event()
+        self._loop_task: asyncio.Task[None] | None = None
+        self._next_wakeup: float | None = None
+        self._stopping = False
+        self._round_done = asyncio.Condition()
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def __aenter__(self) -> "Engine":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        sched = self.config.scheduler
+        self.store = Store(sched.state)
+        self.cluster_id = self.store.cluster_id(sched.cluster_id)
+        for raw in self.store.load_apps().values():
+            app = parse_app(raw, default_image=sched.default_image)
+            self._set_app(app)
+        self.tasks = {t.task_id: t for t in self.store.load_tasks()}
+        self.backoff = self.store.load_backoff()
+        self.failures = self.store.load_failures()
+        for agent in self.config.agents:
+            driver = self._drivers_given.get(agent.name) or make_driver(agent)
+            self._agents[agent.name] = _AgentSlot(agent, driver)
+        for name, driver in self._drivers_given.items():
+            if name not in self._agents:
+                cfg = AgentConfig(name=name, url="sim://")
+                self._agents[name] = _AgentSlot(cfg, driver)
+        await asyncio.gather(*(self._connect(slot) for slot in self._agents.values()))
+        if sched.apps_dir:
+            await self._load_apps_dir(Path(sched.apps_dir))
+        self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="pacer-reconcile")
+        log.info("engine started: cluster %s, %d agents, %d apps, %d tasks",
+                 self.cluster_id, len(self._agents), len(self.apps), len(self.tasks))
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake()
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            try:
+                await self._loop_task
+            except asyncio.CancelledError:
+                pass
+        await self.executor.cancel_all()
+        for slot in self._agents.values():
+            if slot.watcher is not None:
+                slot.watcher.cancel()
+        for slot in self._agents.values():
+            await slot.driver.close()
+        self.bus.close()
+        if self.store is not None:
+            self.store.close()
+
+    async def _connect(self, slot: _AgentSlot) -> None:
+        try:
+            slot.capacity = await slot.driver.connect()
+        except AgentError as exc:
+            slot.reachable, slot.error = False, exc.message
+            log.warning("agent %s: %s", slot.config.name, exc.message)
+            return
+        slot.reachable, slot.error = True, None
+        if slot.watcher is None or slot.watcher.done():
+            slot.watcher = asyncio.get_running_loop().create_task(
+                slot.driver.watch(self.cluster_id, self.wake_threadsafe), name=f"watch {slot.config.name}"
+            )
+
+    async def _load_apps_dir(self, folder: Path) -> None:
+        """Apps declared as files: created when missing, updated when their definition changed."""
+        for path in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                log.error("apps_dir: %s: %s", path, exc)
+                continue
+            try:
+                await self.put_app(data, partial=False)
+            except PacerError as exc:
+                log.error("apps_dir: %s: %s", path, exc.message)
+
+    # -- the loop --------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wake_threadsafe(self) -> None:
+        loop = self._loop_task.get_loop() if self._loop_task else None
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def _run(self) -> None:
+        interval = self.config.scheduler.reconcile_interval
+        while not self._stopping:
+            timeout = interval
+            if self._next_wakeup is not None:
+                timeout = max(0.0, min(timeout, self._next_wakeup - self.clock()))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                # Coalesce a burst of changes (docker events come in flurries) into one round.
+                await asyncio.sleep(0.02)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.reconcile_once()
+            except asyncio.CancelledError:
+                raise
+            except PacerError as exc:
+                log.error("reconcile round failed: %s", exc.message)
+
+    async def _observe(self) -> dict[str, list[ObservedContainer]]:
+        async def one(slot: _AgentSlot) -> tuple[str, list[ObservedContainer] | None]:
+            if slot.capacity is None:
+                await self._connect(slot)
+                if slot.capacity is None:
+                    return slot.config.name, None
+            try:
+                containers = await slot.driver.list_containers(self.cluster_id)
+            except AgentError as exc:
+                if slot.reachable:
+                    log.warning("agent %s unreachable: %s", slot.config.name, exc.message)
+                    self.bus.publish("pacer_agent_unreachable", agent=slot.config.name, reason=exc.message)
+                slot.reachable, slot.error = False, exc.message
+                return slot.config.name, None
+            if not slot.reachable:
+                self.bus.publish("pacer_agent_reachable", agent=slot.config.name)
+                if slot.watcher is None or slot.watcher.done():
+                    await self._connect(slot)
+            slot.reachable, slot.error = True, None
+            return slot.config.name, containers
+
+        results = await asyncio.gather(*(one(s) for s in self._agents.values()))
+        return {name: containers for name, containers in results if containers is not None}
+
+    def _agent_states(self) -> dict[str, AgentState]:
+        states = {}
+        for name, slot in self._agents.items():
+            cap = slot.capacity
+            states[name] = AgentState(
+                name=name,
+                capacity=Resources(cap.cpus, cap.mem_mib, cap.disk_mib) if cap else Resources(),
+                hostname=(slot.config.hostname or (cap.hostname if cap else name)),
+                attributes=dict(cap.attributes) if cap else dict(slot.config.attributes),
+                port_range=slot.config.port_range,
+                reachable=slot.reachable and cap is not None,
+                kind=slot.driver.kind,
+            )
+        return states
+
+    async def reconcile_once(self) -> Plan:
+        started = time.monotonic()
+        observed = await self._observe()
+        view = ClusterView(
+            now=self.clock(),
+            apps=self._desired,
+            tasks=self.tasks,
+            agents=self._agent_states(),
+            observed=observed,
+            inflight=self.executor.busy_since(started),
+            backoff=self.backoff,
+            health=self.health,
+            orphans_seen=self._orphans_seen,
+            orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
+            strategy=self.config.scheduler.strategy,
+        )
+        plan = reconcile(view, self._new_task_id)
+        self._apply(plan)
+        self.executor.forget_touched_before(started)
+        elapsed = time.monotonic() - started
+        self.stats.rounds += 1
+        self.stats.last_round_seconds = elapsed
+        self.stats.round_durations = (self.stats.round_durations + [elapsed])[-1000:]
+        async with self._round_done:
+            self._round_done.notify_all()
+        return plan
+
+    def _new_task_id(self, app_id: str) -> str:
+        return task_id_for(app_id, str(uuid.uuid4()), 1)
+
+    def _apply(self, plan: Plan) -> None:
+        assert self.store is not None
+        killing = [replace(k.task, state=TaskState.KILLING) for k in plan.kills if k.task.state != TaskState.KILLING]
+        launching = [l.task for l in plan.launches]
+        failures = {g.task.app_id: self._failure_json(g, []) for g in plan.gone if g.failed}
+        # Commit first: a launch is only started once its record is durable.
+        self.store.write(
+            upsert=[*plan.updates, *plan.adopted, *killing, *launching],
+            delete=[g.task.task_id for g in plan.gone],
+            backoff=plan.backoff,
+            failures=failures,
+        )
+        for t in (*plan.updates, *plan.adopted, *killing, *launching):
+            previous = self.tasks.get(t.task_id)
+            self.tasks[t.task_id] = t
+            if previous is None or previous.state != t.state:
+                self._publish_status(t, self._status_message(t, plan))
+        for g in plan.gone:
+            self.tasks.pop(g.task.task_id, None)
+            self.health.pop(g.task.task_id, None)
+            self._publish_status(replace(g.task, state=g.state), g.message)
+            if g.failed:
+                self.stats.failures += 1
+            if g.container_id or g.failed:
+                self.executor.collect(g)
+        for app_id, state in plan.backoff.items():
+            if state is None:
+                self.backoff.pop(app_id, None)
+            else:
+                self.backoff[app_id] = state
+        self.failures.update(failures)
+        self.waiting = dict(plan.waiting)
+        self._orphans_seen = dict(plan.orphans_seen)
+        self._next_wakeup = plan.next_wakeup
+        for a in plan.adopted:
+            log.info("adopted running container %s as task %s", (a.container_id or "")[:12], a.task_id)
+        for kill in plan.kills:
+            self.stats.kills += 1
+            self.executor.kill(replace(kill, task=self.tasks.get(kill.task.task_id, kill.task)))
+        for launch in plan.launches:
+            self.stats.launches += 1
+            self.executor.launch(launch)
+        for removal in plan.removals:
+            self.executor.remove(removal)
+
+    @staticmethod
+    def _status_message(t: TaskRecord, plan: Plan) -> str:
+        for k in plan.kills:
+            if k.task.task_id == t.task_id:
+                return k.reason
+        for l in plan.launches:
+            if l.task.task_id == t.task_id:
+                return l.reason
+        return ""
+
+    def _failure_json(self, gone: TaskGone, lines: list[str]) -> dict[str, Any]:
+        message = gone.message
+        if lines:
+            message += "\n" + "\n".join(lines)
+        return {
+            "appId": gone.task.app_id,
+            "host": self._hostname(gone.task.agent),
+            "message": message,
+            "state": gone.state.value,
+            "taskId": gone.task.task_id,
+            "timestamp": format_ts(self.clock()),
+            "version": gone.task.version,
+            "slaveId": gone.task.agent,
+        }
+
+    def _hostname(self, agent: str) -> str:
+        slot = self._agents.get(agent)
+        if slot is None:
+            return agent
+        return slot.config.hostname or (slot.capacity.hostname if slot.capacity else agent)
+
+    def _publish_status(self, t: TaskRecord, message: str) -> None:
+        self.bus.publish(
+            "status_update_event",
+            slaveId=t.agent,
+            taskId=t.task_id,
+            taskStatus=t.state.value,
+            message=message,
+            appId=t.app_id,
+            host=self._hostname(t.agent),
+            ipAddresses=[{"ipAddress": t.ip_address, "protocol": "IPv4"}] if t.ip_address else [],
+            ports=list(t.host_ports),
+            version=t.version,
+        )
+
+    # -- executor callbacks ------------------------------------------------------
+
+    def driver(self, agent: str) -> AgentDriver:
+        slot = self._agents.get(agent)
+        if slot is None:
+            raise AgentError(f"no agent named {agent!r}")
+        return slot.driver
+
+    def task_spec_for(self, task: TaskRecord) -> Any:
+        app = self.apps.get(task.app_id)
+        if app is None:
+            raise ValueError(f"app {task.app_id} was deleted before its task started")
+        return task_spec(
+            app, task, cluster_id=self.cluster_id, default_image=self.config.scheduler.default_image,
+            hostname=self._hostname(task.agent),
+        )
+
+    def report_launched(self, task: TaskRecord, observed: ObservedContainer) -> None:
+        current = self.tasks.get(task.task_id)
+        if current is None or self.store is None:
+            return
+        running = replace(
+            current,
+            state=TaskState.RUNNING if current.state == TaskState.STAGING else current.state,
+            container_id=observed.container_id,
+            started_at=self.clock(),
+            ip_address=observed.ip_address,
+        )
+        self.store.write(upsert=[running])
+        self.tasks[task.task_id] = running
+        if current.state != running.state:
+            self._publish_status(running, "")
+
+    def report_launch_failed(self, task: TaskRecord, message: str) -> None:
+        if self.store is None:
+            return
+        gone = TaskGone(task, TaskState.FAILED, True, f"launch failed: {message}")
+        failure = self._failure_json(gone, [])
+        app = self._desired.get(task.app_id)
+        backoff_change: dict[str, BackoffState | None] = {}
+        if app is not None:
+            b = app.backoff
+            backoff_change[app.app_id] = next_backoff(
+                b.backoff_seconds, b.backoff_factor, b.max_launch_delay_seconds, self.backoff.get(app.app_id), self.clock()
+            )
+        self.store.write(delete=[task.task_id], backoff=backoff_change, failures={task.app_id: failure})
+        self.tasks.pop(task.task_id, None)
+        for app_id, state in backoff_change.items():
+            if state is not None:
+                self.backoff[app_id] = state
+        self.failures[task.app_id] = failure
+        self.stats.failures += 1
+        log.warning("launch of %s on %s failed: %s", task.task_id, task.agent, message)
+        self._publish_status(replace(task, state=TaskState.FAILED), gone.message)
+
+    def report_killed(self, task: TaskRecord, reason: str) -> None:
+        if self.store is None or task.task_id not in self.tasks:
+            return
+        self.store.write(delete=[task.task_id])
+        self.tasks.pop(task.task_id, None)
+        self.health.pop(task.task_id, None)
+        self._publish_status(replace(task, state=TaskState.KILLED), reason)
+
+    def report_failure_logs(self, gone: TaskGone, lines: list[str]) -> None:
+        if self.store is None or not lines:
+            return
+        failure = self._failure_json(gone, lines)
+        current = self.failures.get(gone.task.app_id)
+        if current is not None and current.get("taskId") != gone.task.task_id:
+            return  # a newer failure already replaced this one
+        self.failures[gone.task.app_id] = failure
+        self.store.write(failures={gone.task.app_id: failure})
+
+    # -- commands ----------------------------------------------------------------
+
+    def _set_app(self, app: AppDefinition) -> None:
+        self.apps[app.id] = app
+        self._desired[app.id] = desired_app(app)
+
+    def _next_version(self, app_id: str) -> str:
+        now = self.clock()
+        version = format_ts(now)
+        current = self.apps.get(app_id)
+        if current is not None and current.version and version <= current.version:
+            version = format_ts(parse_ts(current.version) + 0.001)
+        return version
+
+    def _commit(self, app: AppDefinition, *, config_change: bool) -> AppDefinition:
+        assert self.store is not None
+        previous = self.apps.get(app.id)
+        version = self._next_version(app.id)
+        old_info = (previous.version_info or {}) if previous else {}
+        info = {
+            "lastScalingAt": version,
+            "lastConfigChangeAt": version if (config_change or not old_info) else old_info.get("lastConfigChangeAt", version),
+        }
+        stamped = with_version(app, version, info)
+        self.store.put_apps([app_to_json(stamped)], clear_backoff=[app.id] if config_change else [])
+        if config_change:
+            self.backoff.pop(app.id, None)
+        self._set_app(stamped)
+        self.wake()
+        return stamped
+
+    def _parse(self, data: object) -> AppDefinition:
+        return parse_app(data, default_image=self.config.scheduler.default_image)
+
+    async def create_app(self, data: object) -> AppDefinition:
+        app = self._parse(data)
+        if app.id in self.apps:
+            raise AppExists(app.id)
+        created = self._commit(app, config_change=True)
+        self.bus.publish("api_post_event", clientIp=None, uri=f"/v2/apps{app.id}", appDefinition=app_to_json(created))
+        return created
+
+    async def put_app(self, data: object, *, app_id: str | None = None, partial: bool = True) -> AppDefinition:
+        """Create or update (Marathon's PUT): partial updates merge over the current definition."""
+        if not isinstance(data, dict):
+            raise AppValidationError([FieldError("/", "an app must be a JSON object")])
+        body = dict(data)
+        if app_id is not None:
+            body.setdefault("id", app_id)
+        probe_id = self._parse_id(body)
+        current = self.apps.get(probe_id)
+        if current is not None and partial:
+            body = merge_app_json(app_to_json(current), body)
+        app = self._parse(body)
+        if current is None:
+            return await self.create_app(body)
+        changed = not config_equal(current, app)
+        if not changed and app.instances == current.instances:
+            return current
+        updated = self._commit(app, config_change=changed)
+        self.bus.publish("api_post_event", clientIp=None, uri=f"/v2/apps{app.id}", appDefinition=app_to_json(updated))
+        return updated
+
+    @staticmethod
+    def _parse_id(body: Mapping[str, Any]) -> str:
+        raw = body.get("id")
+        if not isinstance(raw, str) or not raw.strip("/"):
+            raise AppValidationError([FieldError("/id", "is required")])
+        return normalize_app_id(raw)
+
+    def get_app(self, app_id: str) -> AppDefinition:
+        app = self.apps.get(normalize_app_id(app_id))
+        if app is None:
+            raise AppNotFound(normalize_app_id(app_id))
+        return app
+
+    async def scale(self, app_id: str, instances: int) -> AppDefinition:
+        app = self.get_app(app_id)
+        if instances < 0:
+            raise AppValidationError([FieldError("/instances", f"must be >= 0, got {instances}")])
+        if instances == app.instances:
+            return app
+        return self._commit(app.model_copy(update={"instances": instances}), config_change=False)
+
+    async def restart_app(self, app_id: str) -> AppDefinition:
+        """A new version with the same definition: every task is replaced, rolling."""
+        return self._commit(self.get_app(app_id), config_change=True)
+
+    async def delete_app(self, app_id: str) -> None:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        self.store.delete_app(app.id)
+        self.apps.pop(app.id, None)
+        self._desired.pop(app.id, None)
+        self.backoff.pop(app.id, None)
+        self.failures.pop(app.id, None)
+        self.waiting.pop(app.id, None)
+        self.bus.publish("app_terminated_event", appId=app.id)
+        self.wake()
+
+    async def kill_tasks(self, task_ids: list[str], *, scale: bool = False) -> list[TaskRecord]:
+        """Kill tasks; with scale, lower each app's instances so they are not replaced."""
+        victims = [self.tasks[t] for t in task_ids if t in self.tasks]
+        if scale:
+            per_app: dict[str, int] = {}
+            for t in victims:
+                per_app[t.app_id] = per_app.get(t.app_id, 0) + 1
+            for app_id, n in per_app.items():
+                app = self.apps.get(app_id)
+                if app is not None:
+                    self._commit(app.model_copy(update={"instances": max(0, app.instances - n)}), config_change=False)
+        assert self.store is not None
+        marked = [replace(t, state=TaskState.KILLING) for t in victims if t.task_id not in self.executor.inflight]
+        self.store.write(upsert=marked)
+        for t in marked:
+            self.tasks[t.task_id] = t
+            self._publish_status(t, "killed by request")
+            grace = self._desired[t.app_id].kill_grace_seconds if t.app_id in self._desired else 3.0
+            self.executor.kill(Kill(t, "killed by request", grace))
+        return victims
+
+    async def reset_delay(self, app_id: str) -> bool:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        if app.id not in self.backoff:
+            return False
+        self.store.write(backoff={app.id: None})
+        self.backoff.pop(app.id, None)
+        self.wake()
+        return True
+
+    def app_versions(self, app_id: str) -> list[str]:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        return self.store.app_versions(app.id)
+
+    # -- read side -----------------------------------------------------------------
+
+    def subscribe(self, *, maxsize: int = 10_000, event_types: frozenset[str] | None = None) -> Subscription:
+        return self.bus.subscribe(maxsize=maxsize, event_types=event_types)
+
+    def tasks_of(self, app_id: str) -> list[TaskRecord]:
+        return [t for t in self.tasks.values() if t.app_id == app_id]
+
+    def snapshot(self) -> ClusterSnapshot:
+        by_app: dict[str, list[TaskRecord]] = {}
+        used: dict[str, Resources] = {}
+        ports: dict[str, int] = {}
+        counts: dict[str, int] = {}
+        for t in self.tasks.values():
+            by_app.setdefault(t.app_id, []).append(t)
+            used[t.agent] = used.get(t.agent, Resources()) + t.resources
+            ports[t.agent] = ports.get(t.agent, 0) + len(t.host_ports)
+            counts[t.agent] = counts.get(t.agent, 0) + 1
+        agents = []
+        for name, slot in self._agents.items():
+            cap = slot.capacity
+            agents.append(
+                AgentView(
+                    name=name,
+                    kind=slot.driver.kind,
+                    hostname=self._hostname(name),
+                    reachable=slot.reachable,
+                    capacity=Resources(cap.cpus, cap.mem_mib, cap.disk_mib) if cap else Resources(),
+                    used=used.get(name, Resources()),
+                    tasks=counts.get(name, 0),
+                    ports_used=ports.get(name, 0),
+                    port_range=slot.config.port_range,
+                    attributes=dict(cap.attributes) if cap else dict(slot.config.attributes),
+                    error=slot.error,
+                )
+            )
+        apps = []
+        for app_id, app in sorted(self.apps.items()):
+            tasks = by_app.get(app_id, [])
+            has_checks = bool(app.health_checks)
+            running = [t for t in tasks if t.state == TaskState.RUNNING]
+            apps.append(
+                AppView(
+                    app=app,
+                    staged=sum(1 for t in tasks if t.state == TaskState.STAGING),
+                    running=len(running),
+                    healthy=sum(1 for t in running if self.health.get(t.task_id) is True) if has_checks else 0,
+                    unhealthy=sum(1 for t in running if self.health.get(t.task_id) is False) if has_checks else 0,
+                    waiting=self.waiting.get(app_id),
+                    last_failure=self.failures.get(app_id),
+                )
+            )
+        return ClusterSnapshot(
+            cluster_id=self.cluster_id,
+            taken_at=self.clock(),
+            agents=tuple(agents),
+            apps=tuple(apps),
+            tasks={k: tuple(v) for k, v in by_app.items()},
+            reconcile_rounds=self.stats.rounds,
+        )
+
+    async def wait_for_round(self, timeout: float = 10.0) -> None:
+        """Wait until one more reconcile round has finished."""
+        async with self._round_done:
+            await asyncio.wait_for(self._round_done.wait(), timeout)
+
+    def running_count(self, app_id: str) -> int:
+        return sum(1 for t in self.tasks.values() if t.app_id == app_id and t.state == TaskState.RUNNING)
+
+    def converged(self, app_id: str) -> bool:
+        app = self._desired.get(app_id)
+        if app is None:
+            return not any(t.app_id == app_id for t in self.tasks.values())
+        tasks = self.tasks_of(app_id)
+        return (
+            len(tasks) == app.instances
+            and all(t.state == TaskState.RUNNING and t.config_version == app.config_version for t in tasks)
+        )

@@ -1,0 +1,135 @@
+"""The executor: the one place that changes the world.
+
+It carries out a reconcile plan through the agent drivers: launches, kills and
+container removals, each as its own asyncio task, so a slow daemon or a long
+kill grace period never holds up the reconcile loop. Outcomes go back to the
+engine through `report_*` callbacks, which persist them and publish events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from engine.errors import AgentError, PacerError
+from engine.reconcile import Kill, Launch, RemoveContainer, TaskGone
+
+if TYPE_CHECKING:
+    from engine.core import Engine
+
+log = logging.getLogger("pacer.executor")
+
+FAILURE_LOG_LINES = 20
+
+
+class Executor:
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self.inflight: set[str] = set()
+        self.touched: dict[str, float] = {}
+        """Task id -> monotonic time its launch or kill finished; older observations must not judge it."""
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: "asyncio.Future[None] | object", name: str) -> None:
+        job = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+
+    def _finish(self, task_id: str) -> None:
+        self.inflight.discard(task_id)
+        self.touched[task_id] = time.monotonic()
+        self.engine.wake()
+
+    def forget_touched_before(self, moment: float) -> None:
+        for task_id, when in list(self.touched.items()):
+            if when < moment:
+                del self.touched[task_id]
+
+    def busy_since(self, moment: float) -> frozenset[str]:
+        return frozenset(self.inflight) | frozenset(t for t, when in self.touched.items() if when >= moment)
+
+    # -- actions -------------------------------------------------------------
+
+    def launch(self, action: Launch) -> None:
+        self.inflight.add(action.task.task_id)
+        self._spawn(self._launch(action), f"launch {action.task.task_id}")
+
+    async def _launch(self, action: Launch) -> None:
+        task = action.task
+        engine = self.engine
+        try:
+            driver = engine.driver(task.agent)
+            spec = engine.task_spec_for(task)
+            observed = await driver.launch(spec)
+        except (PacerError, ValueError) as exc:
+            message = exc.message if isinstance(exc, PacerError) else str(exc)
+            engine.report_launch_failed(task, message)
+        else:
+            engine.report_launched(task, observed)
+        finally:
+            self._finish(task.task_id)
+
+    def kill(self, action: Kill) -> None:
+        self.inflight.add(action.task.task_id)
+        self._spawn(self._kill(action), f"kill {action.task.task_id}")
+
+    async def _kill(self, action: Kill) -> None:
+        task = action.task
+        engine = self.engine
+        try:
+            if task.container_id:
+                driver = engine.driver(task.agent)
+                await driver.stop(task.container_id, action.grace_seconds)
+                await driver.remove(task.container_id)
+        except AgentError as exc:
+            # Stays KILLING; the next reconcile round tries again once the agent answers.
+            log.warning("kill of %s on %s failed: %s", task.task_id, task.agent, exc.message)
+        else:
+            engine.report_killed(task, action.reason)
+        finally:
+            self._finish(task.task_id)
+
+    def collect(self, gone: TaskGone) -> None:
+        """A task ended by itself: keep its last log lines as lastTaskFailure, then remove its container."""
+        self._spawn(self._collect(gone), f"collect {gone.task.task_id}")
+
+    async def _collect(self, gone: TaskGone) -> None:
+        engine = self.engine
+        lines: list[str] = []
+        if gone.container_id:
+            try:
+                driver = engine.driver(gone.task.agent)
+                if gone.failed:
+                    lines = await driver.tail_logs(gone.container_id, FAILURE_LOG_LINES)
+                await driver.remove(gone.container_id)
+            except AgentError as exc:
+                log.warning("cleanup of %s failed: %s", gone.task.task_id, exc.message)
+        if gone.failed:
+            engine.report_failure_logs(gone, lines)
+
+    def remove(self, action: RemoveContainer) -> None:
+        self._spawn(self._remove(action), f"remove {action.container_id[:12]}")
+
+    async def _remove(self, action: RemoveContainer) -> None:
+        try:
+            driver = self.engine.driver(action.agent)
+            if action.stop_first:
+                await driver.stop(action.container_id, 3.0)
+            await driver.remove(action.container_id)
+            log.info("removed container %s on %s: %s", action.container_id[:12], action.agent, action.reason)
+        except AgentError as exc:
+            log.warning("removing %s on %s failed: %s", action.container_id[:12], action.agent, exc.message)
+        self.engine.wake()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait for every action under way (used on shutdown and by tests)."""
+        if self._jobs:
+            await asyncio.wait(set(self._jobs), timeout=timeout)
+
+    async def cancel_all(self) -> None:
+        for job in list(self._jobs):
+            job.cancel()
+        if self._jobs:
+            await asyncio.wait(set(self._jobs), timeout=5.0)

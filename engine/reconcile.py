@@ -1,0 +1,394 @@
+"""Reconcile: compare what should run with what runs, and say what to do.
+
+Level-triggered and pure: given the desired apps, the task records, what the
+agents report and the time, it returns a `Plan` of actions, each with a reason.
+A lost docker event, a restarted engine or a restarted daemon all heal the same
+way: the next call sees the difference. Delays (launch backoff, orphan grace,
+unreachable timeouts) come back as `next_wakeup`, never as sleeps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Mapping, Sequence
+
+from engine.agents.base import ObservedContainer
+from engine.placement import ClusterUsage, Rejection, place
+from engine.state import AgentState, BackoffState, DesiredApp, TaskRecord, TaskState
+
+_ALIVE_CONTAINER_STATES = ("running", "paused", "restarting")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    now: float
+    apps: Mapping[str, DesiredApp]
+    tasks: Mapping[str, TaskRecord]
+    agents: Mapping[str, AgentState]
+    observed: Mapping[str, Sequence[ObservedContainer]]
+    """Containers per agent, for the agents that answered this round."""
+    inflight: frozenset[str] = frozenset()
+    """Task ids with a launch or kill under way: left alone this round."""
+    backoff: Mapping[str, BackoffState] = field(default_factory=dict)
+    health: Mapping[str, bool | None] = field(default_factory=dict)
+    orphans_seen: Mapping[str, float] = field(default_factory=dict)
+    orphan_grace_seconds: float = 30.0
+    strategy: str = "spread"
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    task: TaskRecord
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    task: TaskRecord
+    reason: str
+    grace_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class TaskGone:
+    """A task ended. `failed` ones count for backoff and become lastTaskFailure."""
+
+    task: TaskRecord
+    state: TaskState
+    failed: bool
+    message: str
+    exit_code: int | None = None
+    container_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveContainer:
+    agent: str
+    container_id: str
+    reason: str
+    stop_first: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    app_id: str
+    count: int
+    reason: str
+    rejections: Mapping[str, Rejection] = field(default_factory=dict)
+    delay_until: float | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    launches: list[Launch] = field(default_factory=list)
+    kills: list[Kill] = field(default_factory=list)
+    updates: list[TaskRecord] = field(default_factory=list)
+    gone: list[TaskGone] = field(default_factory=list)
+    removals: list[RemoveContainer] = field(default_factory=list)
+    adopted: list[TaskRecord] = field(default_factory=list)
+    backoff: dict[str, BackoffState | None] = field(default_factory=dict)
+    waiting: dict[str, Waiting] = field(default_factory=dict)
+    orphans_seen: dict[str, float] = field(default_factory=dict)
+    next_wakeup: float | None = None
+
+    def wake_at(self, when: float) -> None:
+        if self.next_wakeup is None or when < self.next_wakeup:
+            self.next_wakeup = when
+
+    @property
+    def empty(self) -> bool:
+        return not (self.launches or self.kills or self.updates or self.gone or self.removals or self.adopted)
+
+
+def next_backoff(policy_seconds: float, factor: float, cap: float, previous: BackoffState | None, now: float) -> BackoffState:
+    """Backoff after one more failure: backoffSeconds, then times backoffFactor, capped."""
+    if previous is None:
+        delay = policy_seconds
+        failures = 1
+    else:
+        delay = min(previous.delay * factor, cap)
+        failures = previous.failures + 1
+    delay = min(delay, cap)
+    return BackoffState(delay=delay, not_before=now + delay, last_failure_at=now, failures=failures)
+
+
+def _kill_order(tasks: Iterable[TaskRecord], selection: str) -> list[TaskRecord]:
+    """Victims first: unreachable, then staging, then by killSelection."""
+
+    def started(t: TaskRecord) -> float:
+        return t.started_at if t.started_at is not None else t.staged_at
+
+    youngest_first = selection != "OLDEST_FIRST"
+    rank = {TaskState.UNREACHABLE: 0, TaskState.STAGING: 1}
+    return sorted(
+        tasks,
+        key=lambda t: (rank.get(t.state, 2), -started(t) if youngest_first else started(t), t.task_id),
+    )
+
+
+class _Reconciler:
+    def __init__(self, view: ClusterView, new_task_id: Callable[[str], str]) -> None:
+        self.view = view
+        self.new_task_id = new_task_id
+        self.plan = Plan()
+        self.records: dict[str, TaskRecord] = dict(view.tasks)
+        self.by_container: dict[str, ObservedContainer] = {}
+        self.container_agent: dict[str, str] = {}
+
+    # -- observation ---------------------------------------------------------
+
+    def observe(self) -> None:
+        view, plan = self.view, self.plan
+        for agent, containers in view.observed.items():
+            for c in containers:
+                self.by_container[c.task_id] = c
+                self.container_agent[c.task_id] = agent
+        for task in list(self.records.values()):
+            self._observe_task(task)
+        for task_id, c in self.by_container.items():
+            if task_id not in view.tasks:
+                self._unknown_container(self.container_agent[task_id], c)
+
+    def _gone(self, task: TaskRecord, state: TaskState, failed: bool, message: str,
+              exit_code: int | None = None, container_id: str | None = None) -> None:
+        self.plan.gone.append(TaskGone(task, state, failed, message, exit_code, container_id))
+        self.records.pop(task.task_id, None)
+
+    def _update(self, task: TaskRecord) -> None:
+        self.plan.updates.append(task)
+        self.records[task.task_id] = task
+
+    def _observe_task(self, task: TaskRecord) -> None:
+        view = self.view
+        now = view.now
+        if task.task_id in view.inflight:
+            return
+        agent = view.agents.get(task.agent)
+        if agent is None:
+            self._gone(task, TaskState.GONE, False, f"agent {task.agent} is no longer configured")
+            return
+        if task.agent not in view.observed:
+            app = view.apps.get(task.app_id)
+            since = task.unreachable_since if task.unreachable_since is not None else now
+            expunge = app.expunge_after_seconds if app else 0.0
+            if expunge is not None and now >= since + expunge:
+                self._gone(task, TaskState.GONE, False, f"agent {task.agent} unreachable for {now - since:.0f}s: expunged")
+                return
+            if task.state in (TaskState.RUNNING, TaskState.STAGING):
+                self._update(replace(task, state=TaskState.UNREACHABLE, unreachable_since=since))
+            if expunge is not None:
+                self.plan.wake_at(since + expunge)
+            if app and app.inactive_after_seconds is not None:
+                self.plan.wake_at(since + app.inactive_after_seconds)
+            return
+        c = self.by_container.get(task.task_id)
+        if c is None:
+            if task.state == TaskState.KILLING:
+                self._gone(task, TaskState.KILLED, False, "killed")
+            elif task.state == TaskState.STAGING:
+                self._gone(task, TaskState.GONE, False, "container never appeared (launch interrupted)")
+            else:
+                self._gone(task, TaskState.GONE, True, "container disappeared from its agent")
+            return
+        if c.state in _ALIVE_CONTAINER_STATES:
+            if task.state == TaskState.KILLING:
+                self.plan.kills.append(Kill(task, "kill interrupted: trying again", self._grace(task)))
+            elif task.state != TaskState.RUNNING or task.container_id != c.container_id:
+                self._update(
+                    replace(
+                        task,
+                        state=TaskState.RUNNING,
+                        container_id=c.container_id,
+                        started_at=task.started_at or c.started_at or now,
+                        unreachable_since=None,
+                        host_ports=c.host_ports or task.host_ports,
+                        ip_address=c.ip_address or task.ip_address,
+                    )
+                )
+            return
+        if c.state == "created":
+            self._gone(task, TaskState.GONE, False, "container created but never started", container_id=c.container_id)
+            self.plan.removals.append(RemoveContainer(task.agent, c.container_id, "never started"))
+            return
+        # exited, dead or removing
+        if task.state == TaskState.KILLING:
+            self._gone(task, TaskState.KILLED, False, "killed", c.exit_code, c.container_id)
+        elif c.exit_code == 0:
+            self._gone(task, TaskState.FINISHED, True, "exited with code 0", 0, c.container_id)
+        else:
+            why = "killed by the kernel: out of memory" if c.oom_killed else f"exited with code {c.exit_code}"
+            self._gone(task, TaskState.FAILED, True, why, c.exit_code, c.container_id)
+
+    def _grace(self, task: TaskRecord) -> float:
+        app = self.view.apps.get(task.app_id)
+        return app.kill_grace_seconds if app else 3.0
+
+    def _unknown_container(self, agent: str, c: ObservedContainer) -> None:
+        view, plan = self.view, self.plan
+        app = view.apps.get(c.app_id)
+        alive = c.state in _ALIVE_CONTAINER_STATES
+        if not alive:
+            plan.removals.append(RemoveContainer(agent, c.container_id, "stopped container without a task"))
+            return
+        if app is not None:
+            # Ours, its app exists, the record was lost: adopt it rather than restart it.
+            record = TaskRecord(
+                task_id=c.task_id,
+                app_id=c.app_id,
+                agent=agent,
+                version=c.version,
+                config_version=c.config_version,
+                state=TaskState.RUNNING,
+                resources=app.resources,
+                host_ports=c.host_ports,
+                container_id=c.container_id,
+                staged_at=c.started_at or view.now,
+                started_at=c.started_at or view.now,
+                ip_address=c.ip_address,
+            )
+            plan.adopted.append(record)
+            self.records[record.task_id] = record
+            return
+        first_seen = view.orphans_seen.get(c.container_id, view.now)
+        if view.now >= first_seen + view.orphan_grace_seconds:
+            plan.removals.append(
+                RemoveContainer(agent, c.container_id, f"orphan: app {c.app_id} unknown to this cluster", stop_first=True)
+            )
+        else:
+            plan.orphans_seen[c.container_id] = first_seen
+            plan.wake_at(first_seen + view.orphan_grace_seconds)
+
+    # -- convergence ---------------------------------------------------------
+
+    def converge(self) -> None:
+        view, plan = self.view, self.plan
+        usage = ClusterUsage()
+        by_app: dict[str, list[TaskRecord]] = {}
+        for t in self.records.values():
+            usage.add(t.agent, t.app_id, t.resources, t.host_ports)
+            by_app.setdefault(t.app_id, []).append(t)
+        self._backoff(by_app)
+        agents = sorted(view.agents.values(), key=lambda a: a.name)
+        for app_id, tasks in by_app.items():
+            if app_id not in view.apps:
+                for t in tasks:
+                    if t.state != TaskState.KILLING and t.task_id not in view.inflight:
+                        self._kill(t, "app deleted")
+        for app in sorted(view.apps.values(), key=lambda a: (-a.priority, a.app_id)):
+            self._converge_app(app, by_app.get(app.app_id, []), agents, usage)
+
+    def _kill(self, task: TaskRecord, reason: str) -> None:
+        self.plan.kills.append(Kill(task, reason, self._grace(task)))
+
+    def _is_active(self, app: DesiredApp, t: TaskRecord) -> bool:
+        if t.state in (TaskState.STAGING, TaskState.RUNNING):
+            return True
+        if t.state == TaskState.UNREACHABLE:
+            inactive = app.inactive_after_seconds
+            since = t.unreachable_since if t.unreachable_since is not None else self.view.now
+            return inactive is None or self.view.now < since + inactive
+        return False
+
+    def _healthy(self, app: DesiredApp, t: TaskRecord) -> bool:
+        if t.state != TaskState.RUNNING:
+            return False
+        return not app.has_health_checks or self.view.health.get(t.task_id) is True
+
+    def _converge_app(
+        self, app: DesiredApp, tasks: list[TaskRecord], agents: Sequence[AgentState], usage: ClusterUsage
+    ) -> None:
+        inflight = self.view.inflight
+        active = [t for t in tasks if self._is_active(app, t)]
+        movable = [t for t in active if t.task_id not in inflight]
+        current = [t for t in active if t.config_version == app.config_version]
+        old = [t for t in active if t.config_version != app.config_version]
+        n = app.instances
+        if old:
+            min_healthy = math.ceil(n * app.upgrade.minimum_health_capacity)
+            max_capacity = n + math.floor(n * app.upgrade.maximum_over_capacity)
+            if n > 0 and max_capacity <= min_healthy:
+                max_capacity = min_healthy + 1  # as Marathon: otherwise a 1.0/0.0 upgrade could never move
+            healthy = sum(1 for t in active if self._healthy(app, t))
+            old_movable = [t for t in old if t.task_id not in inflight]
+            unhealthy_old = [t for t in old_movable if not self._healthy(app, t)]
+            healthy_old = _kill_order((t for t in old_movable if self._healthy(app, t)), app.kill_selection)
+            victims = unhealthy_old + healthy_old[: max(0, healthy - min_healthy)]
+            if len(current) > n:
+                victims += _kill_order(current, app.kill_selection)[: len(current) - n]
+            for t in victims:
+                self._kill(t, "replaced by a new version" if t in old else "scaled down")
+            remaining = len(active) - len(victims)
+            room = max(0, min(n - len(current), max_capacity - remaining))
+            self._launch(app, room, agents, usage, "rolling upgrade")
+            return
+        if len(active) > n:
+            victims = _kill_order(movable, app.kill_selection)[: len(active) - n]
+            for t in victims:
+                self._kill(t, "scaled down")
+        elif len(active) < n:
+            self._launch(app, n - len(active), agents, usage, "below instances")
+
+    def _launch(self, app: DesiredApp, count: int, agents: Sequence[AgentState], usage: ClusterUsage, why: str) -> None:
+        if count <= 0:
+            return
+        view, plan = self.view, self.plan
+        backoff = plan.backoff[app.app_id] if app.app_id in plan.backoff else view.backoff.get(app.app_id)
+        if backoff is not None and view.now < backoff.not_before:
+            plan.waiting[app.app_id] = Waiting(
+                app.app_id, count, f"launch delayed {backoff.not_before - view.now:.1f}s after {backoff.failures} failure(s)",
+                delay_until=backoff.not_before,
+            )
+            plan.wake_at(backoff.not_before)
+            return
+        result = place(app, count, agents, usage, strategy=view.strategy)
+        for p in result.placements:
+            task = TaskRecord(
+                task_id=self.new_task_id(app.app_id),
+                app_id=app.app_id,
+                agent=p.agent,
+                version=app.version,
+                config_version=app.config_version,
+                state=TaskState.STAGING,
+                resources=app.resources,
+                host_ports=p.host_ports,
+                staged_at=view.now,
+            )
+            plan.launches.append(Launch(task, why))
+        if result.unplaced:
+            counts = result.summary()
+            summary = ", ".join(f"{k}: {v} agent(s)" for k, v in sorted(counts.items())) or "no agents"
+            plan.waiting[app.app_id] = Waiting(
+                app.app_id, result.unplaced, f"no agent can take {result.unplaced} task(s) ({summary})", result.rejections
+            )
+
+    def _backoff(self, by_app: Mapping[str, list[TaskRecord]]) -> None:
+        view, plan = self.view, self.plan
+        for gone in plan.gone:
+            app = view.apps.get(gone.task.app_id)
+            if not gone.failed or app is None or gone.task.config_version != app.config_version:
+                continue
+            previous = plan.backoff.get(app.app_id) if app.app_id in plan.backoff else view.backoff.get(app.app_id)
+            b = app.backoff
+            plan.backoff[app.app_id] = next_backoff(b.backoff_seconds, b.backoff_factor, b.max_launch_delay_seconds, previous, view.now)
+        for app_id, state in view.backoff.items():
+            if app_id in plan.backoff:
+                continue
+            app = view.apps.get(app_id)
+            if app is None:
+                plan.backoff[app_id] = None
+                continue
+            # Marathon: the delay is forgotten after delay + maxLaunchDelaySeconds without a failure.
+            forget_at = state.last_failure_at + state.delay + app.backoff.max_launch_delay_seconds
+            if view.now >= forget_at:
+                plan.backoff[app_id] = None
+            else:
+                plan.wake_at(forget_at)
+
+
+def reconcile(view: ClusterView, new_task_id: Callable[[str], str]) -> Plan:
+    """What to do now so that what runs converges on what should run."""
+    r = _Reconciler(view, new_task_id)
+    r.observe()
+    r.converge()
+    return r.plan

@@ -1,0 +1,133 @@
+"""From an app definition to what scheduling and agents need.
+
+`desired_app` extracts the scheduling view (resources, ports, policies) of an
+AppDefinition; `task_spec` builds the container an agent starts for one task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.agents.base import PortBinding, TaskSpec
+from engine.model import AppDefinition, container_name_for
+from engine.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
+
+DEFAULT_KILL_GRACE_SECONDS = 3.0
+
+
+def config_version_of(app: AppDefinition) -> str:
+    info = app.version_info or {}
+    return str(info.get("lastConfigChangeAt") or app.version or "")
+
+
+def port_requests(app: AppDefinition) -> tuple[PortRequest, ...]:
+    if app.network_mode == "bridge":
+        return tuple(
+            PortRequest(pm.container_port or pm.host_port or 0, pm.host_port or 0, pm.protocol.split(",")[0], pm.name)
+            for pm in app.port_mappings
+            if pm.host_port is not None
+        )
+    if app.network_mode == "host":
+        return tuple(
+            PortRequest(pd.port, pd.port if app.require_ports else 0, pd.protocol.split(",")[0], pd.name)
+            for pd in app.port_definitions
+        )
+    return ()
+
+
+def _priority(app: AppDefinition) -> int:
+    try:
+        return int(app.labels.get("pacer.priority", "0"))
+    except ValueError:
+        return 0
+
+
+def desired_app(app: AppDefinition) -> DesiredApp:
+    unreachable = app.unreachable_strategy
+    grace = app.task_kill_grace_period_seconds
+    return DesiredApp(
+        app_id=app.id,
+        version=app.version or "",
+        config_version=config_version_of(app),
+        instances=app.instances,
+        resources=Resources(app.cpus, app.mem, app.disk),
+        ports=port_requests(app),
+        constraints=tuple(tuple(c) for c in app.constraints),
+        kill_selection=app.kill_selection,
+        upgrade=UpgradePolicy(
+            app.upgrade_strategy.minimum_health_capacity, app.upgrade_strategy.maximum_over_capacity
+        ),
+        backoff=BackoffPolicy(app.backoff_seconds, app.backoff_factor, app.max_launch_delay_seconds),
+        has_health_checks=bool(app.health_checks),
+        inactive_after_seconds=None if unreachable is None else float(unreachable.inactive_after_seconds),
+        expunge_after_seconds=None if unreachable is None else float(unreachable.expunge_after_seconds),
+        kill_grace_seconds=float(grace) if grace is not None else DEFAULT_KILL_GRACE_SECONDS,
+        priority=_priority(app),
+    )
+
+
+def _env_value(value: Any) -> str | None:
+    return value if isinstance(value, str) else None  # secret references need a secret store
+
+
+def task_spec(
+    app: AppDefinition, task: TaskRecord, *, cluster_id: str, default_image: str | None, hostname: str
+) -> TaskSpec:
+    image = app.image or default_image
+    if not image:
+        raise ValueError(f"app {app.id} has no image and the cluster has no default_image")
+    if app.cmd:
+        entrypoint: tuple[str, ...] | None = ("/bin/sh", "-c")
+        command: tuple[str, ...] | None = (app.cmd,)
+    elif app.args:
+        entrypoint, command = None, tuple(app.args)
+    else:
+        entrypoint = command = None
+    requests = port_requests(app)
+    env = {k: v for k, raw in app.env.items() if (v := _env_value(raw)) is not None}
+    # The variables Marathon gives every task.
+    env.update(
+        {
+            "MARATHON_APP_ID": app.id,
+            "MARATHON_APP_VERSION": app.version or "",
+            "MESOS_TASK_ID": task.task_id,
+            "HOST": hostname,
+        }
+    )
+    for i, port in enumerate(task.host_ports):
+        env[f"PORT{i}"] = str(port)
+        req = requests[i] if i < len(requests) else None
+        if req is not None:
+            if req.name:
+                env[f"PORT_{req.name.upper().replace('-', '_')}"] = str(port)
+            if app.network_mode == "bridge" and req.container_port:
+                env[f"PORT_{req.container_port}"] = str(port)
+    if task.host_ports:
+        env["PORT"] = str(task.host_ports[0])
+        env["PORTS"] = ",".join(str(p) for p in task.host_ports)
+    bindings: tuple[PortBinding, ...] = ()
+    if app.network_mode == "bridge":
+        bindings = tuple(
+            PortBinding(req.container_port or host, host, req.protocol)
+            for req, host in zip(requests, task.host_ports)
+        )
+    uuid_part = task.task_id.split(".instance-", 1)[-1].split("._app", 1)[0]
+    return TaskSpec(
+        task_id=task.task_id,
+        app_id=app.id,
+        version=task.version,
+        config_version=task.config_version,
+        cluster_id=cluster_id,
+        name=container_name_for(app.id, uuid_part),
+        image=image,
+        entrypoint=entrypoint,
+        command=command,
+        env=env,
+        labels={k: v for k, v in app.labels.items()},
+        cpus=app.cpus,
+        mem_mib=app.mem,
+        network_mode="bridge" if app.network_mode == "container" else app.network_mode,
+        ports=bindings,
+        user=app.user,
+        kill_grace_seconds=float(app.task_kill_grace_period_seconds or DEFAULT_KILL_GRACE_SECONDS),
+    )

@@ -1,0 +1,188 @@
+"""Reconcile: table-driven cases asserting what the plan contains."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from engine.reconcile import next_backoff, reconcile
+from engine.state import BackoffState, PortRequest, TaskState, UpgradePolicy
+from tests.unit.factories import agent, app, container, new_id_factory, task, view
+
+
+def run(v):  # type: ignore[no-untyped-def]
+    return reconcile(v, new_id_factory())
+
+
+def test_launches_missing_instances_spread_over_agents() -> None:
+    a = app(instances=4)
+    plan = run(view([a], [agent("a1"), agent("a2")]))
+    assert len(plan.launches) == 4
+    assert sorted(l.task.agent for l in plan.launches) == ["a1", "a1", "a2", "a2"]
+    assert all(l.task.state == TaskState.STAGING for l in plan.launches)
+
+
+def test_nothing_to_do_when_converged() -> None:
+    a = app(instances=2)
+    tasks = [task(a, "a1"), task(a, "a2")]
+    plan = run(view([a], [agent("a1"), agent("a2")], tasks))
+    assert plan.empty
+
+
+@pytest.mark.parametrize(
+    ("selection", "expected_victims"),
+    [("YOUNGEST_FIRST", {"t3", "t2"}), ("OLDEST_FIRST", {"t1", "t2"})],
+)
+def test_scale_down_uses_kill_selection(selection: str, expected_victims: set[str]) -> None:
+    a = app(instances=1, kill_selection=selection)
+    tasks = [task(a, "a1", task_id=f"t{i}", started=100.0 * i) for i in (1, 2, 3)]
+    plan = run(view([a], [agent("a1")], tasks))
+    assert {k.task.task_id for k in plan.kills} == expected_victims
+    assert not plan.launches
+
+
+def test_exited_container_is_a_failure_and_starts_backoff() -> None:
+    a = app(instances=1)
+    t = task(a, "a1")
+    plan = run(view([a], [agent("a1")], [t], observed={"a1": [container(t, "exited", 1)]}))
+    assert [(g.state, g.failed, g.exit_code) for g in plan.gone] == [(TaskState.FAILED, True, 1)]
+    state = plan.backoff["/web"]
+    assert state is not None and state.delay == 1.0 and state.not_before == 1001.0
+    # The replacement waits for the delay instead of launching now.
+    assert not plan.launches
+    assert plan.waiting["/web"].delay_until == 1001.0
+    assert plan.next_wakeup == 1001.0
+
+
+def test_backoff_grows_by_factor_and_caps() -> None:
+    s = None
+    delays = []
+    for i in range(60):  # 1.15**41 > 300
+        s = next_backoff(1.0, 1.15, 300.0, s, float(i))
+        delays.append(s.delay)
+    assert delays[:3] == [1.0, pytest.approx(1.15), pytest.approx(1.3225)]
+    assert max(delays) == 300.0
+
+
+def test_launch_allowed_after_backoff_expires() -> None:
+    a = app(instances=1)
+    b = BackoffState(delay=2.0, not_before=999.0, last_failure_at=997.0, failures=1)
+    plan = run(view([a], [agent("a1")], backoff={"/web": b}))
+    assert len(plan.launches) == 1
+
+
+def test_backoff_forgotten_after_delay_plus_max_launch_delay() -> None:
+    a = app(instances=1)
+    t = task(a, "a1")
+    b = BackoffState(delay=2.0, not_before=10.0, last_failure_at=8.0, failures=3)
+    plan = run(view([a], [agent("a1")], [t], backoff={"/web": b}))
+    assert plan.backoff == {"/web": None}
+
+
+def test_killed_container_without_record_failure() -> None:
+    a = app(instances=1)
+    t = task(a, "a1", state=TaskState.KILLING)
+    plan = run(view([a], [agent("a1")], [t], observed={"a1": [container(t, "exited", 143)]}))
+    assert [(g.state, g.failed) for g in plan.gone] == [(TaskState.KILLED, False)]
+    assert "/web" not in plan.backoff
+
+
+def test_running_container_without_record_is_adopted() -> None:
+    a = app(instances=1)
+    t = task(a, "a1")
+    plan = run(view([a], [agent("a1")], [], observed={"a1": [container(t)]}))
+    assert [r.task_id for r in plan.adopted] == [t.task_id]
+    assert not plan.launches and not plan.kills
+
+
+def test_orphan_of_unknown_app_removed_only_after_grace() -> None:
+    other = app("/gone", instances=1)
+    t = task(other, "a1")
+    obs = {"a1": [container(t)]}
+    first = run(view([], [agent("a1")], [], observed=obs, orphan_grace_seconds=30))
+    assert not first.removals and first.orphans_seen == {t.container_id: 1000.0}
+    assert first.next_wakeup == 1030.0
+    later = run(view([], [agent("a1")], [], observed=obs, now=1031.0, orphans_seen=first.orphans_seen,
+                     orphan_grace_seconds=30))
+    assert [r.container_id for r in later.removals] == [t.container_id]
+
+
+def test_staging_task_whose_launch_was_interrupted_is_replaced() -> None:
+    a = app(instances=1)
+    t = task(a, "a1", state=TaskState.STAGING)
+    plan = run(view([a], [agent("a1")], [t], observed={"a1": []}))
+    assert [g.state for g in plan.gone] == [TaskState.GONE]
+    assert len(plan.launches) == 1
+
+
+def test_inflight_tasks_are_left_alone() -> None:
+    a = app(instances=1)
+    t = task(a, "a1", state=TaskState.STAGING)
+    plan = run(view([a], [agent("a1")], [t], observed={"a1": []}, inflight=frozenset({t.task_id})))
+    assert plan.empty
+
+
+def test_tasks_of_deleted_app_are_killed() -> None:
+    a = app(instances=2)
+    tasks = [task(a, "a1"), task(a, "a1")]
+    plan = run(view([], [agent("a1")], tasks))
+    assert len(plan.kills) == 2 and all(k.reason == "app deleted" for k in plan.kills)
+
+
+def test_unreachable_agent_marks_tasks_and_replaces_after_inactive_window() -> None:
+    a = app(instances=1, inactive_after_seconds=10.0, expunge_after_seconds=60.0)
+    t = task(a, "a1")
+    agents = [agent("a1", reachable=False), agent("a2")]
+    plan = run(view([a], agents, [t], observed={"a2": []}))
+    assert [u.state for u in plan.updates] == [TaskState.UNREACHABLE]
+    assert not plan.launches  # still within inactiveAfterSeconds
+    marked = plan.updates[0]
+    later = run(view([a], agents, [marked], observed={"a2": []}, now=1011.0))
+    assert [l.task.agent for l in later.launches] == ["a2"]
+    expunged = run(view([a], agents, [marked], observed={"a2": []}, now=1061.0))
+    assert [g.state for g in expunged.gone] == [TaskState.GONE]
+
+
+def test_agent_back_kills_surplus() -> None:
+    a = app(instances=1)
+    old = replace(task(a, "a1", started=10.0), state=TaskState.UNREACHABLE, unreachable_since=900.0)
+    new = task(a, "a2", started=950.0)
+    obs = {"a1": [container(replace(old, state=TaskState.RUNNING))], "a2": [container(new)]}
+    plan = run(view([a], [agent("a1"), agent("a2")], [old, new], observed=obs))
+    assert [u.state for u in plan.updates] == [TaskState.RUNNING]
+    assert len(plan.kills) == 1
+
+
+def test_waiting_app_explains_each_agent() -> None:
+    a = app(instances=1, cpus=8)
+    plan = run(view([a], [agent("a1", cpus=2), agent("a2", cpus=4, reachable=False)], observed={"a1": []}))
+    w = plan.waiting["/web"]
+    assert w.count == 1
+    assert w.rejections["a1"].step == "cpus" and "needs 8" in w.rejections["a1"].reason
+    assert w.rejections["a2"].reason == "agent unreachable"
+
+
+def test_host_ports_assigned_from_range_and_never_reused() -> None:
+    a = app(instances=3, ports=(PortRequest(8080, 0),))
+    existing = task(a, "a1", ports=(31000,))
+    b = replace(a, instances=4)
+    plan = run(view([b], [agent("a1", port_range=(31000, 31002))], [existing]))
+    ports = sorted(p for l in plan.launches for p in l.task.host_ports)
+    assert ports == [31001, 31002]
+    assert plan.waiting["/web"].rejections["a1"].step == "ports"
+
+
+@pytest.mark.parametrize(("m", "o", "n"), [(1.0, 0.0, 4), (0.5, 0.0, 4), (1.0, 0.5, 4), (0.0, 0.0, 4), (1.0, 1.0, 3)])
+def test_rolling_upgrade_first_round_respects_bounds(m: float, o: float, n: int) -> None:
+    import math
+
+    old_app = app(instances=n, version="v1")
+    new_app = app(instances=n, version="v2", upgrade=UpgradePolicy(m, o))
+    tasks = [task(old_app, f"a{i}") for i in range(n)]
+    plan = run(view([new_app], [agent(f"a{i}") for i in range(n)], tasks))
+    remaining_old = n - len(plan.kills)
+    assert remaining_old >= math.ceil(n * m) or (m == 0 and remaining_old >= 0)
+    cap = max(n + math.floor(n * o), math.ceil(n * m) + 1)
+    assert remaining_old + len(plan.launches) <= cap
+    assert len(plan.launches) + len(plan.kills) > 0, "the upgrade must make progress"
