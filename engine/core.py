@@ -328,6 +328,12 @@ class Engine:
         )
         plan = reconcile(view, self._new_task_id)
         self._apply(plan)
+        if self.stats.rounds == 0:
+            log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
+                     len(self.tasks), len(observed), len(plan.launches), len(plan.kills))
+        elif not plan.empty:
+            log.info("reconcile: %d launches, %d kills, %d ended, %d adopted",
+                     len(plan.launches), len(plan.kills), len(plan.gone), len(plan.adopted))
         self.executor.forget_touched_before(started)
         elapsed = time.monotonic() - started
         self.stats.rounds += 1
