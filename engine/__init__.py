@@ -9,6 +9,7 @@ The console and the API use only the names listed in `__all__`.
 
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig, default_config, load_config
 from engine.core import AgentView, AppView, ClusterSnapshot, Engine
+from engine.deployments import Deployment
 from engine.errors import (
     AgentError,
     AgentUnreachable,
@@ -17,6 +18,7 @@ from engine.errors import (
     AppValidationError,
     ConfigError,
     DeploymentConflict,
+    DeploymentNotFound,
     FieldError,
     PacerError,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "AppView",
     "ClusterSnapshot",
     "ConfigError",
+    "Deployment",
     "DeploymentConflict",
+    "DeploymentNotFound",
     "Engine",
     "Event",
     "FieldError",

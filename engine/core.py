@@ -14,17 +14,28 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from engine.agents.base import AgentCapacity, AgentDriver, ObservedContainer
 from engine.agents.docker_agent import DockerAgent
 from engine.agents.sim import SimAgent
 from engine.config import AgentConfig, PacerConfig
-from engine.errors import AgentError, AppExists, AppNotFound, AppValidationError, FieldError, PacerError
+from engine.deployments import Deployment, progress, steps_for
+from engine.errors import (
+    AgentError,
+    AppExists,
+    AppNotFound,
+    AppValidationError,
+    DeploymentConflict,
+    DeploymentNotFound,
+    FieldError,
+    PacerError,
+)
 from engine.events import EventBus, Subscription
 from engine.executor import Executor
 from engine.model import (
     AppDefinition,
+    app_from_json,
     app_to_json,
     config_equal,
     format_ts,
@@ -154,6 +165,7 @@ class Engine:
         self.tasks: dict[str, TaskRecord] = {}
         self.backoff: dict[str, BackoffState] = {}
         self.failures: dict[str, dict[str, Any]] = {}
+        self.deployments: dict[str, Deployment] = {}
         self.waiting: dict[str, Waiting] = {}
         self.health: dict[str, bool | None] = {}
         self._orphans_seen: dict[str, float] = {}
@@ -177,11 +189,11 @@ class Engine:
         self.store = Store(sched.state)
         self.cluster_id = self.store.cluster_id(sched.cluster_id)
         for raw in self.store.load_apps().values():
-            app = parse_app(raw, default_image=sched.default_image)
-            self._set_app(app)
+            self._set_app(app_from_json(raw))
         self.tasks = {t.task_id: t for t in self.store.load_tasks()}
         self.backoff = self.store.load_backoff()
         self.failures = self.store.load_failures()
+        self.deployments = {d["id"]: Deployment.from_record(d) for d in self.store.load_deployments()}
         for agent in self.config.agents:
             driver = self._drivers_given.get(agent.name) or make_driver(agent)
             self._agents[agent.name] = _AgentSlot(agent, driver)
@@ -237,7 +249,10 @@ class Engine:
                 log.error("apps_dir: %s: %s", path, exc)
                 continue
             try:
-                await self.put_app(data, partial=False)
+                app = self._parse(data)
+                current = self.apps.get(app.id)
+                if current is None or not config_equal(current, app) or current.instances != app.instances:
+                    await self.put_app(data, partial=False, force=True)
             except PacerError as exc:
                 log.error("apps_dir: %s: %s", path, exc.message)
 
@@ -328,6 +343,7 @@ class Engine:
         )
         plan = reconcile(view, self._new_task_id)
         self._apply(plan)
+        self._track_deployments()
         if self.stats.rounds == 0:
             log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
                      len(self.tasks), len(observed), len(plan.launches), len(plan.kills))
@@ -523,54 +539,108 @@ class Engine:
             version = format_ts(parse_ts(current.version) + 0.001)
         return version
 
-    def _commit(self, app: AppDefinition, *, config_change: bool) -> AppDefinition:
+    def _locks(self, app_id: str) -> list[Deployment]:
+        return [d for d in self.deployments.values() if d.app_id == app_id and d.status == "running"]
+
+    def _change(
+        self,
+        app_id: str,
+        target: AppDefinition | None,
+        kind: Literal["create", "scale", "config", "restart", "delete"],
+        *,
+        force: bool,
+        rollback_of: str | None = None,
+    ) -> Deployment:
+        """Commit one change of one app, with its deployment, or refuse it if a deployment locks the app."""
         assert self.store is not None
-        previous = self.apps.get(app.id)
-        version = self._next_version(app.id)
-        old_info = (previous.version_info or {}) if previous else {}
-        info = {
-            "lastScalingAt": version,
-            "lastConfigChangeAt": version if (config_change or not old_info) else old_info.get("lastConfigChangeAt", version),
-        }
-        stamped = with_version(app, version, info)
-        self.store.put_apps([app_to_json(stamped)], clear_backoff=[app.id] if config_change else [])
-        if config_change:
-            self.backoff.pop(app.id, None)
-        self._set_app(stamped)
+        locks = self._locks(app_id)
+        if locks and not force:
+            raise DeploymentConflict(app_id, [d.id for d in locks])
+        previous = self.apps.get(app_id)
+        version = self._next_version(app_id)
+        stamped: AppDefinition | None = None
+        if target is not None:
+            old_info = (previous.version_info or {}) if previous else {}
+            config_change = kind in ("create", "config", "restart") or not old_info
+            info = {
+                "lastScalingAt": version,
+                "lastConfigChangeAt": version if config_change else old_info.get("lastConfigChangeAt", version),
+            }
+            stamped = with_version(target, version, info)
+        deployment = Deployment(
+            id=str(uuid.uuid4()),
+            version=version,
+            app_id=app_id,
+            steps=steps_for(kind),
+            current_step=1,
+            started_at=self.clock(),
+            original=app_to_json(previous) if previous else None,
+            target=app_to_json(stamped) if stamped else None,
+            rollback_of=rollback_of,
+        )
+        self.store.put_apps(
+            [app_to_json(stamped)] if stamped else [],
+            clear_backoff=[app_id] if kind in ("create", "config", "restart") else [],
+            delete_apps=[app_id] if stamped is None else [],
+            deployments=[deployment.to_record()],
+            finished_deployments=[d.id for d in locks],
+        )
+        # Committed: now the in-memory view may change.
+        for d in locks:
+            self.deployments.pop(d.id, None)
+            self.bus.publish("deployment_failed", id=d.id, plan=d.plan_json(), reason=f"replaced by deployment {deployment.id}")
+        if kind in ("create", "config", "restart"):
+            self.backoff.pop(app_id, None)
+        if stamped is not None:
+            self._set_app(stamped)
+        else:
+            self.apps.pop(app_id, None)
+            self._desired.pop(app_id, None)
+            self.backoff.pop(app_id, None)
+            self.failures.pop(app_id, None)
+            self.waiting.pop(app_id, None)
+        self.deployments[deployment.id] = deployment
+        self.bus.publish("group_change_success", groupId="/", version=version)
+        self.bus.publish("deployment_info", plan=deployment.plan_json(),
+                         currentStep={"actions": [{"action": a, "app": app_id} for a in deployment.current_actions]})
         self.wake()
-        return stamped
+        return deployment
 
     def _parse(self, data: object) -> AppDefinition:
         return parse_app(data, default_image=self.config.scheduler.default_image)
 
-    async def create_app(self, data: object) -> AppDefinition:
+    def _post_event(self, deployment: Deployment) -> None:
+        if deployment.target is not None:
+            self.bus.publish("api_post_event", clientIp=None, uri=f"/v2/apps{deployment.app_id}",
+                             appDefinition=dict(deployment.target))
+
+    async def create_app(self, data: object, *, force: bool = False) -> Deployment:
         app = self._parse(data)
         if app.id in self.apps:
             raise AppExists(app.id)
-        created = self._commit(app, config_change=True)
-        self.bus.publish("api_post_event", clientIp=None, uri=f"/v2/apps{app.id}", appDefinition=app_to_json(created))
-        return created
+        deployment = self._change(app.id, app, "create", force=force)
+        self._post_event(deployment)
+        return deployment
 
-    async def put_app(self, data: object, *, app_id: str | None = None, partial: bool = True) -> AppDefinition:
+    async def put_app(
+        self, data: object, *, app_id: str | None = None, partial: bool = True, force: bool = False
+    ) -> Deployment:
         """Create or update (Marathon's PUT): partial updates merge over the current definition."""
         if not isinstance(data, dict):
             raise AppValidationError([FieldError("/", "an app must be a JSON object")])
         body = dict(data)
         if app_id is not None:
             body.setdefault("id", app_id)
-        probe_id = self._parse_id(body)
-        current = self.apps.get(probe_id)
-        if current is not None and partial:
+        current = self.apps.get(self._parse_id(body))
+        if current is None:
+            return await self.create_app(body, force=force)
+        if partial:
             body = merge_app_json(app_to_json(current), body)
         app = self._parse(body)
-        if current is None:
-            return await self.create_app(body)
-        changed = not config_equal(current, app)
-        if not changed and app.instances == current.instances:
-            return current
-        updated = self._commit(app, config_change=changed)
-        self.bus.publish("api_post_event", clientIp=None, uri=f"/v2/apps{app.id}", appDefinition=app_to_json(updated))
-        return updated
+        kind: Literal["scale", "config"] = "scale" if config_equal(current, app) else "config"
+        deployment = self._change(app.id, app, kind, force=force)
+        self._post_event(deployment)
+        return deployment
 
     @staticmethod
     def _parse_id(body: Mapping[str, Any]) -> str:
@@ -585,31 +655,123 @@ class Engine:
             raise AppNotFound(normalize_app_id(app_id))
         return app
 
-    async def scale(self, app_id: str, instances: int) -> AppDefinition:
+    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> Deployment:
         app = self.get_app(app_id)
         if instances < 0:
             raise AppValidationError([FieldError("/instances", f"must be >= 0, got {instances}")])
-        if instances == app.instances:
-            return app
-        return self._commit(app.model_copy(update={"instances": instances}), config_change=False)
+        return self._change(app.id, app.model_copy(update={"instances": instances}), "scale", force=force)
 
-    async def restart_app(self, app_id: str) -> AppDefinition:
+    async def restart_app(self, app_id: str, *, force: bool = False) -> Deployment:
         """A new version with the same definition: every task is replaced, rolling."""
-        return self._commit(self.get_app(app_id), config_change=True)
+        app = self.get_app(app_id)
+        return self._change(app.id, app, "restart", force=force)
 
-    async def delete_app(self, app_id: str) -> None:
+    async def delete_app(self, app_id: str, *, force: bool = True) -> Deployment:
+        app = self.get_app(app_id)
+        deployment = self._change(app.id, None, "delete", force=force)
+        self.bus.publish("app_terminated_event", appId=app.id)
+        return deployment
+
+    async def rollback_app(self, app_id: str, version: str, *, force: bool = False) -> Deployment:
+        """Make a stored version current again (Marathon's PUT with only `version`)."""
         app = self.get_app(app_id)
         assert self.store is not None
-        self.store.delete_app(app.id)
-        self.apps.pop(app.id, None)
-        self._desired.pop(app.id, None)
-        self.backoff.pop(app.id, None)
-        self.failures.pop(app.id, None)
-        self.waiting.pop(app.id, None)
-        self.bus.publish("app_terminated_event", appId=app.id)
-        self.wake()
+        stored = self.store.app_version(app.id, version)
+        if stored is None:
+            raise AppNotFound(f"{app.id}' in version '{version}")
+        target = app_from_json(stored)
+        kind: Literal["scale", "config"] = "scale" if config_equal(app, target) else "config"
+        return self._change(app.id, target, kind, force=force)
 
-    async def kill_tasks(self, task_ids: list[str], *, scale: bool = False) -> list[TaskRecord]:
+    async def cancel_deployment(self, deployment_id: str, *, rollback: bool = True) -> Deployment | None:
+        """Stop a running deployment; with rollback, a new (forced) deployment restores the app as it was."""
+        deployment = self.deployments.get(deployment_id)
+        if deployment is None:
+            raise DeploymentNotFound(deployment_id)
+        if not rollback:
+            assert self.store is not None
+            self.store.put_apps([], finished_deployments=[deployment.id])
+            self.deployments.pop(deployment.id, None)
+            self.bus.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json(), reason="cancelled")
+            return None
+        if deployment.original is None:
+            return self._change(deployment.app_id, None, "delete", force=True, rollback_of=deployment.id)
+        original = app_from_json(dict(deployment.original))
+        current = self.apps.get(deployment.app_id)
+        kind: Literal["create", "scale", "config"]
+        if current is None:
+            kind = "create"
+        else:
+            kind = "scale" if config_equal(current, original) else "config"
+        return self._restore(deployment, original, kind)
+
+    def _restore(self, cancelled: Deployment, original: AppDefinition, kind: Literal["create", "scale", "config"]) -> Deployment:
+        assert self.store is not None
+        version = self._next_version(cancelled.app_id)
+        # Keeping the original's lastConfigChangeAt makes its tasks current again: they stay, the new ones go.
+        info = dict(original.version_info or {})
+        info["lastScalingAt"] = version
+        restored = with_version(original, version, info)
+        deployment = Deployment(
+            id=str(uuid.uuid4()), version=version, app_id=cancelled.app_id, steps=steps_for(kind),
+            current_step=1, started_at=self.clock(), original=cancelled.target, target=app_to_json(restored),
+            rollback_of=cancelled.id,
+        )
+        self.store.put_apps([app_to_json(restored)], deployments=[deployment.to_record()],
+                            finished_deployments=[cancelled.id], clear_backoff=[cancelled.app_id])
+        self.deployments.pop(cancelled.id, None)
+        self.bus.publish("deployment_failed", id=cancelled.id, plan=cancelled.plan_json(), reason="rolled back")
+        self.backoff.pop(cancelled.app_id, None)
+        self._set_app(restored)
+        self.deployments[deployment.id] = deployment
+        self.bus.publish("deployment_info", plan=deployment.plan_json(),
+                         currentStep={"actions": [{"action": a, "app": cancelled.app_id} for a in deployment.current_actions]})
+        self.wake()
+        return deployment
+
+    def _track_deployments(self) -> None:
+        """After a round: advance running deployments, finish those whose app reached its target."""
+        assert self.store is not None
+        finished: list[Deployment] = []
+        changed: list[Deployment] = []
+        for d in list(self.deployments.values()):
+            if d.status != "running":
+                continue
+            app = self._desired.get(d.app_id)
+            failure = self.failures.get(d.app_id)
+            waiting = self.waiting.get(d.app_id)
+            p = progress(
+                d, self.tasks_of(d.app_id),
+                instances=app.instances if app else 0,
+                config_version=app.config_version if app else None,
+                healthy=self.health,
+                has_health_checks=app.has_health_checks if app else False,
+                waiting_reason=waiting.reason if waiting else None,
+                last_failure=failure.get("message", "").splitlines()[0] if failure and failure.get("timestamp", "") >= d.version else None,
+            )
+            if p.done:
+                finished.append(d)
+            elif p.step != d.current_step or p.reason != d.reason:
+                changed.append(replace(d, current_step=max(d.current_step, p.step), reason=p.reason))
+        if not finished and not changed:
+            return
+        self.store.put_apps([], deployments=[d.to_record() for d in changed],
+                            finished_deployments=[d.id for d in finished])
+        for d in changed:
+            old = self.deployments[d.id]
+            self.deployments[d.id] = d
+            if d.current_step != old.current_step:
+                step = {"actions": [{"action": a, "app": d.app_id} for a in old.current_actions]}
+                self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
+                self.bus.publish("deployment_info", plan=d.plan_json(),
+                                 currentStep={"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]})
+        for d in finished:
+            self.deployments.pop(d.id, None)
+            step = {"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]}
+            self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
+            self.bus.publish("deployment_success", id=d.id, plan=d.plan_json())
+
+    async def kill_tasks(self, task_ids: list[str], *, scale: bool = False, force: bool = False) -> list[TaskRecord]:
         """Kill tasks; with scale, lower each app's instances so they are not replaced."""
         victims = [self.tasks[t] for t in task_ids if t in self.tasks]
         if scale:
@@ -619,7 +781,8 @@ class Engine:
             for app_id, n in per_app.items():
                 app = self.apps.get(app_id)
                 if app is not None:
-                    self._commit(app.model_copy(update={"instances": max(0, app.instances - n)}), config_change=False)
+                    self._change(app_id, app.model_copy(update={"instances": max(0, app.instances - n)}), "scale",
+                                 force=force)
         assert self.store is not None
         marked = [replace(t, state=TaskState.KILLING) for t in victims if t.task_id not in self.executor.inflight]
         self.store.write(upsert=marked)
@@ -644,6 +807,14 @@ class Engine:
         app = self.get_app(app_id)
         assert self.store is not None
         return self.store.app_versions(app.id)
+
+    def app_at_version(self, app_id: str, version: str) -> AppDefinition:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        stored = self.store.app_version(app.id, version)
+        if stored is None:
+            raise AppNotFound(f"{app.id}' in version '{version}")
+        return app_from_json(stored)
 
     # -- read side -----------------------------------------------------------------
 

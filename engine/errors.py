@@ -6,6 +6,7 @@
      +-- AppNotFound            no app with that id
      +-- AppExists              an app with that id already exists
      +-- DeploymentConflict     a running deployment locks the app
+     +-- DeploymentNotFound     no deployment with that id
      +-- AgentError             an agent call failed
           +-- AgentUnreachable  the agent does not answer
 """
@@ -80,6 +81,14 @@ class DeploymentConflict(PacerError):
         )
         self.app_id = app_id
         self.deployment_ids = deployment_ids
+
+
+class DeploymentNotFound(PacerError):
+    title = "no such deployment"
+
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(f"DeploymentPlan {deployment_id} does not exist")
+        self.deployment_id = deployment_id
 
 
 class AgentError(PacerError):

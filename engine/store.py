@@ -53,6 +53,11 @@ CREATE TABLE IF NOT EXISTS backoff (
     last_failure_at REAL NOT NULL,
     failures INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deployments (
+    id TEXT PRIMARY KEY,
+    app_id TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS task_failures (
     app_id TEXT PRIMARY KEY,
     failure TEXT NOT NULL
@@ -134,9 +139,27 @@ class Store:
     def load_apps(self) -> dict[str, dict[str, Any]]:
         return {row[0]: json.loads(row[1]) for row in self._db.execute("SELECT id, definition FROM apps")}
 
-    def put_apps(self, apps: Iterable[dict[str, Any]], *, clear_backoff: Iterable[str] = ()) -> None:
-        """Store new current versions of apps (each also kept as a version) in one transaction."""
+    def put_apps(
+        self,
+        apps: Iterable[dict[str, Any]],
+        *,
+        clear_backoff: Iterable[str] = (),
+        delete_apps: Iterable[str] = (),
+        deployments: Iterable[dict[str, Any]] = (),
+        finished_deployments: Iterable[str] = (),
+    ) -> None:
+        """One change: new app versions (each kept as a version too), deletions, deployments; one transaction."""
         with self.transaction() as db:
+            for app_id in delete_apps:
+                db.execute("DELETE FROM apps WHERE id = ?", (app_id,))
+                db.execute("DELETE FROM app_versions WHERE app_id = ?", (app_id,))
+                db.execute("DELETE FROM backoff WHERE app_id = ?", (app_id,))
+                db.execute("DELETE FROM task_failures WHERE app_id = ?", (app_id,))
+            for dep_id in finished_deployments:
+                db.execute("DELETE FROM deployments WHERE id = ?", (dep_id,))
+            for dep in deployments:
+                db.execute("INSERT OR REPLACE INTO deployments VALUES (?, ?, ?)",
+                           (dep["id"], dep["app_id"], json.dumps(dep)))
             for app in apps:
                 text = json.dumps(app, separators=(",", ":"), sort_keys=True)
                 db.execute("INSERT OR REPLACE INTO apps VALUES (?, ?, ?)", (app["id"], app["version"], text))
@@ -147,11 +170,10 @@ class Store:
                 db.execute("DELETE FROM backoff WHERE app_id = ?", (app_id,))
 
     def delete_app(self, app_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM apps WHERE id = ?", (app_id,))
-            db.execute("DELETE FROM app_versions WHERE app_id = ?", (app_id,))
-            db.execute("DELETE FROM backoff WHERE app_id = ?", (app_id,))
-            db.execute("DELETE FROM task_failures WHERE app_id = ?", (app_id,))
+        self.put_apps([], delete_apps=[app_id])
+
+    def load_deployments(self) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in self._db.execute("SELECT record FROM deployments")]
 
     def app_versions(self, app_id: str) -> list[str]:
         rows = self._db.execute(

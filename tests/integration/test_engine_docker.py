@@ -36,8 +36,9 @@ def http_ok(port: int) -> bool:
 
 
 async def test_seed_example_runs_and_answers_http(docker_engine: Engine, docker_client: Any, cluster_id: str) -> None:
-    app = await docker_engine.create_app(seed_app())
-    assert app.id == "/example-app"
+    deployment = await docker_engine.create_app(seed_app())
+    app = docker_engine.get_app("/example-app")
+    assert deployment.app_id == app.id == "/example-app" and deployment.version == app.version
     await wait_until(lambda: docker_engine.running_count("/example-app") == 2, 60, message="2 running tasks")
     tasks = docker_engine.tasks_of("/example-app")
     ports = [t.host_ports[0] for t in tasks]

@@ -1,0 +1,152 @@
+"""Deployments: every change of an app, as Marathon's deployment plans.
+
+A change (create, update, scale, restart, delete) becomes a `Deployment` with
+Marathon's steps. It is kept in the store and finishes when reconcile has made
+the cluster match its target; while it runs it locks its app, so a second change
+is refused with a conflict unless forced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Mapping, Sequence
+
+from engine.state import TaskRecord, TaskState
+
+Action = Literal["StartApplication", "ScaleApplication", "RestartApplication", "StopApplication"]
+Status = Literal["running", "success", "failed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    id: str
+    version: str
+    app_id: str
+    steps: tuple[tuple[Action, ...], ...]
+    current_step: int
+    started_at: float
+    original: Mapping[str, Any] | None
+    """The app before the change (None when it created the app): what a rollback restores."""
+    target: Mapping[str, Any] | None
+    """The app after the change (None when it deleted the app)."""
+    status: Status = "running"
+    reason: str | None = None
+    rollback_of: str | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def current_actions(self) -> tuple[Action, ...]:
+        if 1 <= self.current_step <= len(self.steps):
+            return self.steps[self.current_step - 1]
+        return ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "version": self.version,
+            "affectedApps": [self.app_id],
+            "affectedPods": [],
+            "steps": [{"actions": [{"action": a, "app": self.app_id} for a in step]} for step in self.steps],
+            "currentActions": [
+                {"action": a, "app": self.app_id, "readinessCheckResults": []} for a in self.current_actions
+            ],
+            "currentStep": self.current_step,
+            "totalSteps": self.total_steps,
+        }
+
+    def plan_json(self) -> dict[str, Any]:
+        """The plan as events carry it, with the `original`/`target` groups older clients parse."""
+
+        def group(app: Mapping[str, Any] | None) -> dict[str, Any]:
+            return {"id": "/", "apps": [dict(app)] if app else [], "groups": [], "pods": [], "dependencies": [],
+                    "version": self.version}
+
+        return {
+            "id": self.id,
+            "version": self.version,
+            "original": group(self.original),
+            "target": group(self.target),
+            "steps": [{"actions": [{"action": a, "app": self.app_id} for a in step]} for step in self.steps],
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "version": self.version, "app_id": self.app_id,
+            "steps": [list(s) for s in self.steps], "current_step": self.current_step,
+            "started_at": self.started_at, "original": self.original, "target": self.target,
+            "status": self.status, "reason": self.reason, "rollback_of": self.rollback_of,
+        }
+
+    @classmethod
+    def from_record(cls, r: Mapping[str, Any]) -> "Deployment":
+        return cls(
+            id=r["id"], version=r["version"], app_id=r["app_id"],
+            steps=tuple(tuple(s) for s in r["steps"]), current_step=r["current_step"],
+            started_at=r["started_at"], original=r["original"], target=r["target"],
+            status=r["status"], reason=r.get("reason"), rollback_of=r.get("rollback_of"),
+        )
+
+
+def steps_for(kind: Literal["create", "scale", "config", "restart", "delete"]) -> tuple[tuple[Action, ...], ...]:
+    """Marathon's steps for each kind of change (DeploymentPlan.apply)."""
+    if kind == "create":
+        return (("StartApplication",), ("ScaleApplication",))
+    if kind == "scale":
+        return (("ScaleApplication",),)
+    if kind == "delete":
+        return (("StopApplication",),)
+    return (("RestartApplication",),)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far the cluster is from a deployment's target."""
+
+    done: bool
+    step: int
+    reason: str | None = None
+
+
+def progress(
+    deployment: Deployment,
+    tasks: Sequence[TaskRecord],
+    *,
+    instances: int,
+    config_version: str | None,
+    healthy: Mapping[str, bool | None],
+    has_health_checks: bool,
+    waiting_reason: str | None = None,
+    last_failure: str | None = None,
+) -> Progress:
+    """Is the app at its target? Pure: the engine calls it after every reconcile round."""
+    if deployment.target is None:
+        done = not tasks
+        return Progress(done, 1, None if done else f"{len(tasks)} task(s) still stopping")
+    current = [t for t in tasks if t.config_version == config_version]
+    ready = [
+        t for t in current
+        if t.state == TaskState.RUNNING and (not has_health_checks or healthy.get(t.task_id) is True)
+    ]
+    others = [t for t in tasks if t not in current]
+    done = len(ready) == instances and not others and len(current) == instances
+    last = deployment.total_steps
+    step = last if (done or deployment.total_steps == 1 or deployment.current_step >= last) else max(1, deployment.current_step)
+    if done:
+        return Progress(True, last)
+    why = []
+    if waiting_reason:
+        why.append(waiting_reason)
+    if last_failure:
+        why.append(f"last failure: {last_failure}")
+    if not why:
+        why.append(f"{len(ready)} of {instances} new task(s) ready, {len(others)} old task(s) left")
+    return Progress(False, step, "; ".join(why))
+
+
+def advance(deployment: Deployment, step: int) -> Deployment:
+    return replace(deployment, current_step=max(deployment.current_step, step))
+
+

@@ -1,0 +1,129 @@
+"""The whole engine (store, reconcile, executor, deployments) on simulated agents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from engine import DeploymentConflict, Engine, TaskState
+from engine.agents.sim import SimAgent
+from engine.config import PacerConfig, SchedulerConfig
+from tests.conftest import wait_until
+
+
+def sim_config(tmp_path: Path) -> PacerConfig:
+    return PacerConfig(scheduler=SchedulerConfig(state=str(tmp_path / "state.db"), default_image="busybox:latest",
+                                                 cluster_id="simtest", reconcile_interval=0.2,
+                                                 orphan_grace_seconds=0.5))
+
+
+def app(app_id: str = "/web", instances: int = 2, **kw: object) -> dict[str, object]:
+    body: dict[str, object] = {"id": app_id, "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": instances,
+                               "container": {"type": "DOCKER", "docker": {"image": "img:1"}}}
+    body.update(kw)
+    return body
+
+
+@pytest.fixture
+def agents() -> dict[str, SimAgent]:
+    return {f"s{i}": SimAgent(f"s{i}", cpus=2, mem_mib=1024) for i in (1, 2)}
+
+
+@pytest.fixture
+async def engine(tmp_path: Path, agents: dict[str, SimAgent]) -> AsyncIterator[Engine]:
+    e = Engine(sim_config(tmp_path), drivers=agents)
+    await e.start()
+    yield e
+    await e.stop()
+
+
+async def test_create_scale_and_finish_deployments(engine: Engine) -> None:
+    dep = await engine.create_app(app(instances=3))
+    assert [d.id for d in engine.deployments.values()] == [dep.id]
+    await wait_until(lambda: engine.converged("/web") and not engine.deployments, 5, message="deployed")
+    assert sorted(t.agent for t in engine.tasks_of("/web")).count("s1") in (1, 2), "spread over agents"
+    await engine.scale("/web", 1)
+    await wait_until(lambda: engine.converged("/web") and len(engine.tasks_of("/web")) == 1, 5, message="scaled")
+
+
+async def test_second_change_conflicts_unless_forced(engine: Engine, agents: dict[str, SimAgent]) -> None:
+    # 20 cpus cannot fit: the deployment stays running and locks the app.
+    first = await engine.create_app(app(cpus=20, instances=1))
+    await engine.wait_for_round()
+    with pytest.raises(DeploymentConflict) as info:
+        await engine.scale("/web", 2)
+    assert info.value.deployment_ids == [first.id]
+    waiting = engine.waiting["/web"]
+    assert {r.step for r in waiting.rejections.values()} == {"cpus"}
+    forced = await engine.put_app({"cpus": 0.5}, app_id="/web", force=True)
+    assert list(engine.deployments) == [forced.id]
+    await wait_until(lambda: engine.converged("/web"), 5, message="forced deployment converged")
+
+
+async def test_cancel_rolls_back_to_previous_version(engine: Engine) -> None:
+    await engine.create_app(app(instances=2))
+    await wait_until(lambda: engine.converged("/web") and not engine.deployments, 5, message="v1 running")
+    v1_tasks = {t.task_id for t in engine.tasks_of("/web")}
+    v1_config = engine.get_app("/web").version_info["lastConfigChangeAt"]
+    # v2 can never be placed (too big): old tasks keep serving, deployment stuck with a reason.
+    bad = await engine.put_app({"cpus": 50}, app_id="/web")
+    await engine.wait_for_round()
+    await engine.wait_for_round()
+    assert {t.task_id for t in engine.tasks_of("/web")} >= v1_tasks
+    assert "cpus" in (engine.deployments[bad.id].reason or "")
+    rollback = await engine.cancel_deployment(bad.id)
+    assert rollback is not None and rollback.rollback_of == bad.id
+    await wait_until(lambda: engine.converged("/web") and not engine.deployments, 5, message="rolled back")
+    assert engine.get_app("/web").cpus == 0.5
+    assert engine.get_app("/web").version_info["lastConfigChangeAt"] == v1_config
+    assert {t.task_id for t in engine.tasks_of("/web")} == v1_tasks, "the old tasks were kept"
+
+
+async def test_crashed_task_is_replaced_after_backoff(engine: Engine, agents: dict[str, SimAgent]) -> None:
+    await engine.create_app(app(instances=1, backoffSeconds=1))
+    await wait_until(lambda: engine.converged("/web"), 5, message="running")
+    (task,) = engine.tasks_of("/web")
+    agents[task.agent].crash(task.container_id or "", exit_code=2)
+    await wait_until(lambda: task.task_id not in engine.tasks, 5, message="failure noticed")
+    assert engine.backoff["/web"].delay == pytest.approx(1.0)
+    assert engine.failures["/web"]["state"] == TaskState.FAILED.value
+    await wait_until(lambda: engine.converged("/web"), 5, message="replaced")
+
+
+async def test_restart_adopts_and_does_not_relaunch(tmp_path: Path, agents: dict[str, SimAgent]) -> None:
+    first = Engine(sim_config(tmp_path), drivers=agents)
+    await first.start()
+    await first.create_app(app(instances=3))
+    await wait_until(lambda: first.converged("/web"), 5, message="running")
+    before = {t.task_id: t.container_id for t in first.tasks_of("/web")}
+    launches = sum(a.launch_count for a in agents.values())
+    await first.stop()
+    second = Engine(sim_config(tmp_path), drivers=agents)
+    await second.start()
+    try:
+        for _ in range(3):
+            await second.wait_for_round()
+        assert {t.task_id: t.container_id for t in second.tasks_of("/web")} == before
+        assert sum(a.launch_count for a in agents.values()) == launches
+    finally:
+        await second.stop()
+
+
+async def test_delete_kills_everything(engine: Engine, agents: dict[str, SimAgent]) -> None:
+    await engine.create_app(app(instances=2))
+    await wait_until(lambda: engine.converged("/web"), 5, message="running")
+    await engine.delete_app("/web")
+    await wait_until(lambda: not engine.tasks and not engine.deployments, 5, message="deleted")
+    for a in agents.values():
+        assert await a.list_containers("simtest") == []
+
+
+async def test_unreachable_agent_tasks_replaced_elsewhere(engine: Engine, agents: dict[str, SimAgent]) -> None:
+    await engine.create_app(app(instances=2, constraints=[], unreachableStrategy={"inactiveAfterSeconds": 0,
+                                                                                 "expungeAfterSeconds": 0}))
+    await wait_until(lambda: engine.converged("/web"), 5, message="running")
+    agents["s1"].reachable = False
+    await wait_until(lambda: engine.running_count("/web") == 2 and all(t.agent == "s2" for t in engine.tasks_of("/web")),
+                     5, message="all on s2")
