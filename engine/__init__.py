@@ -21,6 +21,7 @@ from engine.errors import (
     DeploymentNotFound,
     FieldError,
     PacerError,
+    TaskNotFound,
 )
 from engine.events import Event, Subscription
 from engine.model import AppDefinition, app_to_json, parse_app
@@ -48,6 +49,7 @@ __all__ = [
     "PacerError",
     "SchedulerConfig",
     "Subscription",
+    "TaskNotFound",
     "TaskRecord",
     "TaskState",
     "app_to_json",

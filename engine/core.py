@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, AsyncIterator, Callable, Literal, Mapping
 
 from engine.agents.base import AgentCapacity, AgentDriver, ObservedContainer
 from engine.agents.docker_agent import DockerAgent
@@ -30,6 +30,7 @@ from engine.errors import (
     DeploymentNotFound,
     FieldError,
     PacerError,
+    TaskNotFound,
 )
 from engine.events import EventBus, Subscription
 from engine.executor import Executor
@@ -807,6 +808,20 @@ class Engine:
         app = self.get_app(app_id)
         assert self.store is not None
         return self.store.app_versions(app.id)
+
+    async def task_logs(self, task_id: str, lines: int = 200) -> list[str]:
+        task = self.tasks.get(task_id)
+        if task is None or not task.container_id:
+            raise TaskNotFound(task_id)
+        return await self.driver(task.agent).tail_logs(task.container_id, lines)
+
+    async def follow_task_logs(self, task_id: str, tail: int = 200) -> AsyncIterator[str]:
+        """Output of one task: the last `tail` lines, then new lines until the task ends or the caller stops."""
+        task = self.tasks.get(task_id)
+        if task is None or not task.container_id:
+            raise TaskNotFound(task_id)
+        async for line in self.driver(task.agent).follow_logs(task.container_id, tail):
+            yield line
 
     def app_at_version(self, app_id: str, version: str) -> AppDefinition:
         app = self.get_app(app_id)

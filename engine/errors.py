@@ -7,6 +7,7 @@
      +-- AppExists              an app with that id already exists
      +-- DeploymentConflict     a running deployment locks the app
      +-- DeploymentNotFound     no deployment with that id
+     +-- TaskNotFound           no task with that id
      +-- AgentError             an agent call failed
           +-- AgentUnreachable  the agent does not answer
 """
@@ -89,6 +90,14 @@ class DeploymentNotFound(PacerError):
     def __init__(self, deployment_id: str) -> None:
         super().__init__(f"DeploymentPlan {deployment_id} does not exist")
         self.deployment_id = deployment_id
+
+
+class TaskNotFound(PacerError):
+    title = "no such task"
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"Task '{task_id}' does not exist")
+        self.task_id = task_id
 
 
 class AgentError(PacerError):

@@ -7,7 +7,7 @@ all side effects on their host; the engine only sees the plain data below.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Protocol, runtime_checkable
+from typing import AsyncIterator, Callable, Literal, Protocol
 
 ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
 
@@ -107,13 +107,12 @@ class AgentDriver(Protocol):
 
     async def tail_logs(self, container_id: str, lines: int) -> list[str]: ...
 
+    def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
+        """The last `tail` lines of output, then new lines as they are written."""
+        ...
+
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
         """Call `on_change` (from any thread) when something may have changed; runs until cancelled."""
         ...
 
     async def close(self) -> None: ...
-
-
-@runtime_checkable
-class SupportsLogStream(Protocol):
-    async def follow_logs(self, container_id: str, tail: int) -> object: ...

@@ -12,7 +12,7 @@ import concurrent.futures
 import threading
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 import docker
 import docker.errors
@@ -248,6 +248,50 @@ class DockerAgent:
             return raw.decode("utf-8", "replace").splitlines()
 
         return await self._call(logs_sync)
+
+    async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
+        """Last `tail` lines, then new ones as they come; the reading thread stops when the caller does."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=10_000)
+        stop = threading.Event()
+        holder: list[Any] = []
+
+        def put(item: str | None) -> None:
+            if queue.full():
+                return  # the reader is far behind: drop lines rather than grow without bound
+            queue.put_nowait(item)
+
+        def pump() -> None:
+            try:
+                stream = self._docker().api.logs(container_id, stream=True, follow=True, tail=tail)
+                holder.append(stream)
+                pending = b""
+                for chunk in stream:
+                    if stop.is_set():
+                        break
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        loop.call_soon_threadsafe(put, line.decode("utf-8", "replace"))
+                if pending:
+                    loop.call_soon_threadsafe(put, pending.decode("utf-8", "replace"))
+            except (docker.errors.APIError, *_CONNECTION_ERRORS):
+                pass
+            finally:
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(put, None)
+
+        thread = threading.Thread(target=pump, name=f"logs-{container_id[:12]}", daemon=True)
+        thread.start()
+        try:
+            while (line := await queue.get()) is not None:
+                yield line
+        finally:
+            stop.set()
+            for stream in holder:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
         """Follow docker events for our containers; they are only hints to reconcile sooner."""

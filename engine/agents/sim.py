@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import AsyncIterator, Callable
 
 from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
 from engine.errors import AgentError, AgentUnreachable
@@ -49,6 +49,7 @@ class SimAgent:
             kind="sim",
         )
         self.launch_delay = launch_delay
+        self.log_interval = 1.0
         self.reachable = True
         self.launch_count = 0
         self.fail_images: set[str] = set()
@@ -129,6 +130,22 @@ class SimAgent:
         self._check()
         c = self._containers.get(container_id)
         return c.logs[-lines:] if c else []
+
+    async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
+        """Simulated output: the kept lines, then one line a second while the task runs."""
+        c = self._containers.get(container_id)
+        if c is None:
+            return
+        for line in c.logs[-tail:]:
+            yield line
+        n = 0
+        while self._containers.get(container_id) is c and c.observed.state == "running":
+            await asyncio.sleep(self.log_interval)
+            n += 1
+            line = f"[sim] {c.spec.app_id} {c.spec.task_id}: tick {n}"
+            c.logs.append(line)
+            del c.logs[:-1000]
+            yield line
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
         self._on_change.append(on_change)
