@@ -901,6 +901,9 @@ class Engine:
         return sum(1 for t in self.tasks.values() if t.app_id == app_id and t.state == TaskState.RUNNING)
 
     def converged(self, app_id: str) -> bool:
+        """The app runs exactly its instances of its current version, and no deployment is left for it."""
+        if self._locks(app_id):
+            return False
         app = self._desired.get(app_id)
         if app is None:
             return not any(t.app_id == app_id for t in self.tasks.values())

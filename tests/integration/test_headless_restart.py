@@ -49,10 +49,11 @@ class Headless:
 
     def start(self) -> None:
         self.log.write_text("")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "--serve", "--config", str(self.config)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("ab"),
-        )
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "tui.cli", "--serve", "--config", str(self.config)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
+            )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -119,12 +120,12 @@ async def test_acknowledged_app_survives_kill9(tmp_path: Path, docker_url: str, 
     from engine import Engine, load_config
 
     config = write_config(tmp_path, cleanup_cluster, docker_url, [])
-    proc = subprocess.Popen([sys.executable, "-c", ACK_SCRIPT, str(config)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(10)
+    with subprocess.Popen([sys.executable, "-c", ACK_SCRIPT, str(config)], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
     assert line.strip() == b"ACK"
     engine = Engine(load_config(config))
     await engine.start()
