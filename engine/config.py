@@ -39,6 +39,8 @@ class AgentConfig(_Strict):
     attributes: dict[str, str] = Field(default_factory=dict)
     hostname: str | None = None
     port_range: tuple[int, int] = (31000, 32000)
+    probe_host: str | None = None
+    """Address where this agent's published ports answer (health probes); default from the URL."""
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None

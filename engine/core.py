@@ -34,6 +34,7 @@ from engine.errors import (
 )
 from engine.events import EventBus, Subscription
 from engine.executor import Executor
+from engine.health import HealthMonitor
 from engine.model import (
     AppDefinition,
     app_from_json,
@@ -156,6 +157,8 @@ class Engine:
         self.clock = clock
         self.bus = EventBus()
         self.executor = Executor(self)
+        self.health_monitor = HealthMonitor(self, self._kill_unhealthy)
+        self._version_cache: dict[tuple[str, str], AppDefinition] = {}
         self.stats = EngineStats()
         self._drivers_given = dict(drivers or {})
         self._agents: dict[str, _AgentSlot] = {}
@@ -219,6 +222,7 @@ class Engine:
             except asyncio.CancelledError:
                 pass
         await self.executor.cancel_all()
+        await self.health_monitor.close()
         for slot in self._agents.values():
             if slot.watcher is not None:
                 slot.watcher.cancel()
@@ -344,6 +348,7 @@ class Engine:
         )
         plan = reconcile(view, self._new_task_id)
         self._apply(plan)
+        self.health_monitor.sync(self.tasks)
         self._track_deployments()
         if self.stats.rounds == 0:
             log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
@@ -452,6 +457,65 @@ class Engine:
             ports=list(t.host_ports),
             version=t.version,
         )
+
+    # -- health -------------------------------------------------------------------
+
+    def config_version_of(self, app_id: str) -> str | None:
+        app = self._desired.get(app_id)
+        return app.config_version if app else None
+
+    def app_version_for_task(self, task: TaskRecord) -> AppDefinition | None:
+        """The definition a task was launched with (kept for old tasks during an upgrade)."""
+        key = (task.app_id, task.version)
+        if key not in self._version_cache and self.store is not None:
+            stored = self.store.app_version(task.app_id, task.version)
+            if stored is None:
+                return None
+            self._version_cache[key] = app_from_json(stored)
+        return self._version_cache.get(key)
+
+    def probe_host(self, agent: str) -> str:
+        """Where this agent's published ports answer, for health probes."""
+        slot = self._agents.get(agent)
+        if slot is None:
+            return "127.0.0.1"
+        if slot.config.probe_host:
+            return slot.config.probe_host
+        url = slot.config.url
+        if url.startswith("unix://") or url.startswith("sim://"):
+            return "127.0.0.1"
+        host = url.split("://", 1)[1].split("@")[-1].split("/")[0].rsplit(":", 1)[0]
+        return host.strip("[]") or "127.0.0.1"
+
+    def hostname_of(self, agent: str) -> str:
+        return self._hostname(agent)
+
+    def _kill_unhealthy(self, task: TaskRecord, reason: str) -> None:
+        """A task failed its health check too often: kill it; it counts as a failure for backoff."""
+        current = self.tasks.get(task.task_id)
+        if current is None or current.state != TaskState.RUNNING or self.store is None:
+            return
+        killing = replace(current, state=TaskState.KILLING)
+        gone = TaskGone(current, TaskState.KILLED, True, reason)
+        failure = self._failure_json(gone, [])
+        app = self._desired.get(task.app_id)
+        backoff: dict[str, BackoffState | None] = {}
+        if app is not None and current.config_version == app.config_version:
+            b = app.backoff
+            backoff[app.app_id] = next_backoff(b.backoff_seconds, b.backoff_factor, b.max_launch_delay_seconds,
+                                               self.backoff.get(app.app_id), self.clock())
+        self.store.write(upsert=[killing], backoff=backoff, failures={task.app_id: failure})
+        self.tasks[task.task_id] = killing
+        self.health[task.task_id] = False
+        for app_id, state in backoff.items():
+            if state is not None:
+                self.backoff[app_id] = state
+        self.failures[task.app_id] = failure
+        self.stats.failures += 1
+        self._publish_status(killing, reason)
+        grace = app.kill_grace_seconds if app else 3.0
+        self.executor.kill(Kill(killing, reason, grace))
+        log.warning("killing unhealthy task %s: %s", task.task_id, reason)
 
     # -- executor callbacks ------------------------------------------------------
 

@@ -107,6 +107,10 @@ class AgentDriver(Protocol):
 
     async def tail_logs(self, container_id: str, lines: int) -> list[str]: ...
 
+    async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
+        """Run `command` with /bin/sh -c inside the container: (exit code, output). For COMMAND health checks."""
+        ...
+
     def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
         """The last `tail` lines of output, then new lines as they are written."""
         ...

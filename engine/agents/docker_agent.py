@@ -249,6 +249,16 @@ class DockerAgent:
 
         return await self._call(logs_sync)
 
+    async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
+        def run() -> tuple[int, str]:
+            api = self._docker().api
+            exec_id = api.exec_create(container_id, ["/bin/sh", "-c", command], stdout=True, stderr=True)["Id"]
+            output: bytes = api.exec_start(exec_id)
+            code = api.exec_inspect(exec_id).get("ExitCode")
+            return (int(code) if code is not None else -1), output.decode("utf-8", "replace")
+
+        return await self._call(run)
+
     async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
         """Last `tail` lines, then new ones as they come; the reading thread stops when the caller does."""
         loop = asyncio.get_running_loop()

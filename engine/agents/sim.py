@@ -58,6 +58,7 @@ class SimAgent:
         self._containers: dict[str, _SimContainer] = {}
         self._ids = itertools.count(1)
         self._on_change: list[Callable[[], None]] = []
+        self._unhealthy: set[str] = set()
 
     def _check(self) -> None:
         if not self.reachable:
@@ -109,6 +110,20 @@ class SimAgent:
         c.observed = replace(c.observed, state="exited", exit_code=exit_code, finished_at=self._clock())
         c.logs.append(f"[sim] exited with code {exit_code}")
         self._changed()
+
+    def set_health(self, container_id: str, healthy: bool) -> None:
+        """What health probes of this container will answer from now on."""
+        if healthy:
+            self._unhealthy.discard(container_id)
+        else:
+            self._unhealthy.add(container_id)
+
+    def health_of(self, container_id: str | None) -> bool:
+        return container_id is not None and container_id in self._containers and container_id not in self._unhealthy
+
+    async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
+        self._check()
+        return (0, "") if self.health_of(container_id) else (1, "simulated failure")
 
     def container_of(self, task_id: str) -> str | None:
         for cid, c in self._containers.items():

@@ -1,0 +1,248 @@
+"""Health checks with Marathon's semantics: HTTP, HTTPS, TCP and COMMAND probes.
+
+Each (task, check) pair runs its own small async loop: probe, record, sleep
+intervalSeconds. HTTP(S) and TCP probes go from the engine to the task's host
+port; COMMAND checks run inside the container through the agent. A probe is
+bounded by timeoutSeconds. Failures inside gracePeriodSeconds before the first
+success do not count; past maxConsecutiveFailures the task is killed and
+replaced (the engine does that through `on_unhealthy`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+import httpx
+
+from engine.model import HealthCheck
+from engine.model.timefmt import format_ts
+from engine.state import TaskRecord, TaskState
+
+if TYPE_CHECKING:
+    from engine.core import Engine
+
+log = logging.getLogger("pacer.health")
+
+
+@dataclass(frozen=True, slots=True)
+class HealthResult:
+    """One check's state for one task, as Marathon's healthCheckResults."""
+
+    alive: bool = False
+    consecutive_failures: int = 0
+    first_success: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
+    last_failure_cause: str | None = None
+    probes: int = 0
+
+    def to_json(self, instance_id: str) -> dict[str, Any]:
+        return {
+            "alive": self.alive,
+            "consecutiveFailures": self.consecutive_failures,
+            "firstSuccess": format_ts(self.first_success) if self.first_success else None,
+            "lastSuccess": format_ts(self.last_success) if self.last_success else None,
+            "lastFailure": format_ts(self.last_failure) if self.last_failure else None,
+            "lastFailureCause": self.last_failure_cause,
+            "instanceId": instance_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    ok: bool
+    cause: str | None = None
+
+
+def record(result: HealthResult, outcome: ProbeOutcome, *, now: float, started_at: float,
+           check: HealthCheck) -> tuple[HealthResult, bool]:
+    """The next state after one probe, and whether the task must now be killed. Pure."""
+    if outcome.ok:
+        return replace(
+            result, alive=True, consecutive_failures=0, first_success=result.first_success or now,
+            last_success=now, probes=result.probes + 1,
+        ), False
+    in_grace = result.first_success is None and now < started_at + check.grace_period_seconds
+    failures = result.consecutive_failures if in_grace else result.consecutive_failures + 1
+    new = replace(result, alive=False if not in_grace else result.alive, consecutive_failures=failures,
+                  last_failure=now, last_failure_cause=outcome.cause, probes=result.probes + 1)
+    kill = check.max_consecutive_failures > 0 and failures >= check.max_consecutive_failures
+    return new, kill
+
+
+def task_healthy(results: Mapping[int, HealthResult], n_checks: int) -> bool | None:
+    """Marathon: healthy when every check is alive; None until each check has answered once."""
+    if len(results) < n_checks or any(r.probes == 0 for r in results.values()):
+        return None
+    if any(r.first_success is None and r.consecutive_failures == 0 and not r.alive for r in results.values()):
+        return None  # only grace-period failures so far: not yet known
+    return all(r.alive for r in results.values())
+
+
+class Prober:
+    """Runs one probe. HTTP and TCP go over the network; COMMAND through the agent."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        # Marathon does not verify HTTPS health endpoints' certificates either.
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=0)
+        self._http = httpx.AsyncClient(verify=insecure, limits=limits, follow_redirects=False)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def probe(self, task: TaskRecord, check: HealthCheck) -> ProbeOutcome:
+        timeout = float(check.timeout_seconds)
+        protocol = check.protocol.replace("MESOS_", "")
+        driver = self.engine.driver(task.agent)
+        if driver.kind == "sim":
+            sim_ok = getattr(driver, "health_of")(task.container_id)
+            return ProbeOutcome(sim_ok, None if sim_ok else "simulated failure")
+        if protocol == "COMMAND":
+            command = check.command.value if check.command else "true"
+            try:
+                code, output = await asyncio.wait_for(driver.exec_check(task.container_id or "", command), timeout)
+            except asyncio.TimeoutError:
+                return ProbeOutcome(False, f"command timed out after {timeout:g}s")
+            except Exception as exc:  # noqa: BLE001 - any agent error is a failed probe, with its reason
+                return ProbeOutcome(False, f"command could not run: {exc}")
+            if code == 0:
+                return ProbeOutcome(True)
+            tail = output.strip().splitlines()[-1:] if output.strip() else []
+            return ProbeOutcome(False, f"command exited with code {code}" + (f": {tail[0]}" if tail else ""))
+        port = check.port if check.port else None
+        if port is None:
+            index = check.port_index or 0
+            if index >= len(task.host_ports):
+                return ProbeOutcome(False, f"task has no port at portIndex {index}")
+            port = task.host_ports[index]
+        host = self.engine.probe_host(task.agent)
+        if protocol == "TCP":
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            except asyncio.TimeoutError:
+                return ProbeOutcome(False, f"TCP connect to {host}:{port} timed out after {timeout:g}s")
+            except OSError as exc:
+                return ProbeOutcome(False, f"TCP connect to {host}:{port} failed: {exc.strerror or exc}")
+            writer.close()
+            return ProbeOutcome(True)
+        scheme = "https" if protocol == "HTTPS" else "http"
+        url = f"{scheme}://{host}:{port}{check.path or '/'}"
+        try:
+            response = await asyncio.wait_for(self._http.get(url, timeout=timeout), timeout)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            return ProbeOutcome(False, f"GET {url} timed out after {timeout:g}s")
+        except httpx.HTTPError as exc:
+            return ProbeOutcome(False, f"GET {url} failed: {exc.__class__.__name__}: {exc}")
+        status = response.status_code
+        if 100 <= status < 200 and check.ignore_http1xx:
+            return ProbeOutcome(True)
+        if 200 <= status < 400:
+            return ProbeOutcome(True)
+        return ProbeOutcome(False, f"GET {url} answered {status}")
+
+
+class HealthMonitor:
+    """Keeps one probe loop per running task and health check; results live here."""
+
+    def __init__(self, engine: "Engine", on_unhealthy: Callable[[TaskRecord, str], None]) -> None:
+        self.engine = engine
+        self.prober = Prober(engine)
+        self.on_unhealthy = on_unhealthy
+        self.results: dict[str, dict[int, HealthResult]] = {}
+        self._loops: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self.probe_count = 0
+        self.failure_count = 0
+
+    def sync(self, tasks: Mapping[str, TaskRecord]) -> None:
+        """Start loops for running tasks with checks; stop loops of tasks that ended or changed."""
+        wanted: set[tuple[str, int]] = set()
+        for task in tasks.values():
+            if task.state != TaskState.RUNNING or not task.container_id:
+                continue
+            for index in range(len(self._checks_for(task))):
+                wanted.add((task.task_id, index))
+        for key in list(self._loops):
+            if key not in wanted:
+                self._loops.pop(key).cancel()
+        loop = asyncio.get_running_loop()
+        for key in wanted - set(self._loops):
+            task_id, index = key
+            self._loops[key] = loop.create_task(self._run(task_id, index), name=f"health {task_id}#{index}")
+        for task_id in list(self.results):
+            if task_id not in tasks:
+                del self.results[task_id]
+
+    def _checks_for(self, task: TaskRecord) -> list[HealthCheck]:
+        """The checks of the version the task runs (old tasks keep theirs during an upgrade)."""
+        app = self.engine.apps.get(task.app_id)
+        if app is None:
+            return []
+        if task.config_version == self.engine.config_version_of(app.id):
+            return list(app.health_checks)
+        old = self.engine.app_version_for_task(task)
+        return list(old.health_checks) if old is not None else list(app.health_checks)
+
+    async def _run(self, task_id: str, index: int) -> None:
+        engine = self.engine
+        while True:
+            task = engine.tasks.get(task_id)
+            if task is None or task.state != TaskState.RUNNING:
+                return
+            checks = self._checks_for(task)
+            if index >= len(checks):
+                return
+            check = checks[index]
+            outcome = await self.prober.probe(task, check)
+            task = engine.tasks.get(task_id)
+            if task is None or task.state != TaskState.RUNNING:
+                return
+            self.probe_count += 1
+            if not outcome.ok:
+                self.failure_count += 1
+            self._record(task, index, check, outcome)
+            await asyncio.sleep(check.interval_seconds)
+
+    def _record(self, task: TaskRecord, index: int, check: HealthCheck, outcome: ProbeOutcome) -> None:
+        engine = self.engine
+        per_task = self.results.setdefault(task.task_id, {})
+        before = per_task.get(index, HealthResult())
+        now = engine.clock()
+        after, kill = record(before, outcome, now=now, started_at=task.started_at or now, check=check)
+        per_task[index] = after
+        n_checks = len(self._checks_for(task))
+        was = engine.health.get(task.task_id)
+        healthy = task_healthy(per_task, n_checks)
+        instance_id = task.task_id.rsplit("._app.", 1)[0]
+        if not outcome.ok and after.consecutive_failures > before.consecutive_failures:
+            engine.bus.publish("failed_health_check_event", appId=task.app_id, taskId=instance_id,
+                               instanceId=instance_id, healthCheck=check.model_dump(by_alias=True, exclude_none=True))
+        if healthy != was:
+            engine.health[task.task_id] = healthy
+            engine.bus.publish("health_status_changed_event", appId=task.app_id, taskId=task.task_id,
+                               instanceId=instance_id, version=task.version, alive=bool(healthy))
+            engine.bus.publish("instance_health_changed_event", instanceId=instance_id, runSpecId=task.app_id,
+                               healthy=healthy, runSpecVersion=task.version)
+            engine.wake()
+        if kill:
+            reason = (f"health check {check.protocol} failed {after.consecutive_failures} times: "
+                      f"{after.last_failure_cause}")
+            engine.bus.publish("unhealthy_instance_kill_event", appId=task.app_id, taskId=task.task_id,
+                               instanceId=instance_id, version=task.version, reason=reason,
+                               host=engine.hostname_of(task.agent), slaveId=task.agent)
+            self.on_unhealthy(task, reason)
+
+    async def close(self) -> None:
+        for loop_task in self._loops.values():
+            loop_task.cancel()
+        if self._loops:
+            await asyncio.wait(set(self._loops.values()), timeout=5)
+        self._loops.clear()
+        await self.prober.close()
