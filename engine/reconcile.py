@@ -318,8 +318,9 @@ class _Reconciler:
                 victims += _kill_order(current, app.kill_selection)[: len(current) - n]
             for t in victims:
                 self._kill(t, "replaced by a new version" if t in old else "scaled down")
-            remaining = len(active) - len(victims)
-            room = max(0, min(n - len(current), max_capacity - remaining))
+            # Tasks being killed still exist until their container is gone: they count against capacity.
+            existing = sum(1 for t in tasks if t.state != TaskState.UNREACHABLE or self._is_active(app, t))
+            room = max(0, min(n - len(current), max_capacity - existing))
             self._launch(app, room, agents, usage, "rolling upgrade")
             return
         if len(active) > n:
