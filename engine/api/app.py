@@ -1,0 +1,165 @@
+"""The Starlette application: routes, the Marathon middleware, error mapping.
+
+    build_app(engine, ApiSettings(token=..., leader="127.0.0.1:8080")) -> Starlette
+
+The middleware (pure ASGI, so streams are not buffered) folds empty path
+segments (clients send ``/v2/apps//x``), checks the token, and adds
+Marathon's leader and no-cache headers to every answer. Every error is JSON:
+engine errors map to Marathon's statuses (422 with every bad field, 404, 409
+with the locking deployments), unknown routes are 404, and an unexpected
+exception is a 500 with a JSON body (a bug, never the answer to bad input).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from engine.api import routes_apps, routes_misc, routes_pacer, routes_tasks, sse
+from engine.api.auth import PUBLIC_PATHS, TokenCheck
+from engine.api.http import ApiError, dumps, error_for, json_response
+from engine.api.openapi import openapi_document
+from engine.api.state import ApiSettings, ApiState
+from engine.errors import PacerError
+
+if TYPE_CHECKING:
+    from engine.core import Engine
+
+log = logging.getLogger("pacer.api")
+
+_NO_CACHE = [
+    (b"cache-control", b"no-cache, no-store, must-revalidate"),
+    (b"pragma", b"no-cache"),
+    (b"expires", b"0"),
+]
+
+
+class MarathonMiddleware:
+    def __init__(self, app: ASGIApp, state: ApiState) -> None:
+        self.app = app
+        self.state = state
+        self.token = TokenCheck(state.settings.token) if state.settings.token else None
+        self.leader_header = (b"x-marathon-leader", state.leader_url.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if "//" in path or (len(path) > 1 and path.endswith("/")):
+            path = "/" + "/".join(s for s in path.split("/") if s)
+            scope = dict(scope)
+            scope["path"] = path
+            scope["raw_path"] = path.encode("utf-8", "surrogateescape")
+        extra = [self.leader_header, *_NO_CACHE]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message = dict(message)
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        if self.token is not None and path not in PUBLIC_PATHS:
+            authorization = None
+            for key, value in scope.get("headers", []):
+                if key == b"authorization":
+                    authorization = value
+                    break
+            if not self.token.allows(authorization):
+                body = dumps({"message": "Unauthorized: send 'Authorization: Bearer <token>' "
+                                         "(or DC/OS 'token=<token>')"})
+                await send_with_headers({
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"www-authenticate", b'Bearer realm="pacer"')],
+                })
+                await send_with_headers({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _pacer_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PacerError)
+    return error_for(exc).response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "URI not found", 405: "Method Not Allowed"}.get(exc.status_code, str(exc.detail))
+    return json_response({"message": message}, exc.status_code, exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected error in %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return json_response({"message": "Internal server error", "details": type(exc).__name__}, 500)
+
+
+async def _openapi(request: Request) -> Response:
+    return json_response(openapi_document())
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/ping", routes_misc.ping, methods=["GET"]),
+        Route("/metrics", routes_misc.metrics, methods=["GET"]),
+        Route("/metrics/prometheus", routes_misc.metrics_prometheus, methods=["GET"]),
+        Route("/openapi.json", _openapi, methods=["GET"]),
+        Route("/v2/info", routes_misc.info, methods=["GET"]),
+        Route("/v2/leader", routes_misc.leader, methods=["GET"]),
+        Route("/v2/apps", routes_apps.list_apps, methods=["GET"]),
+        Route("/v2/apps", routes_apps.create_app, methods=["POST"]),
+        Route("/v2/apps", routes_apps.put_apps, methods=["PUT"]),
+        Route("/v2/apps", routes_apps.patch_apps, methods=["PATCH"]),
+        Route("/v2/apps/{rest:path}", routes_apps.get_app_path, methods=["GET"]),
+        Route("/v2/apps/{rest:path}", routes_apps.put_app, methods=["PUT"]),
+        Route("/v2/apps/{rest:path}", routes_apps.patch_app, methods=["PATCH"]),
+        Route("/v2/apps/{rest:path}", routes_apps.delete_app_path, methods=["DELETE"]),
+        Route("/v2/apps/{rest:path}", routes_apps.post_app_path, methods=["POST"]),
+        Route("/v2/tasks", routes_tasks.list_tasks, methods=["GET"]),
+        Route("/v2/tasks/delete", routes_tasks.delete_tasks, methods=["POST"]),
+        Route("/v2/deployments", routes_tasks.list_deployments, methods=["GET"]),
+        Route("/v2/deployments/{deployment_id}", routes_tasks.delete_deployment, methods=["DELETE"]),
+        Route("/v2/queue", routes_tasks.get_queue, methods=["GET"]),
+        Route("/v2/queue/{rest:path}", routes_tasks.delete_queue_path, methods=["DELETE"]),
+        Route("/v2/events", sse.events, methods=["GET"]),
+        Route("/pacer/v1/apps/{rest:path}", routes_pacer.get_app_extension, methods=["GET"]),
+        Route("/pacer/v1/tasks/{task_id}/logs", routes_pacer.task_logs, methods=["GET"]),
+        Route("/pacer/v1/deployments", routes_pacer.list_deployments, methods=["GET"]),
+        Route("/pacer/v1/agents", routes_pacer.list_agents, methods=["GET"]),
+    ]
+
+
+def build_app(engine: "Engine", settings: ApiSettings | None = None) -> Starlette:
+    """The API over `engine`; serve it with `start_api` (or any ASGI server in the engine's loop)."""
+    state = ApiState(engine, settings or ApiSettings())
+    app = Starlette(
+        routes=routes(),
+        exception_handlers={
+            ApiError: _api_error,
+            PacerError: _pacer_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+    )
+    app.state.api = state
+    app.add_middleware(MarathonMiddleware, state=state)
+    return app
+
+
+def api_state(app: Starlette) -> ApiState:
+    state: ApiState = app.state.api
+    return state

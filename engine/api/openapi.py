@@ -1,0 +1,315 @@
+"""The OpenAPI 3.0 description of the API, served at /openapi.json.
+
+Written by hand from Marathon's RAML and reference §2: paths, query
+parameters, bodies, statuses and the JSON shapes that come back. App ids
+contain ``/``; the ``appId`` parameters may hold them (percent-encoded or
+not, the server reads both).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+_REF = "#/components/schemas/"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json(_ref("Error"), description)
+
+
+def _bool(name: str, description: str, default: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "boolean", "default": default}}
+
+
+_APP_ID = {"name": "appId", "in": "path", "required": True, "description": "app id, such as shop/web",
+           "schema": {"type": "string", "minLength": 1}}
+_TASK_ID = {"name": "taskId", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+_FORCE = _bool("force", "override the lock of a running deployment")
+_EMBED = {"name": "embed", "in": "query", "required": False, "style": "form", "explode": True,
+          "description": "app.tasks, app.counts, app.deployments, app.readiness, app.lastTaskFailure, app.failures, "
+                         "app.taskStats",
+          "schema": {"type": "array", "items": {"type": "string", "enum": [
+              "app.tasks", "app.counts", "app.deployments", "app.readiness", "app.lastTaskFailure", "app.failures",
+              "app.taskStats", "apps.tasks", "tasks"]}}}
+
+_DR = {"200": _json(_ref("DeploymentResult"), "the deployment that makes the change")}
+_COMMON_ERRORS = {"400": _error("malformed JSON"), "401": _error("missing or wrong token")}
+
+
+def _op(summary: str, responses: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, tag: str = "apps") -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**responses, "401": _COMMON_ERRORS["401"]}}
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+def _schemas() -> dict[str, Any]:
+    string_map = {"type": "object", "additionalProperties": {"type": "string"}}
+    port_mapping = {"type": "object", "properties": {
+        "containerPort": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "hostPort": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "servicePort": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "protocol": {"type": "string", "enum": ["tcp", "udp", "udp,tcp"]},
+        "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+        "labels": string_map}}
+    health_check = {"type": "object", "properties": {
+        "protocol": {"type": "string", "enum": ["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS",
+                                                "MESOS_TCP"]},
+        "path": {"type": "string"}, "portIndex": {"type": "integer", "minimum": 0},
+        "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+        "command": {"type": "object", "properties": {"value": {"type": "string"}}},
+        "gracePeriodSeconds": {"type": "integer", "minimum": 0},
+        "intervalSeconds": {"type": "integer", "minimum": 1},
+        "timeoutSeconds": {"type": "integer", "minimum": 1},
+        "maxConsecutiveFailures": {"type": "integer", "minimum": 0},
+        "ignoreHttp1xx": {"type": "boolean"}}}
+    app = {
+        "type": "object",
+        "description": "A Marathon app definition (types/app.raml). pacer's own settings travel as labels pacer.*.",
+        "properties": {
+            "id": {"type": "string", "pattern": "^/?[a-z0-9][a-z0-9-]{0,30}(/[a-z0-9][a-z0-9-]{0,30}){0,2}$"},
+            "cmd": {"type": "string", "minLength": 2},
+            "args": {"type": "array", "items": {"type": "string"}},
+            "cpus": {"type": "number", "minimum": 0.001, "maximum": 64},
+            "mem": {"type": "number", "minimum": 0, "maximum": 1048576},
+            "disk": {"type": "number", "minimum": 0},
+            "gpus": {"type": "integer", "minimum": 0},
+            "instances": {"type": "integer", "minimum": 0, "maximum": 50},
+            "executor": {"type": "string"},
+            "container": {"type": "object", "properties": {
+                "type": {"type": "string", "enum": ["DOCKER", "MESOS"]},
+                "docker": {"type": "object", "properties": {
+                    "image": {"type": "string", "minLength": 1},
+                    "network": {"type": "string", "enum": ["BRIDGE", "HOST", "USER", "NONE"]},
+                    "portMappings": {"type": "array", "items": port_mapping},
+                    "privileged": {"type": "boolean"},
+                    "forcePullImage": {"type": "boolean"},
+                    "parameters": {"type": "array", "items": {"type": "object", "properties": {
+                        "key": {"type": "string"}, "value": {"type": "string"}}}}}},
+                "portMappings": {"type": "array", "items": port_mapping},
+                "volumes": {"type": "array", "items": {"type": "object"}}}},
+            "networks": {"type": "array", "items": {"type": "object", "properties": {
+                "mode": {"type": "string", "enum": ["host", "container/bridge", "container"]},
+                "name": {"type": "string"}}}},
+            "portDefinitions": {"type": "array", "items": {"type": "object", "properties": {
+                "port": {"type": "integer", "minimum": 0, "maximum": 65535},
+                "protocol": {"type": "string", "enum": ["tcp", "udp", "udp,tcp"]},
+                "name": {"type": "string"}}}},
+            "requirePorts": {"type": "boolean"},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "labels": string_map,
+            "constraints": {"type": "array", "items": {"type": "array", "items": {"type": "string"},
+                                                        "minItems": 2, "maxItems": 3}},
+            "acceptedResourceRoles": {"type": "array", "items": {"type": "string"}},
+            "fetch": {"type": "array", "items": {"type": "object", "properties": {"uri": {"type": "string"}}}},
+            "dependencies": {"type": "array", "items": {"type": "string"}},
+            "healthChecks": {"type": "array", "items": health_check},
+            "readinessChecks": {"type": "array", "items": {"type": "object"}},
+            "upgradeStrategy": {"type": "object", "properties": {
+                "minimumHealthCapacity": {"type": "number", "minimum": 0, "maximum": 1},
+                "maximumOverCapacity": {"type": "number", "minimum": 0, "maximum": 1}}},
+            "backoffSeconds": {"type": "integer", "minimum": 0},
+            "backoffFactor": {"type": "number", "minimum": 1},
+            "maxLaunchDelaySeconds": {"type": "integer", "minimum": 0},
+            "killSelection": {"type": "string", "enum": ["YOUNGEST_FIRST", "OLDEST_FIRST"]},
+            "unreachableStrategy": {"oneOf": [
+                {"type": "string", "enum": ["disabled"]},
+                {"type": "object", "properties": {"inactiveAfterSeconds": {"type": "integer", "minimum": 0},
+                                                  "expungeAfterSeconds": {"type": "integer", "minimum": 0}}}]},
+            "taskKillGracePeriodSeconds": {"type": "integer", "minimum": 0},
+            "user": {"type": "string"},
+            "version": {"type": "string", "description": "only alone (with id): roll back to that version"},
+        },
+    }
+    task = {"type": "object", "required": ["id", "appId", "host", "state"], "properties": {
+        "id": {"type": "string"}, "appId": {"type": "string"}, "host": {"type": "string"},
+        "slaveId": {"type": "string"}, "state": {"type": "string"},
+        "stagedAt": {"type": "string"}, "startedAt": {"type": "string"}, "version": {"type": "string"},
+        "ports": {"type": "array", "items": {"type": "integer"}},
+        "servicePorts": {"type": "array", "items": {"type": "integer"}},
+        "ipAddresses": {"type": "array", "items": {"type": "object"}},
+        "localVolumes": {"type": "array"},
+        "healthCheckResults": {"type": "array", "items": {"type": "object"}}}}
+    app_info = {"allOf": [app, {"type": "object", "required": ["id", "tasksStaged", "tasksRunning", "tasksHealthy",
+                                                              "tasksUnhealthy", "deployments"], "properties": {
+        "tasksStaged": {"type": "integer"}, "tasksRunning": {"type": "integer"},
+        "tasksHealthy": {"type": "integer"}, "tasksUnhealthy": {"type": "integer"},
+        "deployments": {"type": "array", "items": {"type": "object", "properties": {"id": {"type": "string"}}}},
+        "tasks": {"type": "array", "items": _ref("Task")},
+        "lastTaskFailure": {"type": "object"}, "versionInfo": {"type": "object"}}}]}
+    action = {"type": "object", "properties": {"action": {"type": "string"}, "app": {"type": "string"}}}
+    deployment = {"type": "object", "required": ["id", "version", "affectedApps", "steps", "currentStep", "totalSteps"],
+                  "properties": {
+                      "id": {"type": "string"}, "version": {"type": "string"},
+                      "affectedApps": {"type": "array", "items": {"type": "string"}},
+                      "affectedPods": {"type": "array", "items": {"type": "string"}},
+                      "steps": {"type": "array", "items": {"type": "object", "properties": {
+                          "actions": {"type": "array", "items": action}}}},
+                      "currentActions": {"type": "array", "items": action},
+                      "currentStep": {"type": "integer"}, "totalSteps": {"type": "integer"}}}
+    return {
+        "App": app,
+        "AppInfo": app_info,
+        "Task": task,
+        "Deployment": deployment,
+        "DeploymentResult": {"type": "object", "required": ["deploymentId", "version"], "properties": {
+            "deploymentId": {"type": "string"}, "version": {"type": "string"}}},
+        "Error": {"type": "object", "required": ["message"], "properties": {
+            "message": {"type": "string"},
+            "details": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "object", "properties": {
+                "path": {"type": "string"}, "errors": {"type": "array", "items": {"type": "string"}}}}}]},
+            "deployments": {"type": "array", "items": {"type": "object"}}}},
+        "QueueItem": {"type": "object", "required": ["count", "delay", "app"], "properties": {
+            "count": {"type": "integer"}, "since": {"type": "string"},
+            "delay": {"type": "object", "properties": {"timeLeftSeconds": {"type": "integer"},
+                                                       "overdue": {"type": "boolean"}}},
+            "processedOffersSummary": {"type": "object"}, "lastUnusedOffers": {"type": "array"},
+            "app": {"type": "object"}}},
+        "Info": {"type": "object", "required": ["name", "version", "leader", "marathon_config", "zookeeper_config",
+                                                "http_config"]},
+        "Metrics": {"type": "object", "required": ["version", "gauges", "counters", "histograms", "meters", "timers"]},
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    apps_list = {"type": "object", "required": ["apps"], "properties": {"apps": {"type": "array",
+                                                                                  "items": _ref("AppInfo")}}}
+    tasks_list = {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array",
+                                                                                     "items": _ref("Task")}}}
+    kill_params = [_bool("scale", "lower instances by the number killed"),
+                   _bool("wipe", "forget the tasks (resident apps)"), _FORCE]
+    paths: dict[str, Any] = {
+        "/ping": {"get": _op("liveness", {"200": {"description": "pong", "content": {
+            "text/plain": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "string"}}}}},
+                             tag="misc")},
+        "/v2/info": {"get": _op("about this server", {"200": _json(_ref("Info"), "info")}, tag="misc")},
+        "/v2/leader": {"get": _op("the leader", {"200": _json({"type": "object", "properties": {
+            "leader": {"type": "string"}}}, "leader")}, tag="misc")},
+        "/metrics": {"get": _op("metrics, Marathon's JSON shape", {"200": _json(_ref("Metrics"), "metrics")},
+                                tag="misc")},
+        "/metrics/prometheus": {"get": _op("metrics, Prometheus text format", {"200": {
+            "description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}, tag="misc")},
+        "/v2/apps": {
+            "get": _op("list apps", {"200": _json(apps_list, "apps")}, params=[
+                {"name": "cmd", "in": "query", "schema": {"type": "string"}},
+                {"name": "id", "in": "query", "schema": {"type": "string"}},
+                {"name": "label", "in": "query", "schema": {"type": "string"}}, _EMBED]),
+            "post": _op("create an app", {
+                "201": _json(_ref("AppInfo"), "created"), "400": _error("malformed JSON"),
+                "409": _error("exists or locked"), "422": _error("invalid app")}, params=[_FORCE], body=_ref("App")),
+            "put": _op("create or update apps", {**_DR, "400": _error("malformed JSON"), "409": _error("locked"),
+                                                 "422": _error("invalid app")},
+                       params=[_FORCE, _bool("partialUpdate", "merge over the current apps", True)],
+                       body={"type": "array", "items": _ref("App")}),
+            "patch": _op("update apps", {**_DR, "400": _error("malformed JSON"), "409": _error("locked"),
+                                         "422": _error("invalid app")},
+                         params=[_FORCE], body={"type": "array", "items": _ref("App")}),
+        },
+        "/v2/apps/{appId}": {
+            "get": _op("one app", {"200": _json({"type": "object", "required": ["app"], "properties": {
+                "app": _ref("AppInfo")}}, "the app"), "404": _error("no such app")}, params=[_APP_ID, _EMBED]),
+            "put": _op("create or update an app (or roll back with only `version`)", {
+                **_DR, "201": _json(_ref("DeploymentResult"), "created"), "400": _error("malformed JSON"),
+                "404": _error("no such version"), "409": _error("locked"), "422": _error("invalid app")},
+                params=[_APP_ID, _FORCE, _bool("partialUpdate", "merge over the current app", True)],
+                body=_ref("App")),
+            "patch": _op("update an app", {**_DR, "400": _error("malformed JSON"), "404": _error("no such app"),
+                                           "409": _error("locked"), "422": _error("invalid app")},
+                         params=[_APP_ID, _FORCE], body=_ref("App")),
+            "delete": _op("delete an app", {**_DR, "404": _error("no such app"), "409": _error("locked")},
+                          params=[_APP_ID, _bool("force", "override the lock of a running deployment", True)]),
+        },
+        "/v2/apps/{appId}/restart": {"post": _op("restart every task, rolling", {
+            **_DR, "404": _error("no such app"), "409": _error("locked")}, params=[_APP_ID, _FORCE])},
+        "/v2/apps/{appId}/tasks": {
+            "get": _op("tasks of an app", {"200": _json(tasks_list, "tasks"), "404": _error("no such app")},
+                       params=[_APP_ID], tag="tasks"),
+            "delete": _op("kill tasks of an app", {
+                "200": _json({"oneOf": [tasks_list, _ref("DeploymentResult")]}, "killed tasks, or the deployment"),
+                "400": _error("scale and wipe"), "404": _error("no such app"), "409": _error("locked")},
+                params=[_APP_ID, {"name": "host", "in": "query", "schema": {"type": "string"}}, *kill_params],
+                tag="tasks"),
+        },
+        "/v2/apps/{appId}/tasks/{taskId}": {"delete": _op("kill one task", {
+            "200": _json({"type": "object"}, "the killed task, or the deployment"), "400": _error("scale and wipe"),
+            "404": _error("no such app or task"), "409": _error("locked")},
+            params=[_APP_ID, _TASK_ID, *kill_params], tag="tasks")},
+        "/v2/apps/{appId}/versions": {"get": _op("stored versions, newest first", {
+            "200": _json({"type": "object", "required": ["versions"], "properties": {
+                "versions": {"type": "array", "items": {"type": "string"}}}}, "versions"),
+            "404": _error("no such app")}, params=[_APP_ID])},
+        "/v2/apps/{appId}/versions/{version}": {"get": _op("one stored version", {
+            "200": _json(_ref("App"), "the app as it was"), "404": _error("no such app or version")},
+            params=[_APP_ID, {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}])},
+        "/v2/tasks": {"get": _op("every task", {"200": _json(tasks_list, "tasks")}, params=[
+            {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["running", "staging"]}}],
+            tag="tasks")},
+        "/v2/tasks/delete": {"post": _op("kill tasks by id", {
+            "200": _json({"oneOf": [tasks_list, _ref("DeploymentResult")]}, "killed tasks, or the deployment"),
+            "400": _error("bad task id, scale and wipe, or malformed JSON"), "409": _error("locked"),
+            "422": _error("bad body")}, params=kill_params, tag="tasks",
+            body={"type": "object", "required": ["ids"], "properties": {"ids": {"type": "array",
+                                                                               "items": {"type": "string"}}}})},
+        "/v2/deployments": {"get": _op("running deployments", {"200": _json(
+            {"type": "array", "items": _ref("Deployment")}, "deployments")}, tag="deployments")},
+        "/v2/deployments/{deploymentId}": {"delete": _op(
+            "cancel a deployment: roll back (a new deployment), or with force stop where it is", {
+                **_DR, "202": {"description": "stopped without rollback"}, "404": _error("no such deployment")},
+            params=[{"name": "deploymentId", "in": "path", "required": True, "schema": {"type": "string"}},
+                    _bool("force", "stop without rollback")], tag="deployments")},
+        "/v2/queue": {"get": _op("apps waiting to launch tasks", {"200": _json({
+            "type": "object", "required": ["queue"], "properties": {"queue": {"type": "array",
+                                                                            "items": _ref("QueueItem")}}}, "queue")},
+            params=[{"name": "embed", "in": "query", "schema": {"type": "string", "enum": ["lastUnusedOffers"]}}],
+            tag="queue")},
+        "/v2/queue/{appId}/delay": {"delete": _op("reset the launch backoff", {
+            "204": {"description": "reset"}, "404": _error("not in the queue")}, params=[_APP_ID], tag="queue")},
+        "/v2/events": {"get": _op("server-sent events (Accept: text/event-stream)", {
+            "200": {"description": "event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+            "405": _error("no Accept: text/event-stream")},
+            params=[{"name": "event_type", "in": "query", "style": "form", "explode": True,
+                     "schema": {"type": "array", "items": {"type": "string"}}}], tag="events")},
+        "/pacer/v1/apps/{appId}/explain": {"get": _op("why an app waits, per agent (pacer)", {
+            "200": _json({"type": "object", "required": ["appId", "agents"]}, "explanation"),
+            "404": _error("no such app")}, params=[_APP_ID], tag="pacer")},
+        "/pacer/v1/apps/{appId}/logs": {"get": _op("output of an app's tasks, text (pacer)", {
+            "200": {"description": "lines", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "404": _error("no such app")}, params=[_APP_ID, _bool("follow", "stream new lines"),
+                                                   {"name": "tail", "in": "query",
+                                                    "schema": {"type": "integer", "minimum": 0}}], tag="pacer")},
+        "/pacer/v1/tasks/{taskId}/logs": {"get": _op("output of one task, text (pacer)", {
+            "200": {"description": "lines", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "404": _error("no such task")}, params=[_TASK_ID, _bool("follow", "stream new lines"),
+                                                    {"name": "tail", "in": "query",
+                                                     "schema": {"type": "integer", "minimum": 0}}], tag="pacer")},
+        "/pacer/v1/deployments": {"get": _op("deployments with status and reason (pacer)", {
+            "200": _json({"type": "array", "items": {"type": "object"}}, "deployments")}, tag="pacer")},
+        "/pacer/v1/agents": {"get": _op("agents (pacer)", {"200": _json({"type": "object", "required": ["agents"]},
+                                                                          "agents")}, tag="pacer")},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "pacer: Marathon REST API v2", "version": "0.1.0",
+                 "description": "Marathon's REST API (v2) served by pacer, plus pacer's own /pacer/v1 endpoints. "
+                                "Authenticate with 'Authorization: Bearer <token>' or 'token=<token>'."},
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}, {}],
+    }

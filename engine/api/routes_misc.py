@@ -1,0 +1,297 @@
+"""/ping, /v2/info, /v2/leader, /metrics (Marathon's JSON) and /metrics/prometheus."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from engine.api.http import json_response
+from engine.api.routes_apps import api
+from engine.state import TaskState
+
+if TYPE_CHECKING:
+    from engine.api.state import ApiState
+
+MARATHON_VERSION = "1.10.26"
+PACER_VERSION = "0.1.0"
+_STARTED = time.time()
+
+
+def _accepts(request: Request) -> list[tuple[float, int, str]]:
+    ranked = []
+    for i, part in enumerate(request.headers.get("accept", "").split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        if not media:
+            continue
+        q = 1.0
+        for f in fields[1:]:
+            if f.lower().startswith("q="):
+                try:
+                    q = float(f[2:])
+                except ValueError:
+                    q = 0.0
+        if q > 0:
+            ranked.append((-q, i, media))
+    return sorted(ranked)
+
+
+async def ping(request: Request) -> Response:
+    """`pong` as text, or the JSON string "pong" when the client prefers JSON (Marathon's SystemResource)."""
+    ranked = _accepts(request)
+    if not ranked:
+        return PlainTextResponse("pong")
+    for _, _, media in ranked:
+        if media in ("text/plain", "text/*", "*/*"):
+            return PlainTextResponse("pong")
+        if media in ("application/json", "application/*"):
+            return json_response("pong")
+    return Response(status_code=204)
+
+
+async def leader(request: Request) -> Response:
+    return json_response({"leader": api(request).settings.leader})
+
+
+def info_json(state: "ApiState") -> dict[str, Any]:
+    """/v2/info with only the keys marathon-python 0.13 accepts (marathon-client.md §3)."""
+    engine = state.engine
+    sched = engine.config.scheduler
+    host, _, port = state.settings.leader.rpartition(":")
+    port_number = int(port) if port.isdigit() else 0
+    https = state.settings.scheme == "https"
+    return {
+        "name": "marathon",
+        "version": MARATHON_VERSION,
+        "buildref": f"pacer-{PACER_VERSION}",
+        "elected": True,
+        "leader": state.settings.leader,
+        "frameworkId": engine.cluster_id or None,
+        "marathon_config": {
+            "checkpoint": True,
+            "executor": "//cmd",
+            "failover_timeout": 604800,
+            "features": [],
+            "framework_name": "pacer",
+            "ha": False,
+            "hostname": host,
+            "leader_proxy_connection_timeout_ms": 5000,
+            "leader_proxy_read_timeout_ms": 10000,
+            "local_port_max": 20000,
+            "local_port_min": 10000,
+            "maintenance_mode": False,
+            "master": f"pacer://{engine.cluster_id}",
+            "mesos_role": "*",
+            "mesos_user": "root",
+            "reconciliation_initial_delay": 0,
+            "reconciliation_interval": int(sched.reconcile_interval * 1000),
+            "task_launch_timeout": 300000,
+            "task_reservation_timeout": 20000,
+            "webui_url": None,
+        },
+        "zookeeper_config": {
+            "zk": None,
+            "zk_compression": False,
+            "zk_compression_threshold": 65536,
+            "zk_connection_timeout": 10000,
+            "zk_max_node_size": 1024000,
+            "zk_max_versions": 50,
+            "zk_session_timeout": 10000,
+            "zk_timeout": 10000,
+        },
+        "http_config": {
+            "http_port": 0 if https else port_number,
+            "https_port": port_number if https else 0,
+        },
+    }
+
+
+async def info(request: Request) -> Response:
+    return json_response(info_json(api(request)))
+
+
+# -- metrics -----------------------------------------------------------------------------
+
+
+def _quantile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    idx = min(len(sorted_values) - 1, max(0, math.ceil(q * len(sorted_values)) - 1))
+    return sorted_values[idx]
+
+
+def _timer(values: Sequence[float], count: int) -> dict[str, Any]:
+    """A Dropwizard timer over the recent window (durations in seconds)."""
+    s = sorted(values)
+    mean = sum(s) / len(s) if s else 0.0
+    var = sum((v - mean) ** 2 for v in s) / len(s) if s else 0.0
+    return {
+        "count": count,
+        "min": s[0] if s else 0.0,
+        "max": s[-1] if s else 0.0,
+        "mean": mean,
+        "stddev": math.sqrt(var),
+        "p50": _quantile(s, 0.5),
+        "p75": _quantile(s, 0.75),
+        "p95": _quantile(s, 0.95),
+        "p98": _quantile(s, 0.98),
+        "p99": _quantile(s, 0.99),
+        "p999": _quantile(s, 0.999),
+        "duration_units": "seconds",
+        "rate_units": "calls/second",
+    }
+
+
+def _task_start_latencies(state: "ApiState") -> list[float]:
+    return [t.started_at - t.staged_at for t in state.engine.tasks.values()
+            if t.started_at is not None and t.started_at >= t.staged_at]
+
+
+def _stat(engine: Any, name: str) -> Any:
+    return getattr(engine.stats, name, None)
+
+
+def _health_counts(state: "ApiState") -> dict[str, int]:
+    engine = state.engine
+    checked = {a.id for a in engine.apps.values() if a.health_checks}
+    out = {"healthy": 0, "unhealthy": 0, "unknown": 0}
+    for t in engine.tasks.values():
+        if t.app_id in checked and t.state == TaskState.RUNNING:
+            h = engine.health.get(t.task_id)
+            out["healthy" if h is True else "unhealthy" if h is False else "unknown"] += 1
+    return out
+
+
+def metrics_json(state: "ApiState") -> dict[str, Any]:
+    engine = state.engine
+    stats = engine.stats
+    by_state = {s: 0 for s in TaskState}
+    for t in engine.tasks.values():
+        by_state[TaskState(t.state)] += 1
+    snapshot_agents = engine.snapshot().agents if hasattr(engine, "snapshot") else ()
+    gauges: dict[str, dict[str, Any]] = {
+        "marathon.apps.active.gauge": {"value": len(engine.apps)},
+        "marathon.deployments.active.gauge": {"value": sum(1 for d in engine.deployments.values()
+                                                            if d.status == "running")},
+        "marathon.tasks.running.gauge": {"value": by_state[TaskState.RUNNING]},
+        "marathon.tasks.staged.gauge": {"value": by_state[TaskState.STAGING]},
+        "marathon.instances.launch-overdue.gauge": {"value": sum(w.count for w in engine.waiting.values())},
+        "marathon.uptime.gauge": {"value": int((time.time() - _STARTED) * 1000)},
+        "pacer.agents.total.gauge": {"value": len(snapshot_agents)},
+        "pacer.agents.reachable.gauge": {"value": sum(1 for a in snapshot_agents if a.reachable)},
+        "pacer.sse.streams.gauge": {"value": state.streams},
+    }
+    for s, n in by_state.items():
+        gauges[f"pacer.tasks.{s.value.lower()}.gauge"] = {"value": n}
+    for h, n in _health_counts(state).items():
+        gauges[f"pacer.health.{h}.gauge"] = {"value": n}
+    counters: dict[str, dict[str, Any]] = {
+        "pacer.reconcile.rounds.counter": {"count": stats.rounds},
+        "pacer.tasks.launched.counter": {"count": stats.launches},
+        "pacer.tasks.killed.counter": {"count": stats.kills},
+        "pacer.tasks.failed.counter": {"count": stats.failures},
+    }
+    for name in ("health_probes", "health_probe_failures"):
+        value = _stat(engine, name)
+        if isinstance(value, int):
+            counters[f"pacer.{name.replace('_', '.')}.counter"] = {"count": value}
+    timers = {"pacer.reconcile.duration.timer": _timer(stats.round_durations, stats.rounds)}
+    placement = _stat(engine, "placement_durations")
+    if isinstance(placement, list):
+        timers["pacer.placement.duration.timer"] = _timer(placement, len(placement))
+    latencies = _task_start_latencies(state)
+    return {
+        "version": "4.0.0",
+        "gauges": gauges,
+        "counters": counters,
+        "histograms": {"pacer.tasks.start-latency.histogram": _timer(latencies, len(latencies))},
+        "meters": {},
+        "timers": timers,
+    }
+
+
+async def metrics(request: Request) -> Response:
+    return json_response(metrics_json(api(request)))
+
+
+def _prom_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _family(lines: list[str], name: str, kind: str, help_text: str,
+            samples: Iterable[tuple[str, dict[str, str], float]]) -> None:
+    lines.append(f"# HELP {name} {help_text}")
+    lines.append(f"# TYPE {name} {kind}")
+    for suffix, labels, value in samples:
+        label_text = ",".join(f'{k}="{_prom_escape(v)}"' for k, v in labels.items())
+        shown = repr(float(value)) if not float(value).is_integer() else str(int(value))
+        lines.append(f"{name}{suffix}{{{label_text}}} {shown}" if label_text else f"{name}{suffix} {shown}")
+
+
+_QUANTILES = (0.5, 0.9, 0.99)
+
+
+def _summary_samples(values: Sequence[float]) -> list[tuple[str, dict[str, str], float]]:
+    s = sorted(values)
+    out = [("", {"quantile": str(q)}, _quantile(s, q)) for q in _QUANTILES]
+    out.append(("_sum", {}, sum(s)))
+    out.append(("_count", {}, len(s)))
+    return out
+
+
+def prometheus_text(state: "ApiState") -> str:
+    engine = state.engine
+    stats = engine.stats
+    lines: list[str] = []
+    by_state = {s: 0 for s in TaskState}
+    for t in engine.tasks.values():
+        by_state[TaskState(t.state)] += 1
+    agents = engine.snapshot().agents
+    _family(lines, "pacer_apps", "gauge", "Apps defined.", [("", {}, len(engine.apps))])
+    _family(lines, "pacer_app_instances", "gauge", "Instances wanted, summed over apps.",
+            [("", {}, sum(a.instances for a in engine.apps.values()))])
+    _family(lines, "pacer_tasks", "gauge", "Tasks by Mesos state.",
+            [("", {"state": s.value}, n) for s, n in by_state.items()])
+    _family(lines, "pacer_deployments", "gauge", "Running deployments.",
+            [("", {}, sum(1 for d in engine.deployments.values() if d.status == "running"))])
+    _family(lines, "pacer_tasks_waiting", "gauge", "Tasks that could not be placed or are delayed by backoff.",
+            [("", {}, sum(w.count for w in engine.waiting.values()))])
+    _family(lines, "pacer_agents", "gauge", "Agents by reachability.",
+            [("", {"reachable": "true"}, sum(1 for a in agents if a.reachable)),
+             ("", {"reachable": "false"}, sum(1 for a in agents if not a.reachable))])
+    _family(lines, "pacer_reconcile_rounds_total", "counter", "Reconcile rounds since start.",
+            [("", {}, stats.rounds)])
+    _family(lines, "pacer_reconcile_duration_seconds", "summary",
+            "Reconcile round duration (observe, reconcile, placement, commit) over the last 1000 rounds.",
+            _summary_samples(stats.round_durations))
+    _family(lines, "pacer_reconcile_last_duration_seconds", "gauge", "Duration of the last reconcile round.",
+            [("", {}, stats.last_round_seconds)])
+    placement = _stat(engine, "placement_durations")
+    if isinstance(placement, list):
+        _family(lines, "pacer_placement_duration_seconds", "summary", "Placement decisions (recent window).",
+                _summary_samples(placement))
+    _family(lines, "pacer_task_start_latency_seconds", "summary",
+            "From staged (placed) to running, for the tasks that run now.",
+            _summary_samples(_task_start_latencies(state)))
+    _family(lines, "pacer_task_launches_total", "counter", "Task launches ordered.", [("", {}, stats.launches)])
+    _family(lines, "pacer_task_kills_total", "counter", "Task kills ordered.", [("", {}, stats.kills)])
+    _family(lines, "pacer_task_failures_total", "counter", "Tasks that failed.", [("", {}, stats.failures)])
+    _family(lines, "pacer_task_health", "gauge", "Running tasks of health-checked apps, by last probe result.",
+            [("", {"result": k}, v) for k, v in _health_counts(state).items()])
+    probes = _stat(engine, "health_probes")
+    if isinstance(probes, int):
+        _family(lines, "pacer_health_probes_total", "counter", "Health probes run.", [("", {}, probes)])
+    probe_failures = _stat(engine, "health_probe_failures")
+    if isinstance(probe_failures, int):
+        _family(lines, "pacer_health_probe_failures_total", "counter", "Health probes that failed.",
+                [("", {}, probe_failures)])
+    _family(lines, "pacer_sse_streams", "gauge", "Open /v2/events streams.", [("", {}, state.streams)])
+    return "\n".join(lines) + "\n"
+
+
+async def metrics_prometheus(request: Request) -> Response:
+    return Response(prometheus_text(api(request)), media_type="text/plain; version=0.0.4; charset=utf-8")

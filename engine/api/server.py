@@ -1,0 +1,218 @@
+"""Serve the API with uvicorn inside the engine's event loop.
+
+    server = await start_api(engine, config)            # config: PacerConfig or SchedulerConfig
+    server = await start_api(engine, config, bind="127.0.0.1:0")
+    ...
+    await server.stop()
+
+uvicorn never touches signal handling here (the console and `--serve` own
+SIGINT/SIGTERM): `serve()` runs as a task of the current loop with
+`capture_signals` switched off. The socket is bound before the task starts,
+so a port in use or a bad address is an error of `start_api`, not a log line.
+
+An API bound to anything but a loopback address refuses to start without a
+token and a TLS certificate and key (ConfigError: exit code 2 in the CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from typing import TYPE_CHECKING, Any, Iterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from engine.api.app import api_state, build_app
+from engine.api.state import ApiSettings, ApiState
+from engine.config import PacerConfig, SchedulerConfig
+from engine.errors import ConfigError
+
+if TYPE_CHECKING:
+    from engine.core import Engine
+
+log = logging.getLogger("pacer.api")
+
+
+def parse_bind(text: str, *, source: str = "<command line>", field: str = "scheduler.api") -> tuple[str, int]:
+    """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); ConfigError when malformed."""
+    raw = text.strip()
+    if raw.startswith("["):
+        host, sep, rest = raw[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        ok = bool(sep) and rest.startswith(":")
+    else:
+        host, sep, port_text = raw.rpartition(":")
+        ok = bool(sep) and ":" not in host
+    if not ok or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ConfigError(source, None, field, f"must be HOST:PORT such as 127.0.0.1:8080, got {text!r}")
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, sched: SchedulerConfig, source: str) -> None:
+    """A non-loopback API needs a token and TLS; loopback may go without."""
+    if is_loopback(host):
+        if bool(sched.api_tls_cert) != bool(sched.api_tls_key):
+            raise ConfigError(source, None, "scheduler.api_tls_cert", "give both api_tls_cert and api_tls_key, or neither")
+        return
+    missing = [name for name, value in (("api_token", sched.api_token), ("api_tls_cert", sched.api_tls_cert),
+                                        ("api_tls_key", sched.api_tls_key)) if not value]
+    if missing:
+        raise ConfigError(
+            source, None, "scheduler.api",
+            f"the API on non-loopback address {host!r} needs {', '.join(missing)} in [scheduler] "
+            "(a token and a TLS certificate); bind to 127.0.0.1 to go without",
+        )
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:  # the host program owns the signals
+        yield
+
+
+class ApiServer:
+    """A running API: `url`, `host`, `port`, `app`, `state`; `await stop()`."""
+
+    def __init__(self, server: _Server, task: "asyncio.Task[None]", app: Starlette, host: str, port: int,
+                 scheme: str) -> None:
+        self._server = server
+        self._task = task
+        self.app = app
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+
+    @property
+    def state(self) -> ApiState:
+        return api_state(self.app)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"ApiServer({self.url})"
+
+    @property
+    def running(self) -> bool:
+        return not self._task.done()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Close the event and log streams, then stop accepting and finish open requests."""
+        self.state.closing.set()
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await self._task
+        except SystemExit:
+            pass
+
+
+def _scheduler(config: Any) -> tuple[SchedulerConfig, str]:
+    if isinstance(config, PacerConfig):
+        return config.scheduler, config.source
+    if isinstance(config, SchedulerConfig):
+        return config, "<config>"
+    raise TypeError(f"start_api needs a PacerConfig or SchedulerConfig, got {type(config).__name__}")
+
+
+def _bind_socket(host: str, port: int, source: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        infos = socket.getaddrinfo(host, port, family=0 if host == "localhost" else family, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(source, None, "scheduler.api", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+    last: OSError | None = None
+    for fam, kind, proto, _, addr in infos:
+        sock = socket.socket(fam, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(1024)
+            sock.setblocking(False)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    reason = last.strerror if last is not None and last.strerror else str(last)
+    raise ConfigError(source, None, "scheduler.api", f"cannot listen on {host}:{port}: {reason}")
+
+
+async def start_api(
+    engine: "Engine",
+    config: PacerConfig | SchedulerConfig,
+    *,
+    bind: str | None = None,
+    settings: ApiSettings | None = None,
+) -> ApiServer:
+    """Start serving the API for `engine` in the running loop.
+
+    `bind` (``HOST:PORT``, port 0 = any free port) overrides ``[scheduler] api``.
+    The token and TLS files come from ``[scheduler] api_token``,
+    ``api_tls_cert`` and ``api_tls_key``. `settings` overrides SSE tuning
+    (token and leader are always taken from the config and the bound socket).
+    """
+    sched, source = _scheduler(config)
+    spec = bind or sched.api
+    if not spec:
+        raise ConfigError(source, None, "scheduler.api", "no address to serve the API on (use --api HOST:PORT)")
+    host, port = parse_bind(spec, source=source)
+    check_binding(host, sched, source)
+    tls = bool(sched.api_tls_cert and sched.api_tls_key)
+    sock = _bind_socket(host, port, source)
+    bound_port = sock.getsockname()[1]
+    scheme = "https" if tls else "http"
+    shown_host = f"[{host}]" if ":" in host else host
+    base = settings or ApiSettings()
+    api_settings = ApiSettings(
+        token=sched.api_token, leader=f"{shown_host}:{bound_port}", scheme=scheme, sse_queue=base.sse_queue,
+        sse_heartbeat=base.sse_heartbeat, sse_send_timeout=base.sse_send_timeout,
+    )
+    app = build_app(engine, api_settings)
+    uv_config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        http="h11",
+        ws="none",
+        timeout_graceful_shutdown=3,
+        ssl_certfile=sched.api_tls_cert if tls else None,
+        ssl_keyfile=sched.api_tls_key if tls else None,
+    )
+    try:
+        uv_config.load()
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        sock.close()
+        raise ConfigError(source, None, "scheduler.api_tls_cert", f"cannot load the TLS certificate or key: {exc}") from None
+    server = _Server(uv_config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="pacer-api")
+    while not server.started:
+        if task.done():
+            sock.close()
+            exc = task.exception() if not task.cancelled() else None
+            raise ConfigError(source, None, "scheduler.api", f"the API did not start: {exc!r}")
+        await asyncio.sleep(0.01)
+    api = ApiServer(server, task, app, host, bound_port, scheme)
+    log.info("API serving on %s%s", api.url, " (token required)" if sched.api_token else "")
+    return api
