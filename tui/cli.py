@@ -1,4 +1,9 @@
-"""The `pacer` command: the console, the headless engine, and script helpers."""
+"""The `pacer` command: the console, the headless engine, and script helpers.
+
+    pacer [--config F] [--demo] [--api HOST:PORT]           the console
+    pacer --serve [--config F] [--api HOST:PORT]            headless engine (and API)
+    pacer deploy|apps|tasks|scale|restart|rm|logs|deployments ...   API client (tui/client.py)
+"""
 
 from __future__ import annotations
 
@@ -12,15 +17,24 @@ from engine import ConfigError, PacerConfig, PacerError, default_config, load_co
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from tui.client import EXIT_CODES_HELP, add_client_commands
+
     parser = argparse.ArgumentParser(
         prog="pacer",
         description="A container scheduler with a terminal console (Marathon's model on Docker daemons).",
+        epilog="client commands (pacer COMMAND --help for each) talk to a running API; " + EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", "-c", metavar="FILE", help="TOML config: agents, scheduler, API")
     parser.add_argument("--serve", action="store_true", help="run headless (engine and agents, no screen)")
     parser.add_argument("--demo", action="store_true", help="use simulated agents instead of Docker")
     parser.add_argument("--state", metavar="PATH", help="state database (overrides the config)")
+    parser.add_argument("--api", metavar="HOST:PORT",
+                        help="serve Marathon's REST API here (overrides [scheduler] api); a non-loopback "
+                             "address needs api_token, api_tls_cert and api_tls_key in the config")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_client_commands(sub)
     return parser
 
 
@@ -32,7 +46,22 @@ def resolve_config(args: argparse.Namespace) -> PacerConfig:
     if args.state:
         scheduler = config.scheduler.model_copy(update={"state": str(Path(args.state).resolve())})
         config = config.model_copy(update={"scheduler": scheduler})
+    if getattr(args, "api", None):
+        scheduler = config.scheduler.model_copy(update={"api": args.api})
+        config = config.model_copy(update={"scheduler": scheduler})
+    if config.scheduler.api:
+        # Refuse a bad or unprotected binding before anything starts (exit 2).
+        from engine.api import check_binding, parse_bind
+
+        source = "--api" if getattr(args, "api", None) else config.source
+        host, _ = parse_bind(config.scheduler.api, source=source)
+        check_binding(host, config.scheduler, source)
     return config
+
+
+def _client_config(args: argparse.Namespace) -> PacerConfig | None:
+    """The client reads the API address and token from --config when given."""
+    return load_config(args.config) if args.config else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command:
+            from tui.client import run_client
+
+            return run_client(args, _client_config(args))
         config = resolve_config(args)
         if args.serve:
             from tui.serve import serve
