@@ -147,7 +147,8 @@ class _Reconciler:
         for task in list(self.records.values()):
             self._observe_task(task)
         for task_id, c in self.by_container.items():
-            if task_id not in view.tasks:
+            # A task killed while this round's observation was under way is not an unknown container.
+            if task_id not in view.tasks and task_id not in view.inflight:
                 self._unknown_container(self.container_agent[task_id], c)
 
     def _gone(self, task: TaskRecord, state: TaskState, failed: bool, message: str,
@@ -304,7 +305,8 @@ class _Reconciler:
         current = [t for t in active if t.config_version == app.config_version]
         old = [t for t in active if t.config_version != app.config_version]
         n = app.instances
-        if old:
+        # Still upgrading while a task of another version exists, even one being killed.
+        if any(t.config_version != app.config_version for t in tasks if t in active or t.state == TaskState.KILLING):
             min_healthy = math.ceil(n * app.upgrade.minimum_health_capacity)
             max_capacity = n + math.floor(n * app.upgrade.maximum_over_capacity)
             if n > 0 and max_capacity <= min_healthy:

@@ -63,6 +63,11 @@ class Headless:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def cleanup(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
     def terminate(self) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:
@@ -97,8 +102,7 @@ async def test_kill9_then_restart_adopts_the_same_containers(tmp_path: Path, doc
         assert headless.terminate() == 0
         assert container_ids(docker_client, cleanup_cluster) == before, "SIGTERM stops the engine, not the tasks"
     finally:
-        if headless.proc and headless.proc.poll() is None:
-            headless.proc.kill()
+        headless.cleanup()
 
 
 ACK_SCRIPT = """

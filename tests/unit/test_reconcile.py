@@ -186,3 +186,11 @@ def test_rolling_upgrade_first_round_respects_bounds(m: float, o: float, n: int)
     cap = max(n + math.floor(n * o), math.ceil(n * m) + 1)
     assert remaining_old + len(plan.launches) <= cap
     assert len(plan.launches) + len(plan.kills) > 0, "the upgrade must make progress"
+
+
+def test_container_of_task_just_killed_is_not_adopted() -> None:
+    a = app(instances=1)
+    t = task(a, "a1")
+    # The record is gone (kill finished) but the observation was taken before the removal.
+    plan = run(view([a], [agent("a1")], [], observed={"a1": [container(t)]}, inflight=frozenset({t.task_id})))
+    assert not plan.adopted and not plan.removals
