@@ -100,6 +100,7 @@ class AgentView:
     port_range: tuple[int, int]
     attributes: Mapping[str, str]
     error: str | None = None
+    draining: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ class _AgentSlot:
     reachable: bool = False
     error: str | None = None
     watcher: asyncio.Task[None] | None = None
+    draining: bool = False
 
 
 @dataclass(slots=True)
@@ -205,6 +207,9 @@ class Engine:
             if name not in self._agents:
                 cfg = AgentConfig(name=name, url="sim://")
                 self._agents[name] = _AgentSlot(cfg, driver)
+        for name in self.store.draining_agents():
+            if name in self._agents:
+                self._agents[name].draining = True
         await asyncio.gather(*(self._connect(slot) for slot in self._agents.values()))
         if sched.apps_dir:
             await self._load_apps_dir(Path(sched.apps_dir))
@@ -326,6 +331,7 @@ class Engine:
                 attributes=dict(cap.attributes) if cap else dict(slot.config.attributes),
                 port_range=slot.config.port_range,
                 reachable=slot.reachable and cap is not None,
+                draining=slot.draining,
                 kind=slot.driver.kind,
             )
         return states
@@ -873,6 +879,20 @@ class Engine:
         assert self.store is not None
         return self.store.app_versions(app.id)
 
+    async def drain_agent(self, name: str, *, draining: bool = True) -> None:
+        """Maintenance: move every task off an agent (new ones first), and place nothing new there."""
+        slot = self._agents.get(name)
+        if slot is None:
+            raise AgentError(f"no agent named {name!r}")
+        assert self.store is not None
+        self.store.set_draining(name, draining)
+        slot.draining = draining
+        self.bus.publish("pacer_agent_draining" if draining else "pacer_agent_resumed", agent=name)
+        self.wake()
+
+    async def resume_agent(self, name: str) -> None:
+        await self.drain_agent(name, draining=False)
+
     async def task_logs(self, task_id: str, lines: int = 200) -> list[str]:
         task = self.tasks.get(task_id)
         if task is None or not task.container_id:
@@ -929,6 +949,7 @@ class Engine:
                     port_range=slot.config.port_range,
                     attributes=dict(cap.attributes) if cap else dict(slot.config.attributes),
                     error=slot.error,
+                    draining=slot.draining,
                 )
             )
         apps = []

@@ -291,6 +291,17 @@ class _Reconciler:
             return inactive is None or self.view.now < since + inactive
         return False
 
+    def _outdated(self, app: DesiredApp, t: TaskRecord) -> bool:
+        if t.config_version != app.config_version:
+            return True
+        agent = self.view.agents.get(t.agent)
+        return agent is not None and agent.draining
+
+    def _replace_reason(self, app: DesiredApp, t: TaskRecord) -> str:
+        if t.config_version != app.config_version:
+            return "replaced by a new version"
+        return f"moved off draining agent {t.agent}"
+
     def _healthy(self, app: DesiredApp, t: TaskRecord) -> bool:
         if t.state != TaskState.RUNNING:
             return False
@@ -302,11 +313,13 @@ class _Reconciler:
         inflight = self.view.inflight
         active = [t for t in tasks if self._is_active(app, t)]
         movable = [t for t in active if t.task_id not in inflight]
-        current = [t for t in active if t.config_version == app.config_version]
-        old = [t for t in active if t.config_version != app.config_version]
+        # A task is outdated when it runs another version, or sits on an agent being drained:
+        # both are replaced the same way, new ones first, within the upgrade strategy's bounds.
+        current = [t for t in active if not self._outdated(app, t)]
+        old = [t for t in active if self._outdated(app, t)]
         n = app.instances
-        # Still upgrading while a task of another version exists, even one being killed.
-        if any(t.config_version != app.config_version for t in tasks if t in active or t.state == TaskState.KILLING):
+        # Still replacing while an outdated task exists, even one being killed.
+        if old or any(self._outdated(app, t) for t in tasks if t.state == TaskState.KILLING):
             min_healthy = math.ceil(n * app.upgrade.minimum_health_capacity)
             max_capacity = n + math.floor(n * app.upgrade.maximum_over_capacity)
             if n > 0 and max_capacity <= min_healthy:
@@ -319,7 +332,7 @@ class _Reconciler:
             if len(current) > n:
                 victims += _kill_order(current, app.kill_selection)[: len(current) - n]
             for t in victims:
-                self._kill(t, "replaced by a new version" if t in old else "scaled down")
+                self._kill(t, self._replace_reason(app, t) if t in old else "scaled down")
             # Tasks being killed still exist until their container is gone: they count against capacity.
             existing = sum(1 for t in tasks if t.state != TaskState.UNREACHABLE or self._is_active(app, t))
             room = max(0, min(n - len(current), max_capacity - existing))

@@ -120,6 +120,17 @@ class Store:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
+    def draining_agents(self) -> list[str]:
+        rows = self._db.execute("SELECT key FROM meta WHERE key LIKE 'draining:%'")
+        return [r[0].split(":", 1)[1] for r in rows]
+
+    def set_draining(self, agent: str, draining: bool) -> None:
+        with self.transaction() as db:
+            if draining:
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, '1')", (f"draining:{agent}",))
+            else:
+                db.execute("DELETE FROM meta WHERE key = ?", (f"draining:{agent}",))
+
     def cluster_id(self, preferred: str | None = None) -> str:
         """The cluster id stored at first start; `preferred` (from config) wins when given."""
         stored = self.get_meta("cluster_id")

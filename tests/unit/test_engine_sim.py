@@ -127,3 +127,27 @@ async def test_unreachable_agent_tasks_replaced_elsewhere(engine: Engine, agents
     agents["s1"].reachable = False
     await wait_until(lambda: engine.running_count("/web") == 2 and all(t.agent == "s2" for t in engine.tasks_of("/web")),
                      5, message="all on s2")
+
+
+async def test_drain_moves_tasks_and_survives_restart(tmp_path: Path, agents: dict[str, SimAgent]) -> None:
+    e = Engine(sim_config(tmp_path), drivers=agents)
+    await e.start()
+    try:
+        await e.create_app(app(instances=2))
+        await wait_until(lambda: e.converged("/web"), 5, message="running")
+        await e.drain_agent("s1")
+        await wait_until(lambda: e.converged("/web") and all(t.agent == "s2" for t in e.tasks_of("/web")), 5,
+                         message="everything moved to s2")
+        assert [a.draining for a in e.snapshot().agents] == [True, False]
+    finally:
+        await e.stop()
+    again = Engine(sim_config(tmp_path), drivers=agents)
+    await again.start()
+    try:
+        assert [a.draining for a in again.snapshot().agents] == [True, False]
+        await again.resume_agent("s1")
+        await again.scale("/web", 4)
+        await wait_until(lambda: again.converged("/web") and {t.agent for t in again.tasks_of("/web")} == {"s1", "s2"},
+                         5, message="s1 takes tasks again")
+    finally:
+        await again.stop()

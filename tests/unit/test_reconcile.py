@@ -194,3 +194,17 @@ def test_container_of_task_just_killed_is_not_adopted() -> None:
     # The record is gone (kill finished) but the observation was taken before the removal.
     plan = run(view([a], [agent("a1")], [], observed={"a1": [container(t)]}, inflight=frozenset({t.task_id})))
     assert not plan.adopted and not plan.removals
+
+
+def test_draining_agent_tasks_move_new_first() -> None:
+    a = app(instances=2, upgrade=UpgradePolicy(1.0, 0.5))
+    tasks = [task(a, "a1"), task(a, "a2")]
+    agents = [agent("a1", draining=True), agent("a2"), agent("a3")]
+    plan = run(view([a], agents, tasks))
+    # minimumHealthCapacity 1: nothing is killed before its replacement is healthy.
+    assert not plan.kills
+    assert [l.task.agent for l in plan.launches] == ["a3"]
+    replacement = replace(plan.launches[0].task, state=TaskState.RUNNING, started_at=1000.0)
+    done = run(view([a], agents, [*tasks, replacement], health={}))
+    assert [k.task.agent for k in done.kills] == ["a1"]
+    assert done.kills[0].reason == "moved off draining agent a1"
