@@ -1,0 +1,70 @@
+"""The events pane: the engine's events as they happen, one line each, capped, filterable."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any, Iterable
+
+from textual.widgets import Log
+
+from engine import Event
+from tui.render import matches, short_task_id
+
+MAX_EVENTS = 5_000
+
+
+def _clock(ts: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
+
+
+def summarize(event: Event) -> str:
+    f: dict[str, Any] = event.fields
+    kind = event.event_type
+    if kind == "status_update_event":
+        msg = f": {f['message']}" if f.get("message") else ""
+        return f"{f.get('appId', '')} task {short_task_id(str(f.get('taskId', '')))} " \
+               f"{str(f.get('taskStatus', '')).removeprefix('TASK_')} on {f.get('slaveId', '?')}{msg}"
+    if kind in ("deployment_info", "deployment_step_success", "deployment_step_failure"):
+        plan = f.get("plan") or {}
+        actions = ", ".join(f"{a.get('action')} {a.get('app')}" for a in (f.get("currentStep") or {}).get("actions", []))
+        return f"{str(plan.get('id', ''))[:8]} {actions}"
+    if kind in ("deployment_success", "deployment_failed"):
+        reason = f" ({f['reason']})" if f.get("reason") else ""
+        return f"{str(f.get('id', ''))[:8]}{reason}"
+    if kind == "api_post_event":
+        return str(f.get("uri", ""))
+    if kind == "app_terminated_event":
+        return str(f.get("appId", ""))
+    if kind.startswith("pacer_agent"):
+        reason = f": {f['reason']}" if f.get("reason") else ""
+        return f"{f.get('agent', '')}{reason}"
+    parts = [f"{k}={v}" for k, v in f.items() if isinstance(v, (str, int, float, bool))]
+    return " ".join(parts)[:200]
+
+
+class EventLog(Log):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, max_lines=MAX_EVENTS, highlight=False, auto_scroll=True)
+        self._kept: deque[str] = deque(maxlen=MAX_EVENTS)
+        self.filter = ""
+        self.count = 0
+
+    def add(self, events: Iterable[Event], dropped: int = 0) -> None:
+        lines = []
+        if dropped:
+            lines.append(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
+        for event in events:
+            lines.append(f"{_clock(event.timestamp)} {event.event_type:<24} {summarize(event)}")
+        if not lines:
+            return
+        self.count += len(lines)
+        self._kept.extend(lines)
+        shown = [line for line in lines if matches(self.filter, line)]
+        if shown:
+            self.write_lines(shown)
+
+    def set_filter(self, text: str) -> None:
+        self.filter = text
+        self.clear()
+        self.write_lines([line for line in self._kept if matches(text, line)])

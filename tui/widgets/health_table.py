@@ -1,0 +1,86 @@
+"""The health pane: tasks whose health checks fail or have not answered yet, and what the checks are.
+
+The engine reports health per task as True/False/None (`engine.health`); the
+last probe's answer and cause appear here once the engine keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from engine import AppDefinition
+from tui.engine_host import ConsoleView
+from tui.render import health_text, matches, short_task_id
+from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
+
+MAX_ROWS = 500
+
+
+def describe_check(app: AppDefinition) -> str:
+    parts = []
+    for hc in app.health_checks:
+        target = hc.path if hc.protocol in ("HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS") else ""
+        if hc.protocol.endswith("COMMAND") and hc.command is not None:
+            target = hc.command.value
+        port = f"port {hc.port}" if hc.port else f"port #{hc.port_index or 0}"
+        parts.append(f"{hc.protocol} {target} {port} every {hc.interval_seconds}s".replace("  ", " "))
+    return "; ".join(parts)
+
+
+class HealthTable(KeyedTable):
+    COLUMNS: ClassVar = (
+        ("app", "APP", 20),
+        ("task", "TASK", 10),
+        ("agent", "AGENT", 12),
+        ("health", "HEALTH", 9),
+        ("check", "CHECK", 30),
+        ("result", "LAST RESULT", 40),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.filter = ""
+        self._view: ConsoleView | None = None
+        self.counts = (0, 0, 0)
+
+    def show(self, view: ConsoleView) -> None:
+        self._view = view
+        rows: dict[str, Raw] = {}
+        healthy = unhealthy = unknown = 0
+        for app_view in view.snapshot.apps:
+            app = app_view.app
+            if not app.health_checks:
+                continue
+            check = describe_check(app)
+            for t in view.snapshot.tasks.get(app.id, ()):
+                state = view.health.get(t.task_id)
+                if state is True:
+                    healthy += 1
+                    continue
+                if state is False:
+                    unhealthy += 1
+                else:
+                    unknown += 1
+                if len(rows) < MAX_ROWS and (not self.filter or matches(self.filter, app.id, t.task_id, t.agent)):
+                    result = "failing" if state is False else "no answer yet"
+                    rows[t.task_id] = (app.id, t.agent, state, check, result)
+        self.counts = (healthy, unhealthy, unknown)
+        self.sync(rows)
+        self.border_title = f"Health: {unhealthy} unhealthy, {unknown} unknown, {healthy} healthy"
+
+    def set_filter(self, text: str) -> None:
+        self.filter = text
+        if self._view is not None:
+            self.show(self._view)
+
+    def app_of(self, task_id: str) -> str | None:
+        raw = self.raw(task_id)
+        return None if raw is None else str(raw[0])
+
+    def format_row(self, key: str, raw: Raw) -> tuple[Any, ...]:
+        p = palette_of(self)
+        app_id, agent, state, check, result = raw
+        return (
+            cell(app_id), cell(short_task_id(key)), cell(agent), health_text(state, True, p),  # type: ignore[arg-type]
+            cell(check, p.muted), cell(result, p.bad if state is False else p.warn),
+        )

@@ -1,0 +1,65 @@
+"""The tasks pane: the selected app's tasks only (a table of every task of a big cluster is too slow)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from engine import TaskRecord
+from tui.render import fmt_duration, health_text, short_task_id, state_text
+from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
+
+
+class TasksTable(KeyedTable):
+    COLUMNS: ClassVar = (
+        ("task", "TASK", 10),
+        ("agent", "AGENT", 12),
+        ("ports", "HOST PORTS", 12),
+        ("state", "STATE", 11),
+        ("health", "HEALTH", 9),
+        ("uptime", "UPTIME", 8),
+        ("version", "VERSION", 12),
+    )
+
+    def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.app_id: str | None = None
+        self._started: dict[str, float | None] = {}
+
+    def show(self, app_id: str | None, tasks: Sequence[TaskRecord], health: Mapping[str, bool | None],
+             has_checks: bool, current_config: str | None) -> None:
+        if app_id != self.app_id:
+            self.reset()
+            self.app_id = app_id
+        now = self.clock()
+        rows: dict[str, Raw] = {}
+        self._started = {}
+        for t in sorted(tasks, key=lambda t: (t.staged_at, t.task_id)):
+            started = self._started[t.task_id] = t.started_at
+            rows[t.task_id] = (
+                t.agent, ",".join(str(p) for p in t.host_ports) or "-", t.state,
+                health.get(t.task_id), has_checks, None if started is None else int(now - started),
+                t.version, t.config_version == current_config,
+            )
+        self.sync(rows)
+
+    def tick(self) -> None:
+        """Advance the uptime column (once a second)."""
+        if not self._raw:
+            return
+        now = self.clock()
+        rows = {}
+        for key, raw in self._raw.items():
+            started = self._started.get(key)
+            rows[key] = raw[:5] + (None if started is None else int(now - started),) + raw[6:]
+        self.sync(rows)
+
+    def format_row(self, key: str, raw: Raw) -> tuple[Any, ...]:
+        p = palette_of(self)
+        agent, ports, state, health, has_checks, uptime, version, current = raw
+        return (
+            cell(short_task_id(key)), cell(agent), cell(ports), state_text(state, p),  # type: ignore[arg-type]
+            health_text(health, bool(has_checks), p),  # type: ignore[arg-type]
+            cell(fmt_duration(uptime), justify="right"),  # type: ignore[arg-type]
+            cell(str(version)[11:19] + ("" if current else " old"), "" if current else p.warn),
+        )
