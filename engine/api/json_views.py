@@ -132,6 +132,7 @@ def task_json(
     app: AppDefinition | None,
     health: bool | None,
     service_ports: bool = False,
+    health_results: Mapping[int, Any] | None = None,
 ) -> dict[str, Any]:
     """Marathon's Task (reference §4), with only the keys clients know."""
     out: dict[str, Any] = {
@@ -149,7 +150,10 @@ def task_json(
     out["servicePorts"] = service_ports_of(app) if service_ports else []
     out["ipAddresses"] = [{"ipAddress": t.ip_address, "protocol": "IPv4"}] if t.ip_address else []
     out["localVolumes"] = []
-    if app is not None and app.health_checks and health is not None:
+    if app is not None and app.health_checks and health_results:
+        instance_id = instance_id_of(t.task_id)
+        out["healthCheckResults"] = [r.to_json(instance_id) for _, r in sorted(health_results.items())]
+    elif app is not None and app.health_checks and health is not None:
         out["healthCheckResults"] = [
             {
                 "alive": health,
@@ -171,9 +175,9 @@ class AgentHosts:
     def __call__(self, agent: str) -> str:
         now = time.monotonic()
         if now - self._at > 1.0 or agent not in self._hosts:
-            hostname = getattr(self._engine, "hostname", None)
-            if callable(hostname):
-                return str(hostname(agent))
+            hostname_of = getattr(self._engine, "hostname_of", None)
+            if callable(hostname_of):
+                return str(hostname_of(agent))
             self._hosts = {a.name: a.hostname for a in self._engine.snapshot().agents}
             self._at = now
         return self._hosts.get(agent, agent)
@@ -182,11 +186,19 @@ class AgentHosts:
 def tasks_json(engine: "Engine", tasks: Sequence[TaskRecord], hosts: AgentHosts, *, service_ports: bool) -> list[dict[str, Any]]:
     apps = engine.apps
     health = engine.health
+    results = health_results_of(engine)
     return [
         task_json(t, host=hosts(t.agent), app=apps.get(t.app_id), health=health.get(t.task_id),
-                  service_ports=service_ports)
+                  service_ports=service_ports, health_results=results.get(t.task_id))
         for t in tasks
     ]
+
+
+def health_results_of(engine: "Engine") -> Mapping[str, Mapping[int, Any]]:
+    """Per task, per health check: the monitor's results (they render as Marathon's healthCheckResults)."""
+    monitor = getattr(engine, "health_monitor", None)
+    results = getattr(monitor, "results", None)
+    return results if isinstance(results, Mapping) else {}
 
 
 # -- embedded app extras -------------------------------------------------------------

@@ -151,8 +151,15 @@ def _task_start_latencies(state: "ApiState") -> list[float]:
             if t.started_at is not None and t.started_at >= t.staged_at]
 
 
+_MONITOR_COUNTS = {"health_probes": "probe_count", "health_probe_failures": "failure_count"}
+
+
 def _stat(engine: Any, name: str) -> Any:
-    return getattr(engine.stats, name, None)
+    """An engine statistic; health probe counts live on the health monitor."""
+    value = getattr(engine.stats, name, None)
+    if value is None and name in _MONITOR_COUNTS:
+        value = getattr(getattr(engine, "health_monitor", None), _MONITOR_COUNTS[name], None)
+    return value
 
 
 def _health_counts(state: "ApiState") -> dict[str, int]:

@@ -89,7 +89,7 @@ class EventStream:
                 if info is not None:
                     if body.get("clientIp") is None:
                         body["clientIp"] = info.client_ip
-                    body["uri"] = body.get("uri") or info.uri
+                    body["uri"] = info.uri
         return body
 
     def _frames(self, batch: list[Event]) -> list[bytes]:
@@ -128,11 +128,14 @@ class EventStream:
                 await send_or_give_up({"type": "http.response.body", "body": event_frame(
                     "event_stream_attached", attached.to_json()), "more_body": True})
             while True:
-                try:
-                    first = await asyncio.wait_for(queue.get(), settings.sse_heartbeat)
-                except asyncio.TimeoutError:
-                    await send_or_give_up({"type": "http.response.body", "body": b":\n\n", "more_body": True})
-                    continue
+                if queue.empty():
+                    try:
+                        first = await asyncio.wait_for(queue.get(), settings.sse_heartbeat)
+                    except asyncio.TimeoutError:
+                        await send_or_give_up({"type": "http.response.body", "body": b":\n\n", "more_body": True})
+                        continue
+                else:
+                    first = queue.get_nowait()
                 batch: list[Event] = []
                 ended = first is None
                 if first is not None:

@@ -1,0 +1,280 @@
+"""/v2/events: framing, Marathon's event order, filters, pacer-only types, slow subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import collections.abc
+import threading
+from typing import Any
+
+import httpx
+import pytest
+
+from engine import Engine
+from engine.agents.sim import SimAgent
+from engine.api import ApiServer, ApiSettings, build_app
+from tests.api.conftest import app_body
+from tests.api.sse_client import RawStream, open_stream
+from tests.conftest import wait_until
+
+collections.Iterable = collections.abc.Iterable  # type: ignore[attr-defined]
+
+import marathon  # noqa: E402
+from marathon.models.events import MarathonDeploymentSuccess  # noqa: E402
+
+
+async def until(stream: RawStream, wanted: str, seen: list[tuple[str, dict[str, Any]]], timeout: float = 10.0) -> \
+        dict[str, Any]:
+    while True:
+        kind, data = await stream.event(timeout)
+        seen.append((kind, data))
+        if kind == wanted:
+            return data
+
+
+def subsequence(kinds: list[str], wanted: list[str]) -> bool:
+    it = iter(kinds)
+    return all(any(k == w for k in it) for w in wanted)
+
+
+async def test_requires_event_stream_accept(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v2/events", headers={"Accept": "application/json"})
+    assert r.status_code == 405 and r.json()["message"]
+
+
+async def test_frames_are_one_chunk_each_and_marathon_order(server: ApiServer, engine: Engine) -> None:
+    stream = await open_stream(server.host, server.port, "/v2/events")
+    try:
+        assert stream.status == 200
+        assert stream.headers["content-type"] == "text/event-stream"
+        assert stream.headers["transfer-encoding"] == "chunked"
+        kind, data = await stream.event()
+        assert kind == "event_stream_attached" and data["remoteAddress"] == "127.0.0.1"
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            r = await c.post("/v2/apps", json=app_body("/shop/web", instances=2))
+        deployment_id = r.headers["marathon-deployment-id"]
+        seen: list[tuple[str, dict[str, Any]]] = []
+        done = await until(stream, "deployment_success", seen)
+        assert done["id"] == deployment_id
+        kinds = [k for k, _ in seen]
+        assert subsequence(kinds, ["api_post_event", "group_change_success", "deployment_info",
+                                   "status_update_event", "deployment_success"]), kinds
+        assert kinds.index("api_post_event") < kinds.index("deployment_info")
+        post = dict(seen)["api_post_event"]
+        assert post["clientIp"] == "127.0.0.1" and post["uri"] == "/v2/apps"
+        assert post["appDefinition"]["id"] == "/shop/web"
+        info = dict(seen)["deployment_info"]
+        assert info["plan"]["id"] == deployment_id and {"original", "target", "steps"} <= set(info["plan"])
+        assert info["currentStep"] == {"actions": [{"action": "StartApplication", "app": "/shop/web"}]}
+        running = [d for k, d in seen if k == "status_update_event" and d["taskStatus"] == "TASK_RUNNING"]
+        assert len(running) == 2 and all(d["appId"] == "/shop/web" and d["slaveId"] for d in running)
+        assert all(not k.startswith("pacer_") for k in kinds)
+        assert all(d["timestamp"].endswith("Z") for _, d in seen)
+    finally:
+        await stream.close()
+
+
+async def test_event_type_filter_and_pacer_types_only_on_request(server: ApiServer, engine: Engine,
+                                                                 agents: dict[str, SimAgent]) -> None:
+    only = await open_stream(server.host, server.port, "/v2/events?event_type=deployment_success")
+    everything = await open_stream(server.host, server.port, "/v2/events")
+    pacer = await open_stream(server.host, server.port,
+                              "/v2/events?event_type=pacer_agent_unreachable&event_type=deployment_success")
+    try:
+        assert (await everything.event())[0] == "event_stream_attached"
+        agents["s2"].reachable = False
+        await wait_until(lambda: not engine.snapshot().agents[1].reachable, 5, message="s2 unreachable")
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            await c.post("/v2/apps", json=app_body(instances=1))
+        kind, _ = await only.event()
+        assert kind == "deployment_success"
+        seen: list[tuple[str, dict[str, Any]]] = []
+        await until(everything, "deployment_success", seen)
+        assert all(not k.startswith("pacer_") for k, _ in seen)
+        kinds = [(await pacer.event())[0], (await pacer.event())[0]]
+        assert kinds == ["pacer_agent_unreachable", "deployment_success"]
+    finally:
+        agents["s2"].reachable = True
+        for s in (only, everything, pacer):
+            await s.close()
+
+
+async def test_marathon_client_event_stream(server: ApiServer, engine: Engine) -> None:
+    """marathon-python 0.13's event_stream parses deployment_info (needs plan.original/target) and the rest."""
+    got: list[Any] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        c = marathon.MarathonClient(server.url)
+        stream = c.event_stream(event_types=["deployment_info", "deployment_success", "api_post_event",
+                                             "status_update_event"])
+        ready.set()
+        for event in stream:
+            got.append(event)
+            if isinstance(event, MarathonDeploymentSuccess):
+                return
+
+    thread = asyncio.ensure_future(asyncio.to_thread(listen))
+    await asyncio.to_thread(ready.wait, 5)
+    await wait_until(lambda: server.state.streams >= 1, 5, message="client subscribed")
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        await c.post("/v2/apps", json=app_body(instances=1))
+    await asyncio.wait_for(thread, 15)
+    names = [type(e).__name__ for e in got]
+    assert subsequence(names, ["MarathonApiPostEvent", "MarathonDeploymentInfo", "MarathonStatusUpdateEvent",
+                               "MarathonDeploymentSuccess"]), names
+    assert got[0].client_ip == "127.0.0.1"
+
+
+async def test_marathon_order_with_health_checks(server: ApiServer, engine: Engine) -> None:
+    """api_post_event, deployment_info, status_update_event, health_status_changed_event, deployment_success."""
+    stream = await open_stream(server.host, server.port, "/v2/events?" + "&".join(
+        f"event_type={t}" for t in ("api_post_event", "deployment_info", "status_update_event",
+                                    "health_status_changed_event", "deployment_success")))
+    try:
+        body = app_body("/checked", instances=1, healthChecks=[
+            {"protocol": "COMMAND", "command": {"value": "true"}, "gracePeriodSeconds": 5, "intervalSeconds": 1,
+             "timeoutSeconds": 1, "maxConsecutiveFailures": 3}])
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            r = await c.post("/v2/apps", json=body)
+        assert r.status_code == 201, r.text
+        seen: list[tuple[str, dict[str, Any]]] = []
+        await until(stream, "deployment_success", seen, timeout=20)
+        kinds = [k for k, _ in seen]
+        assert subsequence(kinds, ["api_post_event", "deployment_info", "status_update_event",
+                                   "health_status_changed_event", "deployment_success"]), kinds
+        health = dict(seen)["health_status_changed_event"]
+        assert health["appId"] == "/checked" and health["alive"] is True
+    finally:
+        await stream.close()
+
+
+async def _publish_burst(engine: Engine, n: int, size: int = 0) -> None:
+    pad = "x" * size
+    for i in range(n):
+        engine.bus.publish("status_update_event", taskId=f"t{i}", taskStatus="TASK_RUNNING", appId="/burst",
+                           message=pad, slaveId="s1", host="s1", ports=[], ipAddresses=[], version="v")
+        if i % 20 == 19:
+            await asyncio.sleep(0.001)  # the engine publishes in bursts (one reconcile round), then yields
+
+
+async def test_stalled_subscriber_is_dropped_and_others_get_everything(engine: Engine) -> None:
+    """ASGI level: one subscriber's send never completes (a client that stopped reading)."""
+    settings = ApiSettings(sse_queue=100, sse_heartbeat=30, sse_send_timeout=0.5)
+    app = build_app(engine, settings)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/v2/events", "raw_path": b"/v2/events", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"pacer.test"), (b"accept", b"text/event-stream")],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 8080)}
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    stalled_sent: list[dict[str, Any]] = []
+
+    async def stalled_send(message: dict[str, Any]) -> None:
+        stalled_sent.append(message)
+        if message["type"] == "http.response.body":
+            await never.wait()
+
+    healthy_frames: list[bytes] = []
+
+    async def healthy_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            healthy_frames.append(message["body"])
+
+    stalled = asyncio.ensure_future(app(dict(scope), receive, stalled_send))
+    healthy = asyncio.ensure_future(app(dict(scope, client=("127.0.0.2", 2)), receive, healthy_send))
+    await wait_until(lambda: len(engine.bus._subs) == 2 and healthy_frames, 5, message="both subscribed")
+    n = 2000
+    await _publish_burst(engine, n)
+    await wait_until(lambda: sum(b"t%d\"" % (n - 1) in f for f in healthy_frames[-3:]) == 1, 5,
+                     message="healthy subscriber got the last event")
+    await asyncio.wait_for(stalled, 5)  # closed after sse_send_timeout, not left hanging
+    updates = [f for f in healthy_frames if f.startswith(b"event: status_update_event")]
+    assert len(updates) == n, "the healthy subscriber saw every event, in order"
+    assert all(f'"taskId":"t{i}"'.encode() in f for i, f in enumerate(updates))
+    assert len(engine.bus._subs) == 1, "the stalled subscriber left the bus"
+    never.set()
+    await asyncio.wait_for(healthy, 5)
+
+
+async def test_slow_socket_reader_is_dropped_with_a_final_event(server: ApiServer, engine: Engine) -> None:
+    """Loopback: a client that stops reading is dropped (event_stream_detached), a reading one is not."""
+    stalled = await open_stream(server.host, server.port, "/v2/events", rcvbuf=4096)
+    reader = await open_stream(server.host, server.port, "/v2/events")
+    try:
+        assert (await stalled.event())[0] == "event_stream_attached"
+        assert (await reader.event())[0] == "event_stream_attached"
+        n = 6000
+        got = 0
+        consumer_done = asyncio.Event()
+
+        async def consume() -> None:
+            nonlocal got
+            while got < n:
+                kind, _ = await reader.event()
+                assert kind == "status_update_event", kind
+                got += 1
+            consumer_done.set()
+
+        consuming = asyncio.ensure_future(consume())
+        pad = "x" * 2000
+        for i in range(n):
+            engine.bus.publish("status_update_event", taskId=f"t{i}", taskStatus="TASK_RUNNING", appId="/burst",
+                               message=pad, slaveId="s1", host="s1", ports=[], ipAddresses=[], version="v")
+            while i - got > 100:  # this test shares one loop with the server: let the reader keep up
+                await asyncio.sleep(0.001)
+        await asyncio.wait_for(consuming, 30)
+        assert got == n
+        await wait_until(lambda: len(engine.bus._subs) == 1, 10, message="stalled subscriber dropped")
+        # Now read what the stalled client was sent: events, then Marathon's detach event, then the end.
+        last = None
+        while True:
+            try:
+                last = await stalled.event(timeout=10)
+            except (EOFError, asyncio.IncompleteReadError, ConnectionError):
+                break
+            if last[0] == "event_stream_detached":
+                break
+        assert last is not None and last[0] == "event_stream_detached"
+    finally:
+        await stalled.close()
+        await reader.close()
+
+
+@pytest.mark.parametrize("asked", [None, "pacer_subscriber_dropped"])
+async def test_drop_notice_depends_on_what_was_asked(engine: Engine, asked: str | None) -> None:
+    settings = ApiSettings(sse_queue=5, sse_heartbeat=30, sse_send_timeout=5)
+    app = build_app(engine, settings)
+    query = f"event_type=status_update_event&event_type={asked}".encode() if asked else b""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": "/v2/events", "raw_path": b"/v2/events", "query_string": query, "root_path": "",
+             "headers": [(b"accept", b"text/event-stream")], "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 8080)}
+    gate = asyncio.Event()
+    frames: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            await gate.wait()  # slow: nothing goes out until the burst is over
+            frames.append(message.get("body", b""))
+
+    call = asyncio.ensure_future(app(scope, receive, send))
+    await wait_until(lambda: len(engine.bus._subs) == 1, 5, message="subscribed")
+    await asyncio.sleep(0.05)
+    for i in range(20):
+        engine.bus.publish("status_update_event", taskId=f"t{i}")
+    gate.set()
+    await asyncio.wait_for(call, 5)
+    kinds = [f.split(b"\n")[0] for f in frames if f.startswith(b"event:")]
+    expected = b"event: pacer_subscriber_dropped" if asked else b"event: event_stream_detached"
+    assert kinds[-1] == expected
+    assert frames[-1] == b"", "the stream ends after the notice"
