@@ -7,7 +7,6 @@ failed worker as a notification.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from pathlib import Path
@@ -90,23 +89,15 @@ class PacerApp(App[int]):
         await self.host.feed(lambda update: self.post_message(EngineUpdated(update)), interval=self.feed_interval)
 
     async def _start_api(self) -> None:
-        # HOOK (REST API, another issue): with `[scheduler] api` set, serve Marathon's API on the engine's loop
-        # through `engine.api.server.start_api(engine, config)`; until that module exists the console says so.
-        if self.config is None or not self.config.scheduler.api or self.host.engine is None:
-            return
-        try:
-            from engine.api.server import start_api  # type: ignore[import-not-found]
-        except ImportError:
-            self.notify("the REST API is not part of this build yet", title="api", severity="warning")
-            return
+        """With `--api HOST:PORT` or `[scheduler] api`: Marathon's REST API, served on the engine's loop."""
         engine, config = self.host.engine, self.config
+        if config is None or not config.scheduler.api or engine is None or not isinstance(self.host, EngineHost):
+            return
+        from engine.api import start_api
 
-        async def on_engine() -> None:
-            started = start_api(engine, config)
-            if inspect.isawaitable(started):
-                await started
-
-        await self.host.call(on_engine)
+        server = await self.host.call(start_api, engine, config)
+        self.host.before_stop(server.stop)
+        self.notify(f"Marathon API at {server.url}", title="api")
 
     def on_engine_updated(self, message: EngineUpdated) -> None:
         try:

@@ -50,6 +50,8 @@ class PacerCommands(Provider):
         on_main(f"Reset the launch delay of {selected}", "reset_delay", "Launch again now instead of after backoff")
         on_main("Follow logs", "logs", "l: the selected task's, or every task of the selected app")
         on_main("Kill the selected task", "kill_task", "k: it is replaced by a new one")
+        on_main("Drain the selected agent…", "drain_agent", "D: move its tasks off, place nothing new there")
+        on_main("Resume the selected agent", "resume_agent", "U: it takes tasks again")
         on_main("Filter this pane…", "filter", "/: type to filter; Enter keeps it, Escape clears it")
         for tab, label in TABS:
             found.append(Command(f"Show {label}", f"the {label} pane", partial(app.run_action, f"show_pane('{tab}')",

@@ -102,6 +102,7 @@ class EngineHost:
         self._seq = 0
         self._consumed = threading.Event()
         self._consumed.set()
+        self._before_stop: list[Callable[[], Awaitable[Any]]] = []
 
     # -- the thread --------------------------------------------------------------
 
@@ -151,6 +152,19 @@ class EngineHost:
             self.submit(self._engine.start()).result()
             self.started = True
 
+    def before_stop(self, stop: Callable[[], Awaitable[Any]]) -> None:
+        """Run `stop()` on the engine loop before the engine stops (the API server, for one)."""
+        self._before_stop.append(stop)
+
+    async def _stop_engine(self) -> None:
+        for stop in reversed(self._before_stop):
+            try:
+                await stop()
+            except (PacerError, OSError) as exc:
+                log.error("stopping %s: %s", stop, exc)
+        self._before_stop.clear()
+        await self._engine.stop()
+
     async def stop(self) -> None:
         await asyncio.to_thread(self.stop_blocking)
 
@@ -160,7 +174,7 @@ class EngineHost:
         if self.started:
             self.started = False
             try:
-                self.submit(self._engine.stop()).result(timeout)
+                self.submit(self._stop_engine()).result(timeout)
             except (concurrent.futures.TimeoutError, PacerError) as exc:
                 log.error("engine did not stop cleanly: %s", exc)
         self._loop.call_soon_threadsafe(self._loop.stop)

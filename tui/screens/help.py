@@ -63,6 +63,7 @@ class HelpScreen(ModalScreen[None]):
                 main, ["scale_up", "scale_down", "set_instances", "deploy", "edit", "restart", "delete",
                        "cancel_deployment", "versions", "logs", "kill_task", "filter"]) + _bindings(AppsTable.BINDINGS)),
             ("Deployments pane", _bindings(main, ["cancel_deployment", "filter"])),
+            ("Agents pane", _bindings(main, ["drain_agent", "resume_agent", "filter"])),
             ("Logs pane", _bindings(LogViewer.BINDINGS) + _bindings(main, ["filter"])),
             ("Filter prompt", _bindings(FilterBar.BINDINGS)),
             ("App editor", _bindings(EditorScreen.BINDINGS)),

@@ -80,6 +80,10 @@ class MainScreen(Screen[None]):
         Binding("l", "logs", "Logs", id="logs", tooltip="Follow the logs of the selected app or task"),
         Binding("k", "kill_task", "Kill", id="kill_task", show=False,
                 tooltip="Kill the selected task (it is replaced)"),
+        Binding("D", "drain_agent", "Drain", id="drain_agent",
+                tooltip="Drain the selected agent: move its tasks off, place nothing new there"),
+        Binding("U", "resume_agent", "Resume", id="resume_agent",
+                tooltip="Resume the selected agent: it takes tasks again"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter",
                 tooltip="Filter the pane (search in logs)"),
         Binding("tab", "next_pane", "Next pane", id="next_pane", show=False, tooltip="Move to the next pane"),
@@ -248,6 +252,14 @@ class MainScreen(Screen[None]):
             if on_apps and self.view is not None:
                 return bool(self.view.deployments_of(self.selected_app or "")) or None
             return False
+        if action in ("drain_agent", "resume_agent"):
+            if pane != "agents-table" or self.view is None:
+                return False
+            agent = self.query_one(AgentsTable).selected_key
+            draining = next((a.draining for a in self.view.snapshot.agents if a.name == agent), None)
+            if draining is None:
+                return False
+            return draining == (action == "resume_agent")
         if action == "filter":
             return pane in FILTERABLE
         return True
@@ -518,6 +530,30 @@ class MainScreen(Screen[None]):
                 self.notify(f"killing task {short_task_id(task_id)}; it will be replaced")
 
             self._run(kill(), f"kill {task_id}")
+
+    def action_drain_agent(self) -> None:
+        agent = self.query_one(AgentsTable).selected_key
+        if agent is None:
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._agent_command(agent, draining=True)
+
+        self.app.push_screen(ConfirmScreen(f"Drain agent {agent}? Its tasks move to other agents and nothing new "
+                                           "is placed on it until you resume it (U)."), confirmed)
+
+    def action_resume_agent(self) -> None:
+        agent = self.query_one(AgentsTable).selected_key
+        if agent is not None:
+            self._agent_command(agent, draining=False)
+
+    def _agent_command(self, agent: str, *, draining: bool) -> None:
+        async def run() -> None:
+            await self.host.call(self._engine().drain_agent, agent, draining=draining)
+            self.notify(f"agent {agent} {'draining: its tasks move off' if draining else 'takes tasks again'}")
+
+        self._run(run(), f"{'drain' if draining else 'resume'} {agent}")
 
     def action_logs(self) -> None:
         app_id = self.selected_app

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rich.text import Text
-
 from tui.engine_host import ConsoleView
 from tui.render import fmt_cpus, fmt_mem, gauge, matches
 from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
@@ -41,6 +39,7 @@ class AgentsTable(KeyedTable):
                 a.kind, a.reachable, a.error or "", round(a.used.cpus, 3), a.capacity.cpus,
                 round(a.used.mem, 1), a.capacity.mem, a.ports_used, hi - lo + 1, a.tasks,
                 " ".join(f"{k}={v}" for k, v in sorted(a.attributes.items())),
+                getattr(a, "draining", False),
             )
         self.sync(rows)
 
@@ -51,10 +50,13 @@ class AgentsTable(KeyedTable):
 
     def format_row(self, key: str, raw: Raw) -> tuple[Any, ...]:
         p = palette_of(self)
-        kind, reachable, error, cpu_used, cpu_cap, mem_used, mem_cap, ports_used, ports_cap, tasks, attrs = raw
-        state = cell("up", p.ok) if reachable else cell("unreachable", p.bad)
-        if error and not reachable:
-            state = Text("unreachable", style=p.bad, no_wrap=True, overflow="ellipsis", end="")
+        kind, reachable, error, cpu_used, cpu_cap, mem_used, mem_cap, ports_used, ports_cap, tasks, attrs, drain = raw
+        if not reachable:
+            state = cell("unreachable", p.bad)
+        elif drain:
+            state = cell("draining", p.warn)
+        else:
+            state = cell("up", p.ok)
         return (
             cell(key), cell(kind, p.muted if kind == "sim" else ""), state,
             gauge(float(cpu_used), float(cpu_cap), BAR, p, f"{fmt_cpus(float(cpu_used))}/{fmt_cpus(float(cpu_cap))}"),  # type: ignore[arg-type]
