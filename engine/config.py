@@ -44,6 +44,13 @@ class AgentConfig(_Strict):
     tls_ca: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
+    token: str | None = None
+    """pacer agents: the bearer token of that agent (or `token_file`)."""
+    token_file: str | None = None
+    tls_fingerprint: str | None = Field(default=None, pattern=r"^(sha256:)?([0-9A-Fa-f]{2}:?){31}[0-9A-Fa-f]{2}$")
+    """pacer agents: pin the agent's certificate by its SHA-256 fingerprint (instead of tls_ca)."""
+    timeout: float = Field(default=10.0, gt=0)
+    """pacer agents: seconds allowed for each call (launches and stops get more)."""
 
     @field_validator("url")
     @classmethod
@@ -62,7 +69,9 @@ class AgentConfig(_Strict):
 
     @property
     def kind(self) -> str:
-        return "sim" if self.url.startswith("sim://") else "docker"
+        if self.url.startswith("sim://"):
+            return "sim"
+        return "pacer" if self.url.startswith("pacer+") else "docker"
 
 
 class SchedulerConfig(_Strict):
@@ -82,6 +91,8 @@ class SchedulerConfig(_Strict):
 class PacerConfig(_Strict):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     agents: list[AgentConfig] = Field(default_factory=list)
+    agent: dict[str, Any] | None = None
+    """The `[agent]` table of `pacer --serve` as an agent, validated by engine.agentd.config."""
     source: str = "<defaults>"
 
     @model_validator(mode="after")
@@ -161,7 +172,8 @@ def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
         }
     )
     agents = [
-        a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key)})
+        a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key),
+                             "token_file": resolve(a.token_file)})
         for a in config.agents
     ]
     return config.model_copy(update={"scheduler": scheduler, "agents": agents})

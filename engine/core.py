@@ -66,6 +66,10 @@ def make_driver(agent: AgentConfig) -> AgentDriver:
             attributes=agent.attributes,
             hostname=agent.hostname,
         )
+    if agent.kind == "pacer":
+        from engine.agents.remote import RemoteAgent
+
+        return RemoteAgent.from_config(agent)
     tls = None
     if agent.tls_cert or agent.tls_ca:
         import docker.tls

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.agents.base import PortBinding, TaskSpec
+from engine.agents.base import PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, container_name_for
 from engine.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
 
@@ -130,4 +130,20 @@ def task_spec(
         ports=bindings,
         user=app.user,
         kill_grace_seconds=float(app.task_kill_grace_period_seconds or DEFAULT_KILL_GRACE_SECONDS),
+        privileged=_privileged(app),
+        volumes=_host_volumes(app),
+    )
+
+
+def _privileged(app: AppDefinition) -> bool:
+    docker = app.container.docker if app.container is not None else None
+    return bool(docker is not None and docker.privileged)
+
+
+def _host_volumes(app: AppDefinition) -> tuple[VolumeMount, ...]:
+    """`hostPath` volumes only; an agent decides whether it allows them."""
+    if app.container is None:
+        return ()
+    return tuple(
+        VolumeMount(v.host_path, v.container_path, v.mode) for v in app.container.volumes if v.host_path is not None
     )

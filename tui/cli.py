@@ -2,6 +2,7 @@
 
     pacer [--config F] [--demo] [--api HOST:PORT]           the console
     pacer --serve [--config F] [--api HOST:PORT]            headless engine (and API)
+    pacer --serve --agent-config F                          an agent for remote engines ([agent] table)
     pacer deploy|apps|tasks|scale|restart|rm|logs|deployments ...   API client (tui/client.py)
 """
 
@@ -32,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api", metavar="HOST:PORT",
                         help="serve Marathon's REST API here (overrides [scheduler] api); a non-loopback "
                              "address needs api_token, api_tls_cert and api_tls_key in the config")
+    parser.add_argument("--agent-config", metavar="FILE",
+                        help="with --serve: offer this host's dockerd to remote engines, as the [agent] table of "
+                             "FILE says (a --config file with an [agent] table does the same; with [scheduler] "
+                             "it runs the engine too)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_client_commands(sub)
@@ -76,11 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             from tui.client import run_client
 
             return run_client(args, _client_config(args))
-        config = resolve_config(args)
         if args.serve:
-            from tui.serve import serve
+            from tui.serve import agent_config_for, serve
 
-            return asyncio.run(serve(config))
+            agent, run_engine = agent_config_for(args)
+            return asyncio.run(serve(resolve_config(args) if run_engine else None, agent=agent))
+        config = resolve_config(args)
         from tui.app import run_console
 
         return run_console(config)

@@ -46,6 +46,9 @@ class TaskSpec:
     ports: tuple[PortBinding, ...] = ()
     user: str | None = None
     kill_grace_seconds: float = 3.0
+    privileged: bool = False
+    volumes: tuple[VolumeMount, ...] = ()
+    """Host paths bound into the container; an agent's policy may refuse them (and `privileged`)."""
 
     def container_labels(self) -> dict[str, str]:
         labels = dict(self.labels)
@@ -120,3 +123,12 @@ class AgentDriver(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeMount:
+    """A host path bound into a task's container (Marathon's `hostPath` volume)."""
+
+    host_path: str
+    container_path: str
+    mode: Literal["RO", "RW"] = "RW"

@@ -181,6 +181,8 @@ class DockerAgent:
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus > 0 else None,
             mem_limit=int(spec.mem_mib * 2**20) if spec.mem_mib > 0 else None,
             init=True,
+            privileged=spec.privileged,
+            binds=[f"{v.host_path}:{v.container_path}:{v.mode.lower()}" for v in spec.volumes] or None,
         )
         created = api.create_container(
             image=spec.image,
@@ -336,6 +338,27 @@ class DockerAgent:
                     obj.close()
                 except Exception:  # noqa: BLE001 - closing a dead stream may fail; nothing to do
                     pass
+
+    async def inspect_labels(self, container_id: str) -> tuple[str, dict[str, str]] | None:
+        """(full id, labels) of a container, None when there is none by that id or name."""
+
+        def inspect() -> tuple[str, dict[str, str]] | None:
+            try:
+                detail = self._docker().api.inspect_container(container_id)
+            except docker.errors.NotFound:
+                return None
+            return str(detail["Id"]), dict((detail.get("Config") or {}).get("Labels") or {})
+
+        return await self._call(inspect)
+
+    async def stats(self, container_id: str) -> dict[str, Any]:
+        """One docker stats sample (CPU, memory, network, block I/O) of a container."""
+
+        def sample() -> dict[str, Any]:
+            result: dict[str, Any] = self._docker().api.stats(container_id, stream=False)
+            return result
+
+        return await self._call(sample)
 
     async def close(self) -> None:
         with self._client_lock:

@@ -1,0 +1,548 @@
+"""`pacer --serve` as an agent: this host's dockerd behind a narrow, authenticated HTTPS API.
+
+    GET    /v1/info                          capacity, attributes, hostname, version, policy
+    GET    /v1/containers?cluster=ID         pacer's containers of one cluster
+    POST   /v1/tasks                         launch a task spec (JSON), after the policy check
+    POST   /v1/containers/{id}/stop?grace=S  SIGTERM, SIGKILL after S seconds
+    DELETE /v1/containers/{id}               remove (forced)
+    GET    /v1/containers/{id}/logs?tail=N&follow=0|1    text/plain, one line per output line
+    POST   /v1/containers/{id}/exec          {"command": "..."} -> {"exit_code", "output"} (COMMAND checks)
+    GET    /v1/containers/{id}/stats         one docker stats sample
+    GET    /v1/events?cluster=ID             newline-delimited JSON: hello, change, heartbeat
+
+Every request needs ``Authorization: Bearer TOKEN``; a refusal is a 401 JSON
+error and a log line naming the client address and the reason, never the
+token. Only containers carrying a ``pacer.cluster`` label can be touched (404
+otherwise); the Docker socket itself is never reachable. A task spec that the
+local policy forbids (privileged, host paths, host network, an image outside
+the allowlist) is refused with 403 and ``{"message": "policy: ..."}``.
+
+The server wraps a driver of the agent protocol (the `docker` driver in
+production; tests pass a simulated one), so no Docker call is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+import sys
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Iterator, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
+from engine.agentd.policy import refusals
+from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
+from engine.agents.base import LABEL_CLUSTER, AgentDriver
+from engine.errors import AgentError, AgentUnreachable, ConfigError
+
+log = logging.getLogger("pacer.agentd")
+
+
+def pacer_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pacer")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+class AgentBackend(AgentDriver, Protocol):
+    """The agent protocol plus what the server needs to guard and report containers."""
+
+    async def inspect_labels(self, container_id: str) -> tuple[str, dict[str, str]] | None: ...
+
+    async def stats(self, container_id: str) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class AgentSettings:
+    token: str
+    name: str
+    policy: AgentPolicy = field(default_factory=AgentPolicy)
+    heartbeat: float = 5.0
+    version: str = field(default_factory=pacer_version)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# --------------------------------------------------------------------------- auth
+
+
+class BearerAuth:
+    """Pure ASGI middleware: ``Authorization: Bearer TOKEN`` on every request, compared in constant time."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._digest = hashlib.sha256(token.encode("utf-8")).digest()
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<hidden>)"
+
+    def _reason(self, header: bytes | None) -> str | None:
+        if header is None:
+            return "no Authorization header"
+        scheme, _, credentials = header.strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not credentials.strip():
+            return "not a Bearer token"
+        given = hashlib.sha256(credentials.strip()).digest()
+        if not hmac.compare_digest(given, self._digest):
+            return "wrong token"
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = next((v for k, v in scope.get("headers", []) if k == b"authorization"), None)
+        reason = self._reason(header)
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        where = f"{client[0]}:{client[1]}" if client else "unknown client"
+        # Never the header: only who asked, for what, and why it was refused.
+        log.warning("refused %s %s from %s: %s", scope.get("method", "?"), scope.get("path", "?"), where, reason)
+        response = JSONResponse({"message": f"unauthorized: {reason}"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="pacer-agent"'})
+        await response(scope, receive, send)
+
+
+# --------------------------------------------------------------------------- routes
+
+
+def _settings(request: Request) -> AgentSettings:
+    settings: AgentSettings = request.app.state.settings
+    return settings
+
+
+def _backend(request: Request) -> AgentBackend:
+    backend: AgentBackend = request.app.state.backend
+    return backend
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status)
+
+
+def _cluster(request: Request) -> str:
+    cluster = request.query_params.get("cluster", "")
+    if not cluster:
+        raise WireError("cluster: the query parameter is required")
+    return cluster
+
+
+def _float_param(request: Request, name: str, default: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WireError(f"{name}: must be a number, got {raw!r}") from None
+    if value < 0:
+        raise WireError(f"{name}: must not be negative")
+    return value
+
+
+async def _owned(request: Request) -> str | JSONResponse:
+    """The full id of the path's container when it carries pacer's cluster label, else a 404."""
+    wanted = request.path_params["container_id"]
+    found = await _backend(request).inspect_labels(wanted)
+    if found is None or not found[1].get(LABEL_CLUSTER):
+        return _error(404, f"no pacer container {wanted!r} on this agent")
+    cluster = request.query_params.get("cluster")
+    if cluster and found[1].get(LABEL_CLUSTER) != cluster:
+        return _error(404, f"no container {wanted!r} of cluster {cluster!r} on this agent")
+    return found[0]
+
+
+async def info(request: Request) -> Response:
+    settings = _settings(request)
+    capacity = await _backend(request).connect()
+    return JSONResponse({
+        "name": settings.name,
+        "version": settings.version,
+        "api": API_VERSION,
+        "hostname": capacity.hostname,
+        "capacity": capacity_to_json(capacity),
+        "policy": settings.policy.model_dump(mode="json"),
+    })
+
+
+async def list_containers(request: Request) -> Response:
+    containers = await _backend(request).list_containers(_cluster(request))
+    return JSONResponse({"containers": [observed_to_json(c) for c in containers]})
+
+
+async def launch(request: Request) -> Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise WireError("body: not JSON") from None
+    spec = spec_from_json(body)
+    problems = refusals(spec, _settings(request).policy)
+    if problems:
+        message = "policy: " + "; ".join(problems)
+        client = request.client
+        log.warning("refused task %s of app %s from %s: %s", spec.task_id, spec.app_id,
+                    f"{client.host}:{client.port}" if client else "unknown client", message)
+        return _error(403, message)
+    observed = await _backend(request).launch(spec)
+    log.info("launched task %s (%s) as %s", spec.task_id, spec.image, observed.container_id[:12])
+    return JSONResponse(observed_to_json(observed), status_code=201)
+
+
+async def stop(request: Request) -> Response:
+    owned = await _owned(request)
+    if isinstance(owned, JSONResponse):
+        return owned
+    await _backend(request).stop(owned, _float_param(request, "grace", 3.0))
+    return Response(status_code=204)
+
+
+async def remove(request: Request) -> Response:
+    owned = await _owned(request)
+    if isinstance(owned, JSONResponse):
+        return owned
+    await _backend(request).remove(owned)
+    return Response(status_code=204)
+
+
+async def logs(request: Request) -> Response:
+    owned = await _owned(request)
+    if isinstance(owned, JSONResponse):
+        return owned
+    tail = int(_float_param(request, "tail", 100))
+    backend = _backend(request)
+    if request.query_params.get("follow", "0") not in ("1", "true"):
+        lines = await backend.tail_logs(owned, tail)
+        return Response("".join(f"{line}\n" for line in lines), media_type="text/plain; charset=utf-8")
+    closing = _settings(request).closing
+
+    async def stream() -> AsyncIterator[bytes]:
+        lines = backend.follow_logs(owned, tail)
+        try:
+            async for line in _until(lines, closing):
+                yield f"{line}\n".encode("utf-8", "replace")
+        finally:
+            await lines.aclose()  # type: ignore[attr-defined]
+
+    return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
+
+
+async def _until(lines: AsyncIterator[str], closing: asyncio.Event) -> AsyncIterator[str]:
+    """Items of `lines` until the server closes."""
+    closed = asyncio.ensure_future(closing.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(lines.__anext__())
+            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await nxt
+                return
+            try:
+                yield nxt.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        closed.cancel()
+
+
+async def exec_check(request: Request) -> Response:
+    owned = await _owned(request)
+    if isinstance(owned, JSONResponse):
+        return owned
+    try:
+        body = await request.json()
+    except ValueError:
+        raise WireError("body: not JSON") from None
+    command = body.get("command") if isinstance(body, dict) else None
+    if not isinstance(command, str) or not command:
+        raise WireError("command: must be a non-empty string")
+    code, output = await _backend(request).exec_check(owned, command)
+    return JSONResponse({"exit_code": code, "output": output})
+
+
+async def stats(request: Request) -> Response:
+    owned = await _owned(request)
+    if isinstance(owned, JSONResponse):
+        return owned
+    return JSONResponse(await _backend(request).stats(owned))
+
+
+async def events(request: Request) -> Response:
+    cluster = _cluster(request)
+    settings = _settings(request)
+    backend = _backend(request)
+    loop = asyncio.get_running_loop()
+    changed = asyncio.Event()
+
+    def on_change() -> None:  # called from the driver's thread
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(changed.set)
+
+    async def stream() -> AsyncIterator[bytes]:
+        watcher = loop.create_task(backend.watch(cluster, on_change), name=f"agentd-watch {cluster}")
+        closing = asyncio.ensure_future(settings.closing.wait())
+        try:
+            yield _line({"type": "hello", "heartbeat": settings.heartbeat})
+            while not settings.closing.is_set():
+                waiter = asyncio.ensure_future(changed.wait())
+                done, _ = await asyncio.wait({waiter, closing}, timeout=settings.heartbeat,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                if closing in done:
+                    return
+                if waiter in done:
+                    changed.clear()
+                    yield _line({"type": "change"})
+                else:
+                    yield _line({"type": "heartbeat"})
+        finally:
+            closing.cancel()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+
+    return StreamingResponse(stream(), media_type="application/x-ndjson")
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+async def _wire_error(request: Request, exc: Exception) -> Response:
+    return _error(400, str(exc))
+
+
+async def _unreachable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AgentError)
+    return _error(503, exc.message)
+
+
+async def _agent_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AgentError)
+    return _error(502, exc.message)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _error(404, "no such container on this agent")
+
+
+def build_app(backend: AgentBackend, settings: AgentSettings) -> ASGIApp:
+    """The agent's ASGI app: routes behind bearer-token auth."""
+    handlers: dict[Any, Any] = {
+        WireError: _wire_error,
+        AgentUnreachable: _unreachable,
+        AgentError: _agent_error,
+    }
+    try:
+        import docker.errors
+
+        handlers[docker.errors.NotFound] = _not_found
+    except ImportError:  # pragma: no cover - the docker SDK is a dependency
+        pass
+    cid = "/v1/containers/{container_id:str}"
+    app = Starlette(
+        routes=[
+            Route("/v1/info", info, methods=["GET"]),
+            Route("/v1/containers", list_containers, methods=["GET"]),
+            Route("/v1/tasks", launch, methods=["POST"]),
+            Route(f"{cid}/stop", stop, methods=["POST"]),
+            Route(cid, remove, methods=["DELETE"]),
+            Route(f"{cid}/logs", logs, methods=["GET"]),
+            Route(f"{cid}/exec", exec_check, methods=["POST"]),
+            Route(f"{cid}/stats", stats, methods=["GET"]),
+            Route("/v1/events", events, methods=["GET"]),
+        ],
+        exception_handlers=handlers,
+    )
+    app.state.backend = backend
+    app.state.settings = settings
+    return BearerAuth(app, settings.token)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen(config: AgentServerConfig) -> tuple[str, int]:
+    """(host, port); ConfigError for plain HTTP on anything but a loopback address."""
+    try:
+        host, port = parse_listen(config.listen)
+    except ValueError as exc:
+        raise ConfigError(config.source, None, "agent.listen", str(exc)) from None
+    if not config.tls and not is_loopback(host):
+        raise ConfigError(
+            config.source, None, "agent.listen",
+            f"refusing to serve on non-loopback address {host!r} without TLS: set tls_cert and tls_key, "
+            "or generate_tls = true (plain HTTP is allowed only on loopback addresses)",
+        )
+    return host, port
+
+
+def _bind(host: str, port: int, source: str) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ConfigError(source, None, "agent.listen", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
+    last: OSError | None = None
+    for fam, kind, proto, _, addr in infos:
+        sock = socket.socket(fam, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(1024)
+            sock.setblocking(False)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    reason = last.strerror if last is not None and last.strerror else str(last)
+    raise ConfigError(source, None, "agent.listen", f"cannot listen on {host}:{port}: {reason}")
+
+
+def _uvicorn_server_class() -> Any:
+    import uvicorn
+
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:  # the host program owns the signals
+            yield
+
+    return _Server
+
+
+class AgentServer:
+    """A running agent: `url`, `fingerprint`, `token_file`; `await stop()`."""
+
+    def __init__(self, server: Any, task: "asyncio.Task[None]", settings: AgentSettings, backend: AgentBackend,
+                 host: str, port: int, scheme: str, fingerprint: str | None, token_file: str | None) -> None:
+        self._server = server
+        self._task = task
+        self.settings = settings
+        self.backend = backend
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+        self.fingerprint = fingerprint
+        self.token_file = token_file
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"pacer+{self.scheme}://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return not self._task.done()
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        self.settings.closing.set()
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, SystemExit):
+                await self._task
+        except SystemExit:
+            pass
+        await self.backend.close()
+
+
+def _say(text: str) -> None:
+    print(f"pacer agent: {text}", file=sys.stderr, flush=True)
+
+
+async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None = None) -> AgentServer:
+    """Check the config, prepare credentials, bind, and serve in the running loop."""
+    import uvicorn
+
+    from engine.agentd.tls import prepare_credentials
+
+    host, port = check_listen(config)  # before anything else: no socket for a refused config
+    creds = prepare_credentials(config)
+    for path in creds.generated:
+        _say(f"generated {path}")
+    if creds.fingerprint:
+        _say(f"certificate {creds.tls_cert}")
+        _say(f"fingerprint {creds.fingerprint}")
+    if creds.token_file:
+        _say(f"token in {creds.token_file}")
+    if backend is None:
+        from engine.agents.docker_agent import DockerAgent
+
+        backend = DockerAgent(
+            config.name, config.docker_url, reserve_cpus=config.reserve_cpus, reserve_mem_mib=config.reserve_mem,
+            cpus=config.cpus, mem_mib=config.mem, attributes=config.attributes,
+        )
+    settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, heartbeat=config.heartbeat)
+    app = build_app(backend, settings)
+    tls = bool(creds.tls_cert and creds.tls_key)
+    sock = _bind(host, port, config.source)
+    uv_config = uvicorn.Config(
+        app,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        http="h11",
+        ws="none",
+        timeout_graceful_shutdown=3,
+        ssl_certfile=creds.tls_cert if tls else None,
+        ssl_keyfile=creds.tls_key if tls else None,
+        ssl_ca_certs=config.client_ca if tls else None,
+        ssl_cert_reqs=int(ssl.CERT_REQUIRED) if tls and config.client_ca else int(ssl.CERT_NONE),
+    )
+    try:
+        uv_config.load()
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        sock.close()
+        raise ConfigError(config.source, None, "agent.tls_cert", f"cannot load the TLS files: {exc}") from None
+    server = _uvicorn_server_class()(uv_config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="pacer-agentd")
+    while not server.started:
+        if task.done():
+            sock.close()
+            exc = task.exception() if not task.cancelled() else None
+            raise ConfigError(config.source, None, "agent.listen", f"the agent did not start: {exc!r}")
+        await asyncio.sleep(0.01)
+    bound = sock.getsockname()[1]
+    agent = AgentServer(server, task, settings, backend, host, bound, "https" if tls else "http",
+                        creds.fingerprint, creds.token_file)
+    try:
+        await backend.connect()
+    except AgentError as exc:
+        log.warning("docker at %s does not answer yet: %s", config.docker_url, exc.message)
+    _say(f"serving {agent.url} for docker at {config.docker_url} (name {config.name})")
+    log.info("agent %s serving on %s", config.name, agent.url)
+    return agent

@@ -1,0 +1,137 @@
+"""JSON shapes of the agent protocol's data, shared by the agent server and the `pacer` driver.
+
+Plain dicts with snake_case keys, one per dataclass of `engine.agents.base`.
+Decoding is strict about types so that a malformed request is a 400 with the
+field named, not a crash deeper down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, Mapping
+
+from engine.agents.base import AgentCapacity, ObservedContainer, PortBinding, TaskSpec, VolumeMount
+
+API_VERSION = "v1"
+
+
+class WireError(ValueError):
+    """A request or answer body that is not the expected shape; the message names the field."""
+
+
+def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:
+    if key not in data or data[key] is None:
+        if optional:
+            return None
+        raise WireError(f"{key}: is required")
+    value = data[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+        name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise WireError(f"{key}: must be {name}, got {type(value).__name__}")
+    return value
+
+
+def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
+    value = _get(data, key, dict, optional=True) or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise WireError(f"{key}: must map strings to strings")
+    return dict(value)
+
+
+def _str_tuple(data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
+    value = _get(data, key, list, optional=True)
+    if value is None:
+        return None
+    if not all(isinstance(v, str) for v in value):
+        raise WireError(f"{key}: must be a list of strings")
+    return tuple(value)
+
+
+def spec_to_json(spec: TaskSpec) -> dict[str, Any]:
+    return asdict(spec)
+
+
+def spec_from_json(data: Any) -> TaskSpec:
+    if not isinstance(data, dict):
+        raise WireError("body: must be a JSON object (a task spec)")
+    ports = []
+    for i, raw in enumerate(_get(data, "ports", list, optional=True) or []):
+        if not isinstance(raw, dict):
+            raise WireError(f"ports[{i}]: must be an object")
+        ports.append(PortBinding(_get(raw, "container_port", int), _get(raw, "host_port", int),
+                                 _get(raw, "protocol", str, optional=True) or "tcp"))
+    volumes = []
+    for i, raw in enumerate(_get(data, "volumes", list, optional=True) or []):
+        if not isinstance(raw, dict):
+            raise WireError(f"volumes[{i}]: must be an object")
+        mode = _get(raw, "mode", str, optional=True) or "RW"
+        if mode not in ("RO", "RW"):
+            raise WireError(f"volumes[{i}].mode: must be RO or RW, got {mode!r}")
+        volumes.append(VolumeMount(_get(raw, "host_path", str), _get(raw, "container_path", str), mode))  # type: ignore[arg-type]
+    network_mode = _get(data, "network_mode", str, optional=True) or "bridge"
+    if network_mode not in ("bridge", "host", "none"):
+        raise WireError(f"network_mode: must be bridge, host or none, got {network_mode!r}")
+    return TaskSpec(
+        task_id=_get(data, "task_id", str),
+        app_id=_get(data, "app_id", str),
+        version=_get(data, "version", str),
+        config_version=_get(data, "config_version", str),
+        cluster_id=_get(data, "cluster_id", str),
+        name=_get(data, "name", str),
+        image=_get(data, "image", str),
+        entrypoint=_str_tuple(data, "entrypoint"),
+        command=_str_tuple(data, "command"),
+        env=_str_map(data, "env"),
+        labels=_str_map(data, "labels"),
+        cpus=_get(data, "cpus", float),
+        mem_mib=_get(data, "mem_mib", float),
+        network_mode=network_mode,
+        ports=tuple(ports),
+        user=_get(data, "user", str, optional=True),
+        kill_grace_seconds=_get(data, "kill_grace_seconds", float, optional=True) or 0.0,
+        privileged=bool(_get(data, "privileged", bool, optional=True)),
+        volumes=tuple(volumes),
+    )
+
+
+def observed_to_json(observed: ObservedContainer) -> dict[str, Any]:
+    return asdict(observed)
+
+
+def observed_from_json(data: Any) -> ObservedContainer:
+    if not isinstance(data, dict):
+        raise WireError("container: must be a JSON object")
+    ports = _get(data, "host_ports", list, optional=True) or []
+    return ObservedContainer(
+        container_id=_get(data, "container_id", str),
+        task_id=_get(data, "task_id", str),
+        app_id=_get(data, "app_id", str),
+        version=_get(data, "version", str),
+        config_version=_get(data, "config_version", str),
+        state=_get(data, "state", str),
+        exit_code=_get(data, "exit_code", int, optional=True),
+        started_at=_get(data, "started_at", float, optional=True),
+        finished_at=_get(data, "finished_at", float, optional=True),
+        host_ports=tuple(int(p) for p in ports),
+        ip_address=_get(data, "ip_address", str, optional=True),
+        oom_killed=bool(_get(data, "oom_killed", bool, optional=True)),
+    )
+
+
+def capacity_to_json(capacity: AgentCapacity) -> dict[str, Any]:
+    return asdict(capacity)
+
+
+def capacity_from_json(data: Any, *, kind: str = "pacer") -> AgentCapacity:
+    if not isinstance(data, dict):
+        raise WireError("capacity: must be a JSON object")
+    return AgentCapacity(
+        cpus=_get(data, "cpus", float),
+        mem_mib=_get(data, "mem_mib", float),
+        disk_mib=_get(data, "disk_mib", float, optional=True) or 0.0,
+        hostname=_get(data, "hostname", str),
+        attributes=_str_map(data, "attributes"),
+        kind=kind,
+    )
