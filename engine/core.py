@@ -165,6 +165,8 @@ class Engine:
         self.executor = Executor(self)
         self.health_monitor = HealthMonitor(self, self._kill_unhealthy)
         self._version_cache: dict[tuple[str, str], AppDefinition] = {}
+        self._pending_writes: dict[str, TaskRecord] = {}
+        self._flush_scheduled = False
         self.stats = EngineStats()
         self._drivers_given = dict(drivers or {})
         self._agents: dict[str, _AgentSlot] = {}
@@ -239,6 +241,7 @@ class Engine:
             await slot.driver.close()
         self.bus.close()
         if self.store is not None:
+            self._flush_pending()
             self.store.close()
 
     async def _connect(self, slot: _AgentSlot) -> None:
@@ -384,17 +387,19 @@ class Engine:
         launching = [l.task for l in plan.launches]
         failures = {g.task.app_id: self._failure_json(g, []) for g in plan.gone if g.failed}
         # Commit first: a launch is only started once its record is durable.
-        self.store.write(
+        self._persist(
             upsert=[*plan.updates, *plan.adopted, *killing, *launching],
             delete=[g.task.task_id for g in plan.gone],
             backoff=plan.backoff,
             failures=failures,
         )
+        reasons = {k.task.task_id: k.reason for k in plan.kills}
+        reasons.update((l.task.task_id, l.reason) for l in plan.launches)
         for t in (*plan.updates, *plan.adopted, *killing, *launching):
             previous = self.tasks.get(t.task_id)
             self.tasks[t.task_id] = t
             if previous is None or previous.state != t.state:
-                self._publish_status(t, self._status_message(t, plan))
+                self._publish_status(t, reasons.get(t.task_id, ""))
         for g in plan.gone:
             self.tasks.pop(g.task.task_id, None)
             self.health.pop(g.task.task_id, None)
@@ -423,15 +428,35 @@ class Engine:
         for removal in plan.removals:
             self.executor.remove(removal)
 
-    @staticmethod
-    def _status_message(t: TaskRecord, plan: Plan) -> str:
-        for k in plan.kills:
-            if k.task.task_id == t.task_id:
-                return k.reason
-        for l in plan.launches:
-            if l.task.task_id == t.task_id:
-                return l.reason
-        return ""
+    def _persist(
+        self,
+        *,
+        upsert: list[TaskRecord] | tuple[TaskRecord, ...] = (),
+        delete: list[str] | tuple[str, ...] = (),
+        backoff: Mapping[str, BackoffState | None] | None = None,
+        failures: Mapping[str, dict[str, Any]] | None = None,
+        deferred: bool = False,
+    ) -> None:
+        """Write task state. `deferred` writes (launch outcomes, which reconcile can always rebuild from what
+        agents report) are batched into one transaction per loop turn; every other write goes at once,
+        together with whatever was pending, so no newer state is ever overwritten by an older one."""
+        assert self.store is not None
+        if deferred:
+            for t in upsert:
+                self._pending_writes[t.task_id] = t
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                asyncio.get_running_loop().call_soon(self._flush_pending)
+            return
+        pending, self._pending_writes = self._pending_writes, {}
+        for task_id in delete:
+            pending.pop(task_id, None)
+        self.store.write(upsert=[*pending.values(), *upsert], delete=delete, backoff=backoff, failures=failures)
+
+    def _flush_pending(self) -> None:
+        self._flush_scheduled = False
+        if self._pending_writes and self.store is not None:
+            self._persist()
 
     def _failure_json(self, gone: TaskGone, lines: list[str]) -> dict[str, Any]:
         message = gone.message
@@ -514,7 +539,7 @@ class Engine:
             b = app.backoff
             backoff[app.app_id] = next_backoff(b.backoff_seconds, b.backoff_factor, b.max_launch_delay_seconds,
                                                self.backoff.get(app.app_id), self.clock())
-        self.store.write(upsert=[killing], backoff=backoff, failures={task.app_id: failure})
+        self._persist(upsert=[killing], backoff=backoff, failures={task.app_id: failure})
         self.tasks[task.task_id] = killing
         self.health[task.task_id] = False
         for app_id, state in backoff.items():
@@ -555,7 +580,7 @@ class Engine:
             started_at=self.clock(),
             ip_address=observed.ip_address,
         )
-        self.store.write(upsert=[running])
+        self._persist(upsert=[running], deferred=True)
         self.tasks[task.task_id] = running
         if current.state != running.state:
             self._publish_status(running, "")
@@ -572,7 +597,7 @@ class Engine:
             backoff_change[app.app_id] = next_backoff(
                 b.backoff_seconds, b.backoff_factor, b.max_launch_delay_seconds, self.backoff.get(app.app_id), self.clock()
             )
-        self.store.write(delete=[task.task_id], backoff=backoff_change, failures={task.app_id: failure})
+        self._persist(delete=[task.task_id], backoff=backoff_change, failures={task.app_id: failure})
         self.tasks.pop(task.task_id, None)
         for app_id, state in backoff_change.items():
             if state is not None:
@@ -585,7 +610,7 @@ class Engine:
     def report_killed(self, task: TaskRecord, reason: str) -> None:
         if self.store is None or task.task_id not in self.tasks:
             return
-        self.store.write(delete=[task.task_id])
+        self._persist(delete=[task.task_id])
         self.tasks.pop(task.task_id, None)
         self.health.pop(task.task_id, None)
         self._publish_status(replace(task, state=TaskState.KILLED), reason)
@@ -598,7 +623,7 @@ class Engine:
         if current is not None and current.get("taskId") != gone.task.task_id:
             return  # a newer failure already replaced this one
         self.failures[gone.task.app_id] = failure
-        self.store.write(failures={gone.task.app_id: failure})
+        self._persist(failures={gone.task.app_id: failure})
 
     # -- commands ----------------------------------------------------------------
 
@@ -860,7 +885,7 @@ class Engine:
                                  force=force)
         assert self.store is not None
         marked = [replace(t, state=TaskState.KILLING) for t in victims if t.task_id not in self.executor.inflight]
-        self.store.write(upsert=marked)
+        self._persist(upsert=marked)
         for t in marked:
             self.tasks[t.task_id] = t
             self._publish_status(t, "killed by request")
@@ -873,7 +898,7 @@ class Engine:
         assert self.store is not None
         if app.id not in self.backoff:
             return False
-        self.store.write(backoff={app.id: None})
+        self._persist(backoff={app.id: None})
         self.backoff.pop(app.id, None)
         self.wake()
         return True

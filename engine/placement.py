@@ -4,6 +4,11 @@ A pipeline as in Nomad's scheduler: cheap feasibility filters first (agent up,
 resources, ports, constraints), then a ranking step (spread by default, or
 binpack), then the best score wins. Every rejection keeps its reason, so "why is
 my app waiting?" has an answer per agent. Pure: no I/O, no clock.
+
+Cost grows with the work, not the cluster: on a large cluster only a few
+feasible candidates are ranked per task (Nomad's LimitIterator), starting where
+the previous placement stopped, and constraint counts are kept incrementally.
+Every agent is examined only when a task cannot be placed, to explain why.
 """
 
 from __future__ import annotations
@@ -18,19 +23,35 @@ from engine.state import AgentState, DesiredApp, PortRequest, Resources
 
 Strategy = str  # "spread" | "binpack"
 
+SCAN_ALL_BELOW = 64
+"""Clusters up to this size rank every feasible agent; larger ones rank a sample."""
+CANDIDATE_LIMIT = 8
+"""How many feasible agents are ranked per placement on a large cluster."""
+
 
 @dataclass(slots=True)
 class AgentUsage:
     """What is already committed on one agent, including this plan's placements."""
 
-    resources: Resources = Resources()
+    cpus: float = 0.0
+    mem: float = 0.0
+    disk: float = 0.0
     ports: set[int] = field(default_factory=set)
     app_tasks: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def resources(self) -> Resources:
+        return Resources(self.cpus, self.mem, self.disk)
 
 
 @dataclass(slots=True)
 class ClusterUsage:
     agents: dict[str, AgentUsage] = field(default_factory=dict)
+    cursor: int = 0
+    """Where the next spread placement starts looking, so successive tasks land on successive agents."""
+    _value_counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    _all_values: dict[str, set[str]] = field(default_factory=dict)
+    _agent_attr: dict[str, Callable[[str], str | None]] = field(default_factory=dict)
 
     def of(self, agent: str) -> AgentUsage:
         usage = self.agents.get(agent)
@@ -40,9 +61,49 @@ class ClusterUsage:
 
     def add(self, agent: str, app_id: str, resources: Resources, ports: Iterable[int]) -> None:
         usage = self.of(agent)
-        usage.resources = usage.resources + resources
+        usage.cpus += resources.cpus
+        usage.mem += resources.mem
+        usage.disk += resources.disk
         usage.ports.update(ports)
         usage.app_tasks[app_id] += 1
+        if self._value_counts:
+            attr = self._agent_attr.get(agent)
+            for (counted_app, fname), counter in self._value_counts.items():
+                if counted_app == app_id and attr is not None:
+                    value = attr(fname)
+                    if value is not None:
+                        counter[value] += 1
+
+    def value_counts(self, app_id: str, fname: str, agents: Sequence[AgentState]) -> Counter[str]:
+        """How many of the app's tasks run per value of `fname`; built once, then kept up to date."""
+        key = (app_id, fname)
+        counter = self._value_counts.get(key)
+        if counter is None:
+            by_name = {a.name: a for a in agents}
+            for a in agents:
+                if a.name not in self._agent_attr:
+                    self._agent_attr[a.name] = _attr_getter(a)
+            counter = Counter()
+            for agent_name, agent_usage in self.agents.items():
+                n = agent_usage.app_tasks.get(app_id, 0)
+                agent = by_name.get(agent_name)
+                if n and agent is not None:
+                    value = attribute_of(agent, fname)
+                    if value is not None:
+                        counter[value] += n
+            self._value_counts[key] = counter
+        return counter
+
+    def all_values(self, fname: str, agents: Sequence[AgentState]) -> set[str]:
+        values = self._all_values.get(fname)
+        if values is None:
+            values = {v for a in agents if a.reachable and (v := attribute_of(a, fname)) is not None}
+            self._all_values[fname] = values
+        return values
+
+
+def _attr_getter(agent: AgentState) -> Callable[[str], str | None]:
+    return lambda fname: attribute_of(agent, fname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,13 +123,13 @@ class PlacementResult:
     placements: list[Placement] = field(default_factory=list)
     unplaced: int = 0
     rejections: dict[str, Rejection] = field(default_factory=dict)
-    """For the last task that could not be placed: why each agent said no."""
+    """For the first task that could not be placed: why each agent said no."""
 
     def summary(self) -> dict[str, int]:
         return dict(Counter(r.step for r in self.rejections.values()))
 
 
-# -- feasibility steps ----------------------------------------------------
+# -- feasibility steps, cheapest first ---------------------------------------
 
 def _check_agent(agent: AgentState) -> Rejection | None:
     if not agent.reachable:
@@ -79,15 +140,30 @@ def _check_agent(agent: AgentState) -> Rejection | None:
 
 
 def _check_resources(app: DesiredApp, agent: AgentState, usage: AgentUsage) -> Rejection | None:
-    need = app.resources
-    free = agent.capacity - usage.resources
+    need, cap = app.resources, agent.capacity
     # A tiny epsilon so 0.1 * 10 fits in 1.0.
-    if need.cpus > free.cpus + 1e-9:
-        return Rejection("cpus", f"cpus: needs {need.cpus:g}, free {max(free.cpus, 0):g} of {agent.capacity.cpus:g}")
-    if need.mem > free.mem + 1e-9:
-        return Rejection("mem", f"mem: needs {need.mem:g} MiB, free {max(free.mem, 0):g} MiB")
-    if need.disk > 0 and agent.capacity.disk > 0 and need.disk > free.disk + 1e-9:
-        return Rejection("disk", f"disk: needs {need.disk:g} MiB, free {max(free.disk, 0):g} MiB")
+    if need.cpus > cap.cpus - usage.cpus + 1e-9:
+        free = max(cap.cpus - usage.cpus, 0)
+        return Rejection("cpus", f"cpus: needs {need.cpus:g}, free {free:g} of {cap.cpus:g}")
+    if need.mem > cap.mem - usage.mem + 1e-9:
+        return Rejection("mem", f"mem: needs {need.mem:g} MiB, free {max(cap.mem - usage.mem, 0):g} MiB")
+    if need.disk > 0 and cap.disk > 0 and need.disk > cap.disk - usage.disk + 1e-9:
+        return Rejection("disk", f"disk: needs {need.disk:g} MiB, free {max(cap.disk - usage.disk, 0):g} MiB")
+    return None
+
+
+def _check_ports(requests: Sequence[PortRequest], port_range: tuple[int, int], used: set[int]) -> str | None:
+    """Whether `assign_ports` would succeed, without building the assignment."""
+    fixed = [r.host_port for r in requests if r.host_port]
+    for i, port in enumerate(fixed):
+        if port in used or port in fixed[:i]:
+            return f"port {port} already in use on this agent"
+    dynamic = len(requests) - len(fixed)
+    if dynamic:
+        lo, hi = port_range
+        taken = sum(1 for p in used if lo <= p <= hi) + sum(1 for p in fixed if lo <= p <= hi)
+        if (hi - lo + 1) - taken < dynamic:
+            return f"ports: no free host port in {lo}-{hi}"
     return None
 
 
@@ -95,26 +171,19 @@ def assign_ports(
     requests: Sequence[PortRequest], port_range: tuple[int, int], used: set[int]
 ) -> tuple[tuple[int, ...] | None, str | None]:
     """Host ports for each request, or None and why. Fixed ports must be free; 0 picks the lowest free."""
-    chosen: list[int] = []
-    taken = set(used)
-    for req in requests:
-        if req.host_port:
-            if req.host_port in taken:
-                return None, f"port {req.host_port} already in use on this agent"
-            chosen.append(req.host_port)
-            taken.add(req.host_port)
+    why = _check_ports(requests, port_range, used)
+    if why:
+        return None, why
+    taken = set(used) | {r.host_port for r in requests if r.host_port}
     lo, hi = port_range
     candidate = lo
     result: list[int] = []
-    fixed = iter(chosen)
     for req in requests:
         if req.host_port:
-            result.append(next(fixed))
+            result.append(req.host_port)
             continue
         while candidate <= hi and candidate in taken:
             candidate += 1
-        if candidate > hi:
-            return None, f"ports: no free host port in {lo}-{hi}"
         result.append(candidate)
         taken.add(candidate)
         candidate += 1
@@ -142,25 +211,16 @@ class _ConstraintContext:
     all_values: dict[str, set[str]]
 
 
-def _constraint_context(
-    app: DesiredApp, agents: Sequence[AgentState], usage: ClusterUsage
-) -> _ConstraintContext:
-    counts: dict[str, Counter[str]] = {}
-    all_values: dict[str, set[str]] = {}
+def _constraint_context(app: DesiredApp, agents: Sequence[AgentState], usage: ClusterUsage) -> _ConstraintContext:
     fields = {c[0] for c in app.constraints}
-    by_name = {a.name: a for a in agents}
-    for fname in fields:
-        counter: Counter[str] = Counter()
-        for agent_name, agent_usage in usage.agents.items():
-            n = agent_usage.app_tasks.get(app.app_id, 0)
-            agent = by_name.get(agent_name)
-            if n and agent is not None:
-                value = attribute_of(agent, fname)
-                if value is not None:
-                    counter[value] += n
-        counts[fname] = counter
-        all_values[fname] = {v for a in agents if a.reachable and (v := attribute_of(a, fname)) is not None}
-    return _ConstraintContext(counts, all_values)
+    return _ConstraintContext(
+        counts={f: usage.value_counts(app.app_id, f, agents) for f in fields},
+        all_values={f: usage.all_values(f, agents) for f in fields if _has_group_by(app, f)},
+    )
+
+
+def _has_group_by(app: DesiredApp, fname: str) -> bool:
+    return any(c[0] == fname and c[1].upper() == "GROUP_BY" for c in app.constraints)
 
 
 def check_constraint(constraint: Sequence[str], agent: AgentState, ctx: _ConstraintContext) -> str | None:
@@ -200,12 +260,33 @@ def check_constraint(constraint: Sequence[str], agent: AgentState, ctx: _Constra
     return None
 
 
+def _feasible(
+    app: DesiredApp,
+    agent: AgentState,
+    usage: AgentUsage,
+    ctx: _ConstraintContext | None,
+    extra_filter: Callable[[AgentState], Rejection | None] | None,
+) -> Rejection | None:
+    rejection = _check_agent(agent) or (extra_filter(agent) if extra_filter else None)
+    rejection = rejection or _check_resources(app, agent, usage)
+    if rejection is None and app.ports:
+        why = _check_ports(app.ports, agent.port_range, usage.ports)
+        if why:
+            rejection = Rejection("ports", why)
+    if rejection is None and ctx is not None:
+        for constraint in app.constraints:
+            why = check_constraint(constraint, agent, ctx)
+            if why:
+                return Rejection("constraint", why)
+    return rejection
+
+
 # -- ranking ---------------------------------------------------------------
 
 def _score(app: DesiredApp, agent: AgentState, usage: AgentUsage, strategy: Strategy) -> float:
     cap = agent.capacity
-    cpu_free = (cap.cpus - usage.resources.cpus) / cap.cpus if cap.cpus > 0 else 0.0
-    mem_free = (cap.mem - usage.resources.mem) / cap.mem if cap.mem > 0 else 0.0
+    cpu_free = (cap.cpus - usage.cpus) / cap.cpus if cap.cpus > 0 else 0.0
+    mem_free = (cap.mem - usage.mem) / cap.mem if cap.mem > 0 else 0.0
     fit = (cpu_free + mem_free) / 2
     same_app = usage.app_tasks.get(app.app_id, 0)
     if strategy == "binpack":
@@ -222,39 +303,49 @@ def place(
     *,
     strategy: Strategy = "spread",
     extra_filter: Callable[[AgentState], Rejection | None] | None = None,
+    limit: int | None = None,
 ) -> PlacementResult:
     """Place up to `count` tasks of `app`, recording them in `usage` as it goes."""
     result = PlacementResult()
+    n = len(agents)
+    if n == 0:
+        result.unplaced = count
+        return result
+    if limit is None:
+        limit = n if n < SCAN_ALL_BELOW else CANDIDATE_LIMIT
     for _ in range(count):
         ctx = _constraint_context(app, agents, usage) if app.constraints else None
-        best: tuple[float, AgentState, tuple[int, ...]] | None = None
-        rejections: dict[str, Rejection] = {}
-        for agent in agents:
+        start = usage.cursor % n if strategy == "spread" else 0
+        best: tuple[float, int, AgentState] | None = None
+        found = 0
+        for step in range(n):
+            index = (start + step) % n
+            agent = agents[index]
             agent_usage = usage.of(agent.name)
-            rejection = _check_agent(agent) or (extra_filter(agent) if extra_filter else None)
-            rejection = rejection or _check_resources(app, agent, agent_usage)
-            ports: tuple[int, ...] | None = ()
-            if rejection is None and app.ports:
-                ports, why = assign_ports(app.ports, agent.port_range, agent_usage.ports)
-                if ports is None:
-                    rejection = Rejection("ports", why or "ports")
-            if rejection is None and ctx is not None:
-                for constraint in app.constraints:
-                    why = check_constraint(constraint, agent, ctx)
-                    if why:
-                        rejection = Rejection("constraint", why)
-                        break
-            if rejection is not None:
-                rejections[agent.name] = rejection
+            if _feasible(app, agent, agent_usage, ctx, extra_filter) is not None:
                 continue
             score = _score(app, agent, agent_usage, strategy)
             if best is None or score > best[0]:
-                best = (score, agent, ports or ())
+                best = (score, index, agent)
+            found += 1
+            if found >= limit:
+                break
         if best is None:
             result.unplaced = count - len(result.placements)
-            result.rejections = rejections
+            # Nothing fits: ask every agent once more, this time keeping its reason.
+            result.rejections = {
+                a.name: rejection
+                for a in agents
+                if (rejection := _feasible(app, a, usage.of(a.name), ctx, extra_filter)) is not None
+            }
             break
-        _, agent, ports = best
+        _, index, agent = best
+        ports: tuple[int, ...] = ()
+        if app.ports:
+            assigned, _why = assign_ports(app.ports, agent.port_range, usage.of(agent.name).ports)
+            ports = assigned or ()
         usage.add(agent.name, app.app_id, app.resources, ports)
+        if strategy == "spread" and n >= SCAN_ALL_BELOW:
+            usage.cursor = index + 1
         result.placements.append(Placement(agent.name, ports))
     return result
