@@ -215,6 +215,12 @@ class _Reconciler:
         # exited, dead or removing
         if task.state == TaskState.KILLING:
             self._gone(task, TaskState.KILLED, False, "killed", c.exit_code, c.container_id)
+        elif task.state == TaskState.UNREACHABLE:
+            # It ended while its agent was away (a daemon restarted without live-restore stops its containers):
+            # the agent failed, not the app, so no launch backoff and no lastTaskFailure.
+            self._gone(task, TaskState.GONE, False,
+                       f"container ended while agent {task.agent} was unreachable (exit code {c.exit_code})",
+                       c.exit_code, c.container_id)
         elif c.exit_code == 0:
             self._gone(task, TaskState.FINISHED, True, "exited with code 0", 0, c.container_id)
         else:

@@ -208,3 +208,21 @@ def test_draining_agent_tasks_move_new_first() -> None:
     done = run(view([a], agents, [*tasks, replacement], health={}))
     assert [k.task.agent for k in done.kills] == ["a1"]
     assert done.kills[0].reason == "moved off draining agent a1"
+
+
+def test_container_that_died_while_its_agent_was_unreachable_is_gone_not_failed() -> None:
+    """A daemon restarted without live-restore stops its containers: an agent failure, not the app's."""
+    a = app(instances=1, inactive_after_seconds=3.0)
+    lost = replace(task(a, "a1", started=10.0), state=TaskState.UNREACHABLE, unreachable_since=900.0)
+    replacement = task(a, "a2", started=950.0)
+    obs = {"a1": [container(lost, "exited", 143)], "a2": [container(replacement)]}
+    plan = run(view([a], [agent("a1"), agent("a2")], [lost, replacement], observed=obs))
+    assert [(g.task.task_id, g.state, g.failed, g.container_id) for g in plan.gone] == [
+        (lost.task_id, TaskState.GONE, False, lost.container_id)]
+    assert "while agent a1 was unreachable" in plan.gone[0].message
+    assert plan.backoff == {} and not plan.launches and not plan.kills
+    # Not yet replaced (agent back within inactiveAfterSeconds): relaunched at once, without a launch delay.
+    quick = replace(lost, unreachable_since=999.0)
+    plan = run(view([a], [agent("a1"), agent("a2")], [quick], observed={"a1": [container(quick, "exited", 143)],
+                                                                          "a2": []}))
+    assert [g.failed for g in plan.gone] == [False] and plan.backoff == {} and len(plan.launches) == 1
