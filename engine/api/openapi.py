@@ -56,84 +56,81 @@ def _op(summary: str, responses: dict[str, Any], *, params: list[dict[str, Any]]
     return op
 
 
+def _closed(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    """An object with these properties only (pacer refuses unknown fields, naming them)."""
+    out: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        out["required"] = required
+    return out
+
+
 def _schemas() -> dict[str, Any]:
-    string_map = {"type": "object", "additionalProperties": {"type": "string"}}
-    port_mapping = {"type": "object", "properties": {
-        "containerPort": {"type": "integer", "minimum": 0, "maximum": 65535},
-        "hostPort": {"type": "integer", "minimum": 0, "maximum": 65535},
-        "servicePort": {"type": "integer", "minimum": 0, "maximum": 65535},
-        "protocol": {"type": "string", "enum": ["tcp", "udp", "udp,tcp"]},
-        "name": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
-        "labels": string_map}}
-    health_check = {"type": "object", "properties": {
+    name = {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", "maxLength": 20}
+    label_map = {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 4}
+    port = {"type": "integer", "minimum": 0, "maximum": 65535}
+    protocol = {"type": "string", "enum": ["tcp", "udp", "udp,tcp"]}
+    port_mapping = _closed({"containerPort": port, "hostPort": port, "servicePort": port, "protocol": protocol,
+                            "name": name, "labels": label_map})
+    health_check = _closed({
         "protocol": {"type": "string", "enum": ["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS",
                                                 "MESOS_TCP"]},
-        "path": {"type": "string"}, "portIndex": {"type": "integer", "minimum": 0},
-        "port": {"type": "integer", "minimum": 0, "maximum": 65535},
-        "command": {"type": "object", "properties": {"value": {"type": "string"}}},
-        "gracePeriodSeconds": {"type": "integer", "minimum": 0},
-        "intervalSeconds": {"type": "integer", "minimum": 1},
-        "timeoutSeconds": {"type": "integer", "minimum": 1},
-        "maxConsecutiveFailures": {"type": "integer", "minimum": 0},
-        "ignoreHttp1xx": {"type": "boolean"}}}
+        "path": {"type": "string"}, "portIndex": {"type": "integer", "minimum": 0, "maximum": 3},
+        "command": _closed({"value": {"type": "string", "minLength": 1}}, ["value"]),
+        "gracePeriodSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+        "intervalSeconds": {"type": "integer", "minimum": 1, "maximum": 3600},
+        "timeoutSeconds": {"type": "integer", "minimum": 1, "maximum": 3600},
+        "maxConsecutiveFailures": {"type": "integer", "minimum": 0, "maximum": 100},
+        "ignoreHttp1xx": {"type": "boolean"}})
+    app_id = {"type": "string", "pattern": "^/?[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?(/[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?){0,2}$"}
     app = {
         "type": "object",
-        "description": "A Marathon app definition (types/app.raml). pacer's own settings travel as labels pacer.*.",
+        "description": "A Marathon app definition (types/app.raml). pacer refuses unknown fields; its own settings "
+                       "travel as labels pacer.*. Give cmd, args or a container.",
+        "required": ["id"],
+        "anyOf": [{"required": ["cmd"]}, {"required": ["args"]}, {"required": ["container"]}],
+        "additionalProperties": False,
         "properties": {
-            "id": {"type": "string", "pattern": "^/?[a-z0-9][a-z0-9-]{0,30}(/[a-z0-9][a-z0-9-]{0,30}){0,2}$"},
+            "id": app_id,
             "cmd": {"type": "string", "minLength": 2},
-            "args": {"type": "array", "items": {"type": "string"}},
+            "args": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "cpus": {"type": "number", "minimum": 0.001, "maximum": 64},
             "mem": {"type": "number", "minimum": 0, "maximum": 1048576},
             "disk": {"type": "number", "minimum": 0},
-            "gpus": {"type": "integer", "minimum": 0},
+            "gpus": {"type": "integer", "minimum": 0, "maximum": 0},
             "instances": {"type": "integer", "minimum": 0, "maximum": 50},
-            "executor": {"type": "string"},
-            "container": {"type": "object", "properties": {
-                "type": {"type": "string", "enum": ["DOCKER", "MESOS"]},
-                "docker": {"type": "object", "properties": {
-                    "image": {"type": "string", "minLength": 1},
-                    "network": {"type": "string", "enum": ["BRIDGE", "HOST", "USER", "NONE"]},
-                    "portMappings": {"type": "array", "items": port_mapping},
-                    "privileged": {"type": "boolean"},
-                    "forcePullImage": {"type": "boolean"},
-                    "parameters": {"type": "array", "items": {"type": "object", "properties": {
-                        "key": {"type": "string"}, "value": {"type": "string"}}}}}},
-                "portMappings": {"type": "array", "items": port_mapping},
-                "volumes": {"type": "array", "items": {"type": "object"}}}},
-            "networks": {"type": "array", "items": {"type": "object", "properties": {
-                "mode": {"type": "string", "enum": ["host", "container/bridge", "container"]},
-                "name": {"type": "string"}}}},
-            "portDefinitions": {"type": "array", "items": {"type": "object", "properties": {
-                "port": {"type": "integer", "minimum": 0, "maximum": 65535},
-                "protocol": {"type": "string", "enum": ["tcp", "udp", "udp,tcp"]},
-                "name": {"type": "string"}}}},
+            "container": _closed({
+                "type": {"type": "string", "enum": ["DOCKER"]},
+                "docker": _closed({
+                    "image": {"type": "string", "pattern": "^[a-z0-9]+(:[a-z0-9.]+)?$"},
+                    "network": {"type": "string", "enum": ["BRIDGE", "HOST"]},
+                    "portMappings": {"type": "array", "items": port_mapping, "maxItems": 2},
+                    "privileged": {"type": "boolean", "enum": [False]},
+                    "forcePullImage": {"type": "boolean"}}, ["image"])}, ["docker"]),
             "requirePorts": {"type": "boolean"},
-            "env": {"type": "object", "additionalProperties": {"type": "string"}},
-            "labels": string_map,
-            "constraints": {"type": "array", "items": {"type": "array", "items": {"type": "string"},
-                                                        "minItems": 2, "maxItems": 3}},
-            "acceptedResourceRoles": {"type": "array", "items": {"type": "string"}},
-            "fetch": {"type": "array", "items": {"type": "object", "properties": {"uri": {"type": "string"}}}},
-            "dependencies": {"type": "array", "items": {"type": "string"}},
-            "healthChecks": {"type": "array", "items": health_check},
-            "readinessChecks": {"type": "array", "items": {"type": "object"}},
-            "upgradeStrategy": {"type": "object", "properties": {
+            "env": {"type": "object", "additionalProperties": {"type": "string"}, "maxProperties": 4},
+            "labels": label_map,
+            "constraints": {"type": "array", "maxItems": 2, "items": {
+                "type": "array", "minItems": 2, "maxItems": 3,
+                "items": {"type": "string", "enum": ["hostname", "rack", "UNIQUE", "CLUSTER", "MAX_PER", "LIKE",
+                                                     "2", "r1", "s.*"]}}},
+            "healthChecks": {"type": "array", "items": health_check, "maxItems": 2},
+            "upgradeStrategy": _closed({
                 "minimumHealthCapacity": {"type": "number", "minimum": 0, "maximum": 1},
-                "maximumOverCapacity": {"type": "number", "minimum": 0, "maximum": 1}}},
-            "backoffSeconds": {"type": "integer", "minimum": 0},
-            "backoffFactor": {"type": "number", "minimum": 1},
-            "maxLaunchDelaySeconds": {"type": "integer", "minimum": 0},
+                "maximumOverCapacity": {"type": "number", "minimum": 0, "maximum": 1}}),
+            "backoffSeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
+            "backoffFactor": {"type": "number", "minimum": 1, "maximum": 10},
+            "maxLaunchDelaySeconds": {"type": "integer", "minimum": 0, "maximum": 3600},
             "killSelection": {"type": "string", "enum": ["YOUNGEST_FIRST", "OLDEST_FIRST"]},
             "unreachableStrategy": {"oneOf": [
                 {"type": "string", "enum": ["disabled"]},
-                {"type": "object", "properties": {"inactiveAfterSeconds": {"type": "integer", "minimum": 0},
-                                                  "expungeAfterSeconds": {"type": "integer", "minimum": 0}}}]},
-            "taskKillGracePeriodSeconds": {"type": "integer", "minimum": 0},
+                _closed({"inactiveAfterSeconds": {"type": "integer", "minimum": 0, "maximum": 100},
+                         "expungeAfterSeconds": {"type": "integer", "minimum": 100, "maximum": 1000}})]},
+            "taskKillGracePeriodSeconds": {"type": "integer", "minimum": 0, "maximum": 600},
             "user": {"type": "string"},
-            "version": {"type": "string", "description": "only alone (with id): roll back to that version"},
         },
     }
+    rollback = _closed({"id": app_id, "version": {"type": "string", "description": "a stored version"}},
+                       ["version"])
     task = {"type": "object", "required": ["id", "appId", "host", "state"], "properties": {
         "id": {"type": "string"}, "appId": {"type": "string"}, "host": {"type": "string"},
         "slaveId": {"type": "string"}, "state": {"type": "string"},
@@ -162,6 +159,7 @@ def _schemas() -> dict[str, Any]:
                       "currentStep": {"type": "integer"}, "totalSteps": {"type": "integer"}}}
     return {
         "App": app,
+        "Rollback": rollback,
         "AppInfo": app_info,
         "Task": task,
         "Deployment": deployment,
@@ -226,7 +224,7 @@ def openapi_document() -> dict[str, Any]:
                 **_DR, "201": _json(_ref("DeploymentResult"), "created"), "400": _error("malformed JSON"),
                 "404": _error("no such version"), "409": _error("locked"), "422": _error("invalid app")},
                 params=[_APP_ID, _FORCE, _bool("partialUpdate", "merge over the current app", True)],
-                body=_ref("App")),
+                body={"oneOf": [_ref("App"), _ref("Rollback")]}),
             "patch": _op("update an app", {**_DR, "400": _error("malformed JSON"), "404": _error("no such app"),
                                            "409": _error("locked"), "422": _error("invalid app")},
                          params=[_APP_ID, _FORCE], body=_ref("App")),
