@@ -100,6 +100,9 @@ class PacerApp(App[int]):
         self.notify(f"Marathon API at {server.url}", title="api")
 
     def on_engine_updated(self, message: EngineUpdated) -> None:
+        if not self.main.ready:  # the first view can beat the main screen's mount: show it once mounted
+            self.main.call_after_refresh(self.post_message, message)
+            return
         try:
             self.main.apply(message.update)
         finally:

@@ -49,11 +49,16 @@ class ConsoleView:
     deployments: tuple[Deployment, ...] = ()
     health: Mapping[str, bool | None] = field(default_factory=dict)
     apps: Mapping[str, AppView] = field(default_factory=dict)
+    health_results: Mapping[str, Mapping[int, Any]] = field(default_factory=dict)
+    """Per task that is not healthy, per check: the last probe results (alive, consecutive_failures,
+    last_failure_cause, last_success, last_failure), when the engine's health monitor keeps them."""
 
     @classmethod
     def of(cls, seq: int, snapshot: ClusterSnapshot, deployments: tuple[Deployment, ...] = (),
-           health: Mapping[str, bool | None] | None = None) -> "ConsoleView":
-        return cls(seq, snapshot, deployments, dict(health or {}), {a.app.id: a for a in snapshot.apps})
+           health: Mapping[str, bool | None] | None = None,
+           health_results: Mapping[str, Mapping[int, Any]] | None = None) -> "ConsoleView":
+        return cls(seq, snapshot, deployments, dict(health or {}), {a.app.id: a for a in snapshot.apps},
+                   dict(health_results or {}))
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
         return [d for d in self.deployments if d.app_id == app_id and d.status == "running"]
@@ -220,7 +225,13 @@ class EngineHost:
         """A view of the engine now. Engine thread only."""
         engine = self._engine
         self._seq += 1
-        return ConsoleView.of(self._seq, engine.snapshot(), tuple(engine.deployments.values()), engine.health)
+        health = dict(engine.health)
+        results = getattr(getattr(engine, "health_monitor", None), "results", None)
+        unhealthy_results = {}
+        if isinstance(results, Mapping):
+            unhealthy_results = {tid: dict(per) for tid, per in results.items() if health.get(tid) is not True}
+        return ConsoleView.of(self._seq, engine.snapshot(), tuple(engine.deployments.values()), health,
+                              unhealthy_results)
 
     async def feed(self, post: Callable[[Update], object], *, interval: float = 0.25) -> None:
         """Post an `Update` after each burst of engine events (at most one per `interval`) until cancelled."""
@@ -354,7 +365,8 @@ class StaticHost:
         return None
 
     async def follow(self, app_id: str, task_id: str | None, sink: LogSink, *, tail: int = 200) -> None:
-        lines = [(tid, line) for tid, lines in sorted(self._logs.items()) if task_id in (None, tid)
+        ours = {t.task_id for t in self._view.snapshot.tasks.get(app_id, ())}
+        lines = [(tid, line) for tid, lines in sorted(self._logs.items()) if task_id in (None, tid) and tid in ours
                  for line in lines]
         if lines:
             sink(lines)

@@ -103,6 +103,7 @@ class MainScreen(Screen[None]):
         self.log_options = (log_wrap, log_timestamps)
         self.view: ConsoleView | None = None
         self.failures_seen: Counter[str] = Counter()
+        self.ready = False
         self._select_when_shown: str | None = None
 
     @property
@@ -144,6 +145,7 @@ class MainScreen(Screen[None]):
         self.tasks.border_title = "Tasks"
         self.apps.focus()
         self.set_interval(1.0, self._tick)
+        self.ready = True
 
     # -- widgets -----------------------------------------------------------------------------
 

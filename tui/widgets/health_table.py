@@ -1,12 +1,13 @@
 """The health pane: tasks whose health checks fail or have not answered yet, and what the checks are.
 
-The engine reports health per task as True/False/None (`engine.health`); the
-last probe's answer and cause appear here once the engine keeps them.
+The engine reports health per task as True/False/None (`engine.health`) and,
+per check, the last probes' results (consecutive failures and the last cause).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import time
+from typing import Any, ClassVar, Mapping
 
 from engine import AppDefinition
 from tui.engine_host import ConsoleView
@@ -25,6 +26,28 @@ def describe_check(app: AppDefinition) -> str:
         port = f"port {hc.port}" if hc.port else f"port #{hc.port_index or 0}"
         parts.append(f"{hc.protocol} {target} {port} every {hc.interval_seconds}s".replace("  ", " "))
     return "; ".join(parts)
+
+
+def _hms(ts: Any) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(ts)) if isinstance(ts, (int, float)) else "?"
+
+
+def describe_results(results: Mapping[int, Any], state: bool | None) -> str:
+    """The last answers of each check: how many failures in a row and why, or when it last passed."""
+    parts = []
+    for index, r in sorted(results.items()):
+        prefix = f"#{index}: " if len(results) > 1 else ""
+        failures = getattr(r, "consecutive_failures", 0)
+        cause = getattr(r, "last_failure_cause", None)
+        if getattr(r, "probes", 1) == 0:
+            parts.append(prefix + "no probe yet")
+        elif failures or (cause and not getattr(r, "alive", False)):
+            parts.append(prefix + f"failed {failures}x at {_hms(getattr(r, 'last_failure', None))}: {cause or '?'}")
+        elif getattr(r, "last_success", None):
+            parts.append(prefix + f"ok at {_hms(r.last_success)}")
+    if parts:
+        return "; ".join(parts)
+    return "failing" if state is False else "no answer yet"
 
 
 class HealthTable(KeyedTable):
@@ -62,8 +85,8 @@ class HealthTable(KeyedTable):
                 else:
                     unknown += 1
                 if len(rows) < MAX_ROWS and (not self.filter or matches(self.filter, app.id, t.task_id, t.agent)):
-                    result = "failing" if state is False else "no answer yet"
-                    rows[t.task_id] = (app.id, t.agent, state, check, result)
+                    rows[t.task_id] = (app.id, t.agent, state, check,
+                                       describe_results(view.health_results.get(t.task_id, {}), state))
         self.counts = (healthy, unhealthy, unknown)
         self.sync(rows)
         self.border_title = f"Health: {unhealthy} unhealthy, {unknown} unknown, {healthy} healthy"
