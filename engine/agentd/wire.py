@@ -49,8 +49,18 @@ def _str_tuple(data: Mapping[str, Any], key: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def _plain(value: Any) -> Any:
+    """Tuples become lists, as they will after a JSON round trip."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
 def spec_to_json(spec: TaskSpec) -> dict[str, Any]:
-    return asdict(spec)
+    result: dict[str, Any] = _plain(asdict(spec))
+    return result
 
 
 def spec_from_json(data: Any) -> TaskSpec:
@@ -97,7 +107,8 @@ def spec_from_json(data: Any) -> TaskSpec:
 
 
 def observed_to_json(observed: ObservedContainer) -> dict[str, Any]:
-    return asdict(observed)
+    result: dict[str, Any] = _plain(asdict(observed))
+    return result
 
 
 def observed_from_json(data: Any) -> ObservedContainer:
@@ -121,7 +132,8 @@ def observed_from_json(data: Any) -> ObservedContainer:
 
 
 def capacity_to_json(capacity: AgentCapacity) -> dict[str, Any]:
-    return asdict(capacity)
+    result: dict[str, Any] = _plain(asdict(capacity))
+    return result
 
 
 def capacity_from_json(data: Any, *, kind: str = "pacer") -> AgentCapacity:

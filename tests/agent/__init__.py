@@ -1,0 +1,1 @@
+"""The remote agent (`pacer --serve` as an agent) and the `pacer` driver."""

@@ -1,0 +1,180 @@
+"""The agent's local policy and its `[agent]` config: pure checks, file/line/field errors, exit code 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from engine.agentd.config import AgentPolicy, AgentServerConfig, load_agent_config
+from engine.agentd.policy import image_allowed, refusals
+from engine.agentd.server import check_listen
+from engine.agentd.tls import generate_self_signed, normalize_fingerprint, prepare_credentials
+from engine.agentd.wire import WireError, spec_from_json, spec_to_json
+from engine.agents.base import PortBinding, VolumeMount
+from engine.errors import ConfigError
+from tests.agent.support import spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("changes", "policy", "expected"),
+    [
+        ({}, AgentPolicy(), []),
+        ({"privileged": True}, AgentPolicy(), ["privileged mode is not allowed on this agent"]),
+        ({"privileged": True}, AgentPolicy(allow_privileged=True), []),
+        ({"volumes": (VolumeMount("/etc", "/host-etc", "RO"),)}, AgentPolicy(),
+         ["host path volumes are not allowed on this agent (/etc)"]),
+        ({"volumes": (VolumeMount("/data", "/data"),)}, AgentPolicy(allow_host_volumes=True), []),
+        ({"network_mode": "host"}, AgentPolicy(), ["host networking is not allowed on this agent"]),
+        ({"image": "evil/miner:1"}, AgentPolicy(image_allowlist=("busybox:*", "python:3")),
+         ["image 'evil/miner:1' is not in this agent's image allowlist (busybox:*, python:3)"]),
+        ({"image": "python:3"}, AgentPolicy(image_allowlist=("busybox:*", "python:3")), []),
+        ({"privileged": True, "network_mode": "host"}, AgentPolicy(),
+         ["privileged mode is not allowed on this agent", "host networking is not allowed on this agent"]),
+    ],
+)
+def test_refusals(changes: dict, policy: AgentPolicy, expected: list[str]) -> None:
+    assert refusals(spec(**changes), policy) == expected
+
+
+@pytest.mark.parametrize(
+    ("image", "allow", "ok"),
+    [
+        ("busybox", ("busybox:*",), True),  # busybox is busybox:latest
+        ("busybox:latest", ("busybox:*",), True),
+        ("registry.example/busybox:latest", ("busybox:*",), False),
+        ("python:3.12", ("python:3",), False),
+        ("anything", (), True),
+    ],
+)
+def test_image_allowlist(image: str, allow: tuple[str, ...], ok: bool) -> None:
+    assert image_allowed(image, allow) is ok
+
+
+def test_spec_round_trips_through_json() -> None:
+    s = spec(privileged=True, volumes=(VolumeMount("/a", "/b", "RO"),), ports=(PortBinding(80, 31000),), user="1:1")
+    assert spec_from_json(spec_to_json(s)) == s
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("image"), "image: is required"),
+        (lambda d: d.update(cpus="x"), "cpus: must be float"),
+        (lambda d: d.update(network_mode="container:x"), "network_mode: must be bridge, host or none"),
+        (lambda d: d.update(volumes=[{"host_path": "/", "container_path": "/x", "mode": "rw"}]), "volumes[0].mode"),
+        (lambda d: d.update(env={"A": 1}), "env: must map strings to strings"),
+    ],
+)
+def test_bad_spec_names_the_field(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    data = spec_to_json(spec())
+    mutate(data)
+    with pytest.raises(WireError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        spec_from_json(data)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "agent.toml"
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def test_good_agent_config_resolves_paths(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        [agent]
+        listen = "127.0.0.1:7443"
+        token_file = "secrets/token"
+        state_dir = "st"
+        attributes = { rack = "r1" }
+
+        [agent.policy]
+        allow_privileged = false
+        image_allowlist = ["busybox:*"]
+    """)
+    config = load_agent_config(path)
+    assert config is not None
+    assert config.token_file == str(tmp_path / "secrets" / "token")
+    assert config.state_dir == str(tmp_path / "st")
+    assert config.policy.image_allowlist == ("busybox:*",)
+    assert config.attributes == {"rack": "r1"}
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "field"),
+    [
+        ('[agent]\nlisten = "nope"\n', 2, "agent.listen"),
+        ('[agent]\nlisten = "127.0.0.1:1"\ncpus = -1\n', 3, "agent.cpus"),
+        ('[agent]\nlistn = "127.0.0.1:1"\n', 2, "agent.listn"),
+        ('[agent]\nname = "a"\n\n[agent.policy]\nallow_privileged = "yes please"\n', 5, "agent.policy.allow_privileged"),
+        ('[agent]\ndocker_url = "http://x"\n', 2, "agent.docker_url"),
+        ('[agent]\ntoken = "short"\n', 2, "agent.token"),
+    ],
+)
+def test_bad_agent_config_names_file_line_field(tmp_path: Path, body: str, line: int, field: str) -> None:
+    path = write(tmp_path, body)
+    with pytest.raises(ConfigError) as info:
+        load_agent_config(path)
+    assert (info.value.file, info.value.line, info.value.field) == (str(path), line, field)
+
+
+def test_plain_http_only_on_loopback() -> None:
+    check_listen(AgentServerConfig(listen="127.0.0.1:7443"))
+    check_listen(AgentServerConfig(listen="[::1]:7443"))
+    check_listen(AgentServerConfig(listen="0.0.0.0:7443", generate_tls=True))
+    with pytest.raises(ConfigError, match="non-loopback address '0.0.0.0' without TLS"):
+        check_listen(AgentServerConfig(listen="0.0.0.0:7443"))
+    with pytest.raises(ConfigError, match="without TLS"):
+        check_listen(AgentServerConfig(listen="10.1.2.3:7443"))
+
+
+def test_agent_without_tls_on_non_loopback_exits_2_before_binding(tmp_path: Path) -> None:
+    path = write(tmp_path, f"""
+        [agent]
+        listen = "0.0.0.0:7443"
+        token = "0123456789abcdef0123"
+        state_dir = "{tmp_path / 'state'}"
+    """)
+    proc = subprocess.run([sys.executable, "-m", "tui.cli", "--serve", "--agent-config", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "without TLS" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "state").exists()  # refused before generating or binding anything
+
+
+def test_generated_credentials_are_created_once(tmp_path: Path) -> None:
+    config = AgentServerConfig(listen="127.0.0.1:7443", generate_tls=True, state_dir=str(tmp_path / "st"))
+    first = prepare_credentials(config)
+    assert set(first.generated) == {str(tmp_path / "st" / n) for n in ("agent.crt", "agent.key", "token")}
+    assert (tmp_path / "st" / "agent.key").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "st" / "token").stat().st_mode & 0o077 == 0
+    assert first.fingerprint and first.fingerprint.startswith("sha256:") and len(first.token) >= 32
+    again = prepare_credentials(config)
+    assert again.generated == () and again.fingerprint == first.fingerprint and again.token == first.token
+
+
+def test_missing_token_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a token"):
+        prepare_credentials(AgentServerConfig(state_dir=str(tmp_path)))
+
+
+def test_fingerprint_forms() -> None:
+    hexa = "ab" * 32
+    assert normalize_fingerprint(f"sha256:{hexa.upper()}") == hexa
+    assert normalize_fingerprint(":".join(["AB"] * 32)) == hexa
+    with pytest.raises(ValueError):
+        normalize_fingerprint("sha256:1234")
+
+
+def test_self_signed_names_hosts(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    generate_self_signed(tmp_path / "c.pem", tmp_path / "k.pem", ["10.0.0.5", "edge-1", "127.0.0.1"])
+    cert = x509.load_pem_x509_certificate((tmp_path / "c.pem").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {"10.0.0.5", "127.0.0.1"}
+    assert san.get_values_for_type(x509.DNSName) == ["edge-1"]

@@ -1,0 +1,1 @@
+"""Chaos scenarios: processes killed with -9 under a running cluster."""
