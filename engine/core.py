@@ -14,7 +14,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Literal, Mapping
+from typing import Any, AsyncIterator, Callable, Iterable, Literal, Mapping
 
 from engine.agents.base import AgentCapacity, AgentDriver, ObservedContainer
 from engine.agents.docker_agent import DockerAgent
@@ -52,6 +52,7 @@ from engine.reconcile import ClusterView, Kill, Plan, TaskGone, Waiting, next_ba
 from engine.specs import desired_app, task_spec
 from engine.state import AgentState, BackoffState, DesiredApp, Resources, TaskRecord, TaskState
 from engine.store import Store
+from engine.task_table import TaskTable
 
 log = logging.getLogger("pacer.engine")
 
@@ -137,6 +138,7 @@ class _AgentSlot:
     error: str | None = None
     watcher: asyncio.Task[None] | None = None
     draining: bool = False
+    foreign_ports: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -167,6 +169,10 @@ class Engine:
         self._version_cache: dict[tuple[str, str], AppDefinition] = {}
         self._pending_writes: dict[str, TaskRecord] = {}
         self._flush_scheduled = False
+        self._dirty_apps: set[str] = set()
+        self._dirty_agents: set[str] = set()
+        self._full_requested = True
+        self._agent_states_cache: dict[str, AgentState] | None = None
         self.stats = EngineStats()
         self._drivers_given = dict(drivers or {})
         self._agents: dict[str, _AgentSlot] = {}
@@ -174,7 +180,7 @@ class Engine:
         self.cluster_id = ""
         self.apps: dict[str, AppDefinition] = {}
         self._desired: dict[str, DesiredApp] = {}
-        self.tasks: dict[str, TaskRecord] = {}
+        self.tasks = TaskTable()
         self.backoff: dict[str, BackoffState] = {}
         self.failures: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, Deployment] = {}
@@ -202,7 +208,7 @@ class Engine:
         self.cluster_id = self.store.cluster_id(sched.cluster_id)
         for raw in self.store.load_apps().values():
             self._set_app(app_from_json(raw))
-        self.tasks = {t.task_id: t for t in self.store.load_tasks()}
+        self.tasks = TaskTable(self.store.load_tasks())
         self.backoff = self.store.load_backoff()
         self.failures = self.store.load_failures()
         self.deployments = {d["id"]: Deployment.from_record(d) for d in self.store.load_deployments()}
@@ -254,7 +260,8 @@ class Engine:
         slot.reachable, slot.error = True, None
         if slot.watcher is None or slot.watcher.done():
             slot.watcher = asyncio.get_running_loop().create_task(
-                slot.driver.watch(self.cluster_id, self.wake_threadsafe), name=f"watch {slot.config.name}"
+                slot.driver.watch(self.cluster_id, self._watch_callback(slot.config.name)),
+                name=f"watch {slot.config.name}",
             )
 
     async def _load_apps_dir(self, folder: Path) -> None:
@@ -275,18 +282,32 @@ class Engine:
 
     # -- the loop --------------------------------------------------------------
 
-    def wake(self) -> None:
+    def wake(self, app_id: str | None = None) -> None:
+        """Something changed: reconcile soon (only `app_id`'s part, when given, unless a full round is due)."""
+        if app_id is not None:
+            self._dirty_apps.add(app_id)
         self._wake.set()
 
-    def wake_threadsafe(self) -> None:
+    def wake_threadsafe(self, agent: str | None = None) -> None:
         loop = self._loop_task.get_loop() if self._loop_task else None
         if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._wake.set)
+            loop.call_soon_threadsafe(self._agent_changed, agent)
+
+    def _agent_changed(self, agent: str | None) -> None:
+        if agent is None:
+            self._full_requested = True
+        else:
+            self._dirty_agents.add(agent)
+        self._wake.set()
+
+    def _watch_callback(self, agent: str) -> Callable[[], None]:
+        return lambda: self.wake_threadsafe(agent)
 
     async def _run(self) -> None:
         interval = self.config.scheduler.reconcile_interval
+        last_full = -float("inf")
         while not self._stopping:
-            timeout = interval
+            timeout = max(0.0, interval - (time.monotonic() - last_full))
             if self._next_wakeup is not None:
                 timeout = max(0.0, min(timeout, self._next_wakeup - self.clock()))
             try:
@@ -296,14 +317,18 @@ class Engine:
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
+            due = self._next_wakeup is not None and self.clock() >= self._next_wakeup
+            full = self._full_requested or due or time.monotonic() - last_full >= interval
             try:
-                await self.reconcile_once()
+                await self.reconcile_once(full=full)
             except asyncio.CancelledError:
                 raise
             except PacerError as exc:
                 log.error("reconcile round failed: %s", exc.message)
+            if full:
+                last_full = time.monotonic()
 
-    async def _observe(self) -> dict[str, list[ObservedContainer]]:
+    async def _observe(self, names: Iterable[str]) -> dict[str, list[ObservedContainer]]:
         async def one(slot: _AgentSlot) -> tuple[str, list[ObservedContainer] | None]:
             if slot.capacity is None:
                 await self._connect(slot)
@@ -315,19 +340,28 @@ class Engine:
                 if slot.reachable:
                     log.warning("agent %s unreachable: %s", slot.config.name, exc.message)
                     self.bus.publish("pacer_agent_unreachable", agent=slot.config.name, reason=exc.message)
+                    self._agent_states_cache = None
                 slot.reachable, slot.error = False, exc.message
                 return slot.config.name, None
             if not slot.reachable:
                 self.bus.publish("pacer_agent_reachable", agent=slot.config.name)
+                self._agent_states_cache = None
                 if slot.watcher is None or slot.watcher.done():
                     await self._connect(slot)
             slot.reachable, slot.error = True, None
+            foreign = getattr(slot.driver, "foreign_ports", frozenset())
+            if foreign != slot.foreign_ports:
+                slot.foreign_ports = foreign
+                self._agent_states_cache = None
             return slot.config.name, containers
 
-        results = await asyncio.gather(*(one(s) for s in self._agents.values()))
+        slots = [self._agents[n] for n in names if n in self._agents]
+        results = await asyncio.gather(*(one(s) for s in slots))
         return {name: containers for name, containers in results if containers is not None}
 
     def _agent_states(self) -> dict[str, AgentState]:
+        if self._agent_states_cache is not None:
+            return self._agent_states_cache
         states = {}
         for name, slot in self._agents.items():
             cap = slot.capacity
@@ -340,28 +374,57 @@ class Engine:
                 reachable=slot.reachable and cap is not None,
                 draining=slot.draining,
                 kind=slot.driver.kind,
+                reserved_ports=slot.foreign_ports,
             )
+        self._agent_states_cache = states
         return states
 
-    async def reconcile_once(self) -> Plan:
+    async def reconcile_once(self, *, full: bool = True) -> Plan:
+        """One round. A full round lists every agent and looks at every app; otherwise only the agents
+        that reported a change are listed, and only the apps touched since the last round are examined."""
         started = time.monotonic()
-        observed = await self._observe()
+        agent_names = list(self._agents) if full else sorted(self._dirty_agents)
+        self._dirty_agents.clear()
+        self._full_requested = False
+        dirty = set(self._dirty_apps)
+        self._dirty_apps.clear()
+        observed = await self._observe(agent_names)
+        agents = self._agent_states()
+        if full:
+            apps: Mapping[str, DesiredApp] = self._desired
+            tasks: Mapping[str, TaskRecord] = self.tasks
+            backoff: Mapping[str, BackoffState] = self.backoff
+        else:
+            scope = dirty | set(self.waiting)
+            for name, containers in observed.items():
+                scope.update(c.app_id for c in containers)
+                scope.update(self.tasks.app_ids_on(name))
+            for name, state in agents.items():
+                if not state.reachable:
+                    scope.update(self.tasks.app_ids_on(name))
+            apps = {a: self._desired[a] for a in scope if a in self._desired}
+            tasks = {t.task_id: t for a in scope for t in self.tasks.of_app(a)}
+            backoff = {a: self.backoff[a] for a in scope if a in self.backoff}
         view = ClusterView(
             now=self.clock(),
-            apps=self._desired,
-            tasks=self.tasks,
-            agents=self._agent_states(),
+            apps=apps,
+            tasks=tasks,
+            agents=agents,
             observed=observed,
             inflight=self.executor.busy_since(started),
-            backoff=self.backoff,
+            backoff=backoff,
             health=self.health,
             orphans_seen=self._orphans_seen,
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
             strategy=self.config.scheduler.strategy,
+            usage=self.tasks.usage,
         )
         plan = reconcile(view, self._new_task_id)
-        self._apply(plan)
-        self.health_monitor.sync(self.tasks)
+        self._apply(plan, full=full, scope=apps)
+        if full:
+            self.health_monitor.sync(self.tasks)
+        else:
+            self.health_monitor.sync(tasks, partial=True)
         self._track_deployments()
         if self.stats.rounds == 0:
             log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
@@ -381,7 +444,7 @@ class Engine:
     def _new_task_id(self, app_id: str) -> str:
         return task_id_for(app_id, str(uuid.uuid4()), 1)
 
-    def _apply(self, plan: Plan) -> None:
+    def _apply(self, plan: Plan, *, full: bool = True, scope: Mapping[str, Any] | None = None) -> None:
         assert self.store is not None
         killing = [replace(k.task, state=TaskState.KILLING) for k in plan.kills if k.task.state != TaskState.KILLING]
         launching = [l.task for l in plan.launches]
@@ -414,9 +477,18 @@ class Engine:
             else:
                 self.backoff[app_id] = state
         self.failures.update(failures)
-        self.waiting = dict(plan.waiting)
-        self._orphans_seen = dict(plan.orphans_seen)
-        self._next_wakeup = plan.next_wakeup
+        self.tasks.usage.cursor = plan.placement_cursor
+        if full:
+            self.waiting = dict(plan.waiting)
+            self._orphans_seen = dict(plan.orphans_seen)
+            self._next_wakeup = plan.next_wakeup
+        else:
+            for app_id in scope or {}:
+                self.waiting.pop(app_id, None)
+            self.waiting.update(plan.waiting)
+            self._orphans_seen.update(plan.orphans_seen)
+            if plan.next_wakeup is not None and (self._next_wakeup is None or plan.next_wakeup < self._next_wakeup):
+                self._next_wakeup = plan.next_wakeup
         for a in plan.adopted:
             log.info("adopted running container %s as task %s", (a.container_id or "")[:12], a.task_id)
         for kill in plan.kills:
@@ -703,7 +775,7 @@ class Engine:
         self.bus.publish("group_change_success", groupId="/", version=version)
         self.bus.publish("deployment_info", plan=deployment.plan_json(),
                          currentStep={"actions": [{"action": a, "app": app_id} for a in deployment.current_actions]})
-        self.wake()
+        self.wake(app_id)
         return deployment
 
     def _parse(self, data: object) -> AppDefinition:
@@ -826,7 +898,7 @@ class Engine:
         self.deployments[deployment.id] = deployment
         self.bus.publish("deployment_info", plan=deployment.plan_json(),
                          currentStep={"actions": [{"action": a, "app": cancelled.app_id} for a in deployment.current_actions]})
-        self.wake()
+        self.wake(cancelled.app_id)
         return deployment
 
     def _track_deployments(self) -> None:
@@ -900,7 +972,7 @@ class Engine:
             return False
         self._persist(backoff={app.id: None})
         self.backoff.pop(app.id, None)
-        self.wake()
+        self.wake(app.id)
         return True
 
     def app_versions(self, app_id: str) -> list[str]:
@@ -917,6 +989,8 @@ class Engine:
         self.store.set_draining(name, draining)
         slot.draining = draining
         self.bus.publish("pacer_agent_draining" if draining else "pacer_agent_resumed", agent=name)
+        self._agent_states_cache = None
+        self._full_requested = True
         self.wake()
 
     async def resume_agent(self, name: str) -> None:
@@ -950,7 +1024,7 @@ class Engine:
         return self.bus.subscribe(maxsize=maxsize, event_types=event_types)
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:
-        return [t for t in self.tasks.values() if t.app_id == app_id]
+        return self.tasks.of_app(app_id)
 
     def snapshot(self) -> ClusterSnapshot:
         by_app: dict[str, list[TaskRecord]] = {}
@@ -1012,7 +1086,7 @@ class Engine:
             await asyncio.wait_for(self._round_done.wait(), timeout)
 
     def running_count(self, app_id: str) -> int:
-        return sum(1 for t in self.tasks.values() if t.app_id == app_id and t.state == TaskState.RUNNING)
+        return sum(1 for t in self.tasks.of_app(app_id) if t.state == TaskState.RUNNING)
 
     def converged(self, app_id: str) -> bool:
         """The app runs exactly its instances of its current version, and no deployment is left for it."""
@@ -1020,7 +1094,7 @@ class Engine:
             return False
         app = self._desired.get(app_id)
         if app is None:
-            return not any(t.app_id == app_id for t in self.tasks.values())
+            return not self.tasks.of_app(app_id)
         tasks = self.tasks_of(app_id)
         return (
             len(tasks) == app.instances

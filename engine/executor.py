@@ -37,10 +37,10 @@ class Executor:
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
 
-    def _finish(self, task_id: str) -> None:
+    def _finish(self, task_id: str, app_id: str) -> None:
         self.inflight.discard(task_id)
         self.touched[task_id] = time.monotonic()
-        self.engine.wake()
+        self.engine.wake(app_id)
 
     def forget_touched_before(self, moment: float) -> None:
         for task_id, when in list(self.touched.items()):
@@ -69,7 +69,7 @@ class Executor:
         else:
             engine.report_launched(task, observed)
         finally:
-            self._finish(task.task_id)
+            self._finish(task.task_id, task.app_id)
 
     def kill(self, action: Kill) -> None:
         self.inflight.add(action.task.task_id)
@@ -89,7 +89,7 @@ class Executor:
         else:
             engine.report_killed(task, action.reason)
         finally:
-            self._finish(task.task_id)
+            self._finish(task.task_id, task.app_id)
 
     def collect(self, gone: TaskGone) -> None:
         """A task ended by itself: keep its last log lines as lastTaskFailure, then remove its container."""
@@ -121,7 +121,6 @@ class Executor:
             log.info("removed container %s on %s: %s", action.container_id[:12], action.agent, action.reason)
         except AgentError as exc:
             log.warning("removing %s on %s failed: %s", action.container_id[:12], action.agent, exc.message)
-        self.engine.wake()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for every action under way (used on shutdown and by tests)."""

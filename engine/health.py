@@ -161,8 +161,9 @@ class HealthMonitor:
         self.probe_count = 0
         self.failure_count = 0
 
-    def sync(self, tasks: Mapping[str, TaskRecord]) -> None:
-        """Start loops for running tasks with checks; stop loops of tasks that ended or changed."""
+    def sync(self, tasks: Mapping[str, TaskRecord], *, partial: bool = False) -> None:
+        """Start loops for running tasks with checks; stop loops of tasks that ended or changed.
+        With `partial`, `tasks` is only part of the cluster: loops of other tasks are left alone."""
         wanted: set[tuple[str, int]] = set()
         for task in tasks.values():
             if task.state != TaskState.RUNNING or not task.container_id:
@@ -170,14 +171,14 @@ class HealthMonitor:
             for index in range(len(self._checks_for(task))):
                 wanted.add((task.task_id, index))
         for key in list(self._loops):
-            if key not in wanted:
+            if key not in wanted and (not partial or key[0] in tasks or key[0] not in self.engine.tasks):
                 self._loops.pop(key).cancel()
         loop = asyncio.get_running_loop()
         for key in wanted - set(self._loops):
             task_id, index = key
             self._loops[key] = loop.create_task(self._run(task_id, index), name=f"health {task_id}#{index}")
         for task_id in list(self.results):
-            if task_id not in tasks:
+            if task_id not in self.engine.tasks:
                 del self.results[task_id]
 
     def _checks_for(self, task: TaskRecord) -> list[HealthCheck]:
@@ -230,7 +231,7 @@ class HealthMonitor:
                                instanceId=instance_id, version=task.version, alive=bool(healthy))
             engine.bus.publish("instance_health_changed_event", instanceId=instance_id, runSpecId=task.app_id,
                                healthy=healthy, runSpecVersion=task.version)
-            engine.wake()
+            engine.wake(task.app_id)
         if kill:
             reason = (f"health check {check.protocol} failed {after.consecutive_failures} times: "
                       f"{after.last_failure_cause}")

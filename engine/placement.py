@@ -43,21 +43,57 @@ class AgentUsage:
     def resources(self) -> Resources:
         return Resources(self.cpus, self.mem, self.disk)
 
+    def copy(self) -> "AgentUsage":
+        return AgentUsage(self.cpus, self.mem, self.disk, set(self.ports), Counter(self.app_tasks))
+
 
 @dataclass(slots=True)
 class ClusterUsage:
+    """Resources, ports and tasks per agent.
+
+    The engine keeps one up to date as tasks come and go; a reconcile round works on
+    an `overlay()` of it, which copies an agent's entry only when the round places
+    something there, so a round costs what it changes, not the size of the cluster.
+    """
+
     agents: dict[str, AgentUsage] = field(default_factory=dict)
     cursor: int = 0
     """Where the next spread placement starts looking, so successive tasks land on successive agents."""
+    base: "ClusterUsage | None" = None
+    _app_agents: dict[str, Counter[str]] = field(default_factory=dict)
     _value_counts: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     _all_values: dict[str, set[str]] = field(default_factory=dict)
-    _agent_attr: dict[str, Callable[[str], str | None]] = field(default_factory=dict)
+    _attrs: dict[str, AgentState] = field(default_factory=dict)
+
+    def overlay(self) -> "ClusterUsage":
+        return ClusterUsage(cursor=self.cursor, base=self)
+
+    def peek(self, agent: str) -> AgentUsage | None:
+        usage = self.agents.get(agent)
+        if usage is None and self.base is not None:
+            return self.base.peek(agent)
+        return usage
 
     def of(self, agent: str) -> AgentUsage:
         usage = self.agents.get(agent)
         if usage is None:
-            usage = self.agents[agent] = AgentUsage()
+            below = self.base.peek(agent) if self.base is not None else None
+            usage = self.agents[agent] = below.copy() if below is not None else AgentUsage()
         return usage
+
+    def agents_of(self, app_id: str) -> Counter[str]:
+        """How many tasks of the app run on each agent."""
+        counter = self._app_agents.get(app_id)
+        if counter is None and self.base is not None:
+            return self.base.agents_of(app_id)
+        return counter if counter is not None else Counter()
+
+    def _own_agents_of(self, app_id: str) -> Counter[str]:
+        counter = self._app_agents.get(app_id)
+        if counter is None:
+            inherited = self.base.agents_of(app_id) if self.base is not None else Counter()
+            counter = self._app_agents[app_id] = Counter(inherited)
+        return counter
 
     def add(self, agent: str, app_id: str, resources: Resources, ports: Iterable[int]) -> None:
         usage = self.of(agent)
@@ -66,28 +102,41 @@ class ClusterUsage:
         usage.disk += resources.disk
         usage.ports.update(ports)
         usage.app_tasks[app_id] += 1
-        if self._value_counts:
-            attr = self._agent_attr.get(agent)
-            for (counted_app, fname), counter in self._value_counts.items():
-                if counted_app == app_id and attr is not None:
-                    value = attr(fname)
-                    if value is not None:
-                        counter[value] += 1
+        self._own_agents_of(app_id)[agent] += 1
+        for (counted_app, fname), counter in self._value_counts.items():
+            if counted_app == app_id and agent in self._attrs:
+                value = attribute_of(self._attrs[agent], fname)
+                if value is not None:
+                    counter[value] += 1
+
+    def remove(self, agent: str, app_id: str, resources: Resources, ports: Iterable[int]) -> None:
+        usage = self.of(agent)
+        usage.cpus -= resources.cpus
+        usage.mem -= resources.mem
+        usage.disk -= resources.disk
+        usage.ports.difference_update(ports)
+        usage.app_tasks[app_id] -= 1
+        if usage.app_tasks[app_id] <= 0:
+            del usage.app_tasks[app_id]
+        on_agents = self._own_agents_of(app_id)
+        on_agents[agent] -= 1
+        if on_agents[agent] <= 0:
+            del on_agents[agent]
+        if not on_agents:
+            del self._app_agents[app_id]
+        self._value_counts = {k: v for k, v in self._value_counts.items() if k[0] != app_id}
 
     def value_counts(self, app_id: str, fname: str, agents: Sequence[AgentState]) -> Counter[str]:
         """How many of the app's tasks run per value of `fname`; built once, then kept up to date."""
         key = (app_id, fname)
         counter = self._value_counts.get(key)
         if counter is None:
-            by_name = {a.name: a for a in agents}
-            for a in agents:
-                if a.name not in self._agent_attr:
-                    self._agent_attr[a.name] = _attr_getter(a)
+            if not self._attrs:
+                self._attrs = {a.name: a for a in agents}
             counter = Counter()
-            for agent_name, agent_usage in self.agents.items():
-                n = agent_usage.app_tasks.get(app_id, 0)
-                agent = by_name.get(agent_name)
-                if n and agent is not None:
+            for agent_name, n in self.agents_of(app_id).items():
+                agent = self._attrs.get(agent_name)
+                if n > 0 and agent is not None:
                     value = attribute_of(agent, fname)
                     if value is not None:
                         counter[value] += n
@@ -100,10 +149,6 @@ class ClusterUsage:
             values = {v for a in agents if a.reachable and (v := attribute_of(a, fname)) is not None}
             self._all_values[fname] = values
         return values
-
-
-def _attr_getter(agent: AgentState) -> Callable[[str], str | None]:
-    return lambda fname: attribute_of(agent, fname)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +305,10 @@ def check_constraint(constraint: Sequence[str], agent: AgentState, ctx: _Constra
     return None
 
 
+def _ports_taken(agent: AgentState, usage: AgentUsage) -> set[int]:
+    return usage.ports | agent.reserved_ports if agent.reserved_ports else usage.ports
+
+
 def _feasible(
     app: DesiredApp,
     agent: AgentState,
@@ -270,7 +319,7 @@ def _feasible(
     rejection = _check_agent(agent) or (extra_filter(agent) if extra_filter else None)
     rejection = rejection or _check_resources(app, agent, usage)
     if rejection is None and app.ports:
-        why = _check_ports(app.ports, agent.port_range, usage.ports)
+        why = _check_ports(app.ports, agent.port_range, _ports_taken(agent, usage))
         if why:
             rejection = Rejection("ports", why)
     if rejection is None and ctx is not None:
@@ -342,7 +391,7 @@ def place(
         _, index, agent = best
         ports: tuple[int, ...] = ()
         if app.ports:
-            assigned, _why = assign_ports(app.ports, agent.port_range, usage.of(agent.name).ports)
+            assigned, _why = assign_ports(app.ports, agent.port_range, _ports_taken(agent, usage.of(agent.name)))
             ports = assigned or ()
         usage.add(agent.name, app.app_id, app.resources, ports)
         if strategy == "spread" and n >= SCAN_ALL_BELOW:

@@ -35,6 +35,8 @@ class ClusterView:
     orphans_seen: Mapping[str, float] = field(default_factory=dict)
     orphan_grace_seconds: float = 30.0
     strategy: str = "spread"
+    usage: ClusterUsage | None = None
+    """Usage of every task the engine knows (kept current by the engine); None: built from `tasks`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,7 @@ class Plan:
     waiting: dict[str, Waiting] = field(default_factory=dict)
     orphans_seen: dict[str, float] = field(default_factory=dict)
     next_wakeup: float | None = None
+    placement_cursor: int = 0
 
     def wake_at(self, when: float) -> None:
         if self.next_wakeup is None or when < self.next_wakeup:
@@ -169,7 +172,7 @@ class _Reconciler:
         if agent is None:
             self._gone(task, TaskState.GONE, False, f"agent {task.agent} is no longer configured")
             return
-        if task.agent not in view.observed:
+        if not agent.reachable:
             app = view.apps.get(task.app_id)
             since = task.unreachable_since if task.unreachable_since is not None else now
             expunge = app.expunge_after_seconds if app else 0.0
@@ -183,6 +186,8 @@ class _Reconciler:
             if app and app.inactive_after_seconds is not None:
                 self.plan.wake_at(since + app.inactive_after_seconds)
             return
+        if task.agent not in view.observed:
+            return  # reachable, but not listed this round: nothing new is known about this task
         c = self.by_container.get(task.task_id)
         if c is None:
             if task.state == TaskState.KILLING:
@@ -270,11 +275,19 @@ class _Reconciler:
 
     def converge(self) -> None:
         view, plan = self.view, self.plan
-        usage = ClusterUsage()
         by_app: dict[str, list[TaskRecord]] = {}
         for t in self.records.values():
-            usage.add(t.agent, t.app_id, t.resources, t.host_ports)
             by_app.setdefault(t.app_id, []).append(t)
+        if view.usage is not None:
+            usage = view.usage.overlay()
+            for g in plan.gone:
+                usage.remove(g.task.agent, g.task.app_id, g.task.resources, g.task.host_ports)
+            for a in plan.adopted:
+                usage.add(a.agent, a.app_id, a.resources, a.host_ports)
+        else:
+            usage = ClusterUsage()
+            for t in self.records.values():
+                usage.add(t.agent, t.app_id, t.resources, t.host_ports)
         self._backoff(by_app)
         agents = sorted(view.agents.values(), key=lambda a: a.name)
         for app_id, tasks in by_app.items():
@@ -284,6 +297,7 @@ class _Reconciler:
                         self._kill(t, "app deleted")
         for app in sorted(view.apps.values(), key=lambda a: (-a.priority, a.app_id)):
             self._converge_app(app, by_app.get(app.app_id, []), agents, usage)
+        plan.placement_cursor = usage.cursor
 
     def _kill(self, task: TaskRecord, reason: str) -> None:
         self.plan.kills.append(Kill(task, reason, self._grace(task)))

@@ -113,6 +113,8 @@ class AgentState:
     reachable: bool = True
     draining: bool = False
     kind: str = "docker"
+    reserved_ports: frozenset[int] = frozenset()
+    """Host ports taken on this agent by containers that are not this cluster's tasks."""
 
 
 @dataclass(frozen=True, slots=True)

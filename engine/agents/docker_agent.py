@@ -73,6 +73,8 @@ class DockerAgent:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{name}")
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        self.foreign_ports: frozenset[int] = frozenset()
+        """Host ports published by containers that are not this cluster's (from the last listing)."""
 
     # -- plumbing -----------------------------------------------------------
 
@@ -117,12 +119,17 @@ class DockerAgent:
 
     def _list_sync(self, cluster_id: str) -> list[ObservedContainer]:
         api = self._docker().api
-        rows = api.containers(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster_id}"})
+        # One listing of every container: ours become observations, the others' published
+        # ports are remembered so placement never hands out a port something else holds.
+        rows = api.containers(all=True)
         observed = []
+        foreign: set[int] = set()
         for row in rows:
             labels = row.get("Labels") or {}
             task_id = labels.get(LABEL_TASK)
             if not task_id or labels.get(LABEL_CLUSTER) != cluster_id:
+                if row.get("State") == "running":
+                    foreign.update(int(p["PublicPort"]) for p in row.get("Ports") or [] if p.get("PublicPort"))
                 continue
             state = str(row.get("State", "dead"))
             exit_code = None
@@ -161,6 +168,7 @@ class DockerAgent:
                     oom_killed=oom,
                 )
             )
+        self.foreign_ports = frozenset(foreign)
         return observed
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:

@@ -95,3 +95,9 @@ def test_is() -> None:
 def test_draining_agent_takes_nothing(draining: bool) -> None:
     result = place(app(), 1, [agent("a1", draining=draining)], ClusterUsage())
     assert (result.unplaced == 1) is draining
+
+
+def test_ports_held_by_other_containers_are_skipped() -> None:
+    a = app(instances=2, ports=(PortRequest(8080, 0),))
+    result = place(a, 2, [agent("a1", reserved_ports=frozenset({31000, 31002}))], ClusterUsage())
+    assert sorted(p.host_ports[0] for p in result.placements) == [31001, 31003]
