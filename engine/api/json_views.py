@@ -49,14 +49,20 @@ class AppJsonCache:
                 del self._by_id[app_id]
 
 
-def with_extras(encoded_app: bytes, extras: Mapping[str, Any]) -> bytes:
-    """`{...app...}` + extra keys, without decoding the app again."""
-    if not extras:
+def with_extras(encoded_app: bytes, extras: Mapping[str, Any], raw: Mapping[str, bytes] | None = None) -> bytes:
+    """`{...app...}` + extra keys (+ keys whose values are already encoded), without decoding the app again."""
+    if not extras and not raw:
         return encoded_app
-    tail = dumps(dict(extras))
-    if encoded_app == b"{}":
-        return tail
-    return encoded_app[:-1] + b"," + tail[1:]
+    parts = [encoded_app[:-1]]
+    if extras:
+        tail = dumps(dict(extras))
+        parts.append(tail[1:-1])
+    for key, value in (raw or {}).items():
+        parts.append(dumps(key) + b":" + value)
+    head, rest = parts[0], [p for p in parts[1:] if p]
+    if not rest:
+        return encoded_app
+    return head + (b"," if head != b"{" else b"") + b",".join(rest) + b"}"
 
 
 class TaskCounts:
@@ -183,6 +189,40 @@ class AgentHosts:
         return self._hosts.get(agent, agent)
 
 
+class TaskJsonCache:
+    """Encoded task JSON, reused while the record, its app, its health results and its host are the same objects."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[tuple[str, bool], tuple[tuple[Any, ...], bytes]] = {}
+
+    def encoded(self, engine: "Engine", tasks: Sequence[TaskRecord], hosts: AgentHosts, *,
+                service_ports: bool) -> bytes:
+        apps = engine.apps
+        health = engine.health
+        results = health_results_of(engine)
+        cache = self._by_id
+        parts = []
+        for t in tasks:
+            app = apps.get(t.app_id)
+            per_task = results.get(t.task_id)
+            host = hosts(t.agent)
+            alive = health.get(t.task_id)
+            check = (t, app, host, alive, tuple(per_task.values()) if per_task else ())
+            hit = cache.get((t.task_id, service_ports))
+            if hit is not None and len(hit[0]) == len(check) and all(a is b for a, b in zip(hit[0], check)):
+                parts.append(hit[1])
+                continue
+            data = dumps(task_json(t, host=host, app=app, health=alive, service_ports=service_ports,
+                                   health_results=per_task))
+            cache[(t.task_id, service_ports)] = (check, data)
+            parts.append(data)
+        if len(cache) > 2 * len(engine.tasks) + 256:
+            live = engine.tasks
+            for key in [k for k in cache if k[0] not in live]:
+                del cache[key]
+        return b"[" + b",".join(parts) + b"]"
+
+
 def tasks_json(engine: "Engine", tasks: Sequence[TaskRecord], hosts: AgentHosts, *, service_ports: bool) -> list[dict[str, Any]]:
     apps = engine.apps
     health = engine.health
@@ -250,14 +290,21 @@ def app_extras(
     hosts: AgentHosts,
     *,
     detail: bool = False,
-) -> dict[str, Any]:
-    """AppInfo extras: counts and deployments always; tasks, failure, stats on request (or `detail`)."""
+    tasks: Sequence[TaskRecord] | None = None,
+    task_cache: TaskJsonCache | None = None,
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """AppInfo extras: counts and deployments always; tasks, failure, stats on request (or `detail`).
+
+    Returns plain extras and already-encoded ones (the tasks)."""
     extras: dict[str, Any] = (counts or TaskCounts()).as_json()
     extras["deployments"] = deployments
+    raw: dict[str, bytes] = {}
     want_tasks = detail or "tasks" in embed or "failures" in embed
     if want_tasks:
-        tasks = engine.tasks_of(app.id)
-        extras["tasks"] = tasks_json(engine, tasks, hosts, service_ports=True)
+        mine = list(tasks) if tasks is not None else engine.tasks_of(app.id)
+        mine.sort(key=lambda t: (t.staged_at, t.task_id))
+        cache = task_cache or TaskJsonCache()
+        raw["tasks"] = cache.encoded(engine, mine, hosts, service_ports=True)
     if detail or "lastTaskFailure" in embed or "failures" in embed:
         failure = engine.failures.get(app.id)
         if failure:
@@ -265,8 +312,8 @@ def app_extras(
     if "readiness" in embed:
         extras["readinessCheckResults"] = []
     if "taskStats" in embed:
-        extras["taskStats"] = task_stats(engine, app, engine.tasks_of(app.id))
-    return extras
+        extras["taskStats"] = task_stats(engine, app, list(tasks) if tasks is not None else engine.tasks_of(app.id))
+    return extras, raw
 
 
 _FAILURE_KEYS = ("appId", "host", "message", "state", "taskId", "timestamp", "version", "slaveId")
