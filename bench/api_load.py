@@ -228,6 +228,8 @@ async def _run(apps: int, tasks_per_app: int, requests: int, connections: int, r
             if bare is not None:
                 bare.terminate()
                 bare.wait(10)
+                if bare.stdout is not None:
+                    bare.stdout.close()
             await server.stop()
             await engine.stop()
 
