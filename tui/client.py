@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -139,7 +140,13 @@ class Api:
         if target.token:
             headers["Authorization"] = f"Bearer {target.token}"
         self.target = target
-        self.http = httpx.AsyncClient(base_url=target.url, headers=headers, verify=target.verify,
+        verify: ssl.SSLContext | bool = target.verify if isinstance(target.verify, bool) else True
+        if isinstance(target.verify, str):
+            try:
+                verify = ssl.create_default_context(cafile=target.verify)
+            except (OSError, ssl.SSLError) as exc:
+                raise ClientError(EXIT_USAGE, f"cannot use {target.verify} as the API's CA certificate: {exc}") from None
+        self.http = httpx.AsyncClient(base_url=target.url, headers=headers, verify=verify,
                                       timeout=httpx.Timeout(30.0, connect=5.0))
 
     async def close(self) -> None:

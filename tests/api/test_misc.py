@@ -102,3 +102,32 @@ async def test_logs_of_app_and_task(client: httpx.AsyncClient, engine: Engine) -
     assert (await client.get("/pacer/v1/tasks/nope/logs")).status_code == 404
     assert (await client.get("/pacer/v1/apps/nope/logs")).status_code == 404
     assert (await client.get("/pacer/v1/apps/shop/web/logs", params={"tail": "x"})).status_code == 400
+
+
+async def test_start_api_leaves_signal_handlers_alone(engine: Engine) -> None:
+    import signal
+
+    from engine.api import start_api
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = await start_api(engine, engine.config, bind="127.0.0.1:0")
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as c:
+            assert (await c.get("/ping")).text == "pong"
+        assert {sig: signal.getsignal(sig) for sig in before} == before
+    finally:
+        await server.stop()
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+async def test_port_in_use_is_a_config_error(engine: Engine) -> None:
+    from engine import ConfigError
+    from engine.api import start_api
+
+    server = await start_api(engine, engine.config, bind="127.0.0.1:0")
+    try:
+        with pytest.raises(ConfigError) as info:
+            await start_api(engine, engine.config, bind=f"127.0.0.1:{server.port}")
+        assert "cannot listen" in info.value.message
+    finally:
+        await server.stop()
