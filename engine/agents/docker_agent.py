@@ -81,10 +81,27 @@ class DockerAgent:
     def _docker(self) -> docker.DockerClient:
         with self._client_lock:
             if self._client is None:
-                self._client = docker.DockerClient(
-                    base_url=self.url, timeout=int(self._call_timeout), tls=self._tls, max_pool_size=32
-                )
+                self._client = self._new_client(int(self._call_timeout), max_pool_size=32)
             return self._client
+
+    def _new_client(self, timeout: int | None, **extra: Any) -> docker.DockerClient:
+        """A client as Docker users configure one: ssh:// through the system's ssh; tcp:// with TLS files."""
+        kwargs: dict[str, Any] = {"base_url": self.url, "timeout": timeout, "tls": self._tls,
+                                  "use_ssh_client": self.url.startswith("ssh://"), **extra}
+        if not self._tls:
+            return docker.DockerClient(**kwargs)
+        # requests prefers REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the environment over a session's own CA
+        # file, so the configured tls_ca would be ignored: switch the environment off (and ask the API
+        # version ourselves, since the SDK's automatic probe runs before that can be done).
+        probe = docker.APIClient(version="1.24", **{k: v for k, v in kwargs.items() if k != "max_pool_size"})
+        probe.trust_env = False
+        try:
+            version = str(probe.version(api_version=False)["ApiVersion"])
+        finally:
+            probe.close()
+        client = docker.DockerClient(version=version, **kwargs)
+        client.api.trust_env = False
+        return client
 
     async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -99,6 +116,9 @@ class DockerAgent:
             raise AgentError(f"agent {self.name}: {exc.explanation or exc}") from exc
         except _CONNECTION_ERRORS as exc:
             raise AgentUnreachable(f"agent {self.name}: {self.url} does not answer ({exc.__class__.__name__})") from exc
+        except docker.errors.DockerException as exc:
+            # The SDK wraps a failed first contact (refused, TLS handshake, ssh) when it creates a client.
+            raise AgentUnreachable(f"agent {self.name}: {self.url} does not answer: {exc}") from exc
 
     # -- protocol -----------------------------------------------------------
 
@@ -321,7 +341,7 @@ class DockerAgent:
         def follow() -> None:
             while not stop.is_set():
                 try:
-                    client = docker.DockerClient(base_url=self.url, timeout=None, tls=self._tls)  # type: ignore[arg-type]
+                    client = self._new_client(None)
                     stream = client.events(
                         decode=True, filters={"type": "container", "label": f"{LABEL_CLUSTER}={cluster_id}"}
                     )
