@@ -428,6 +428,21 @@ def _bind(host: str, port: int, source: str) -> socket.socket:
     raise ConfigError(source, None, "agent.listen", f"cannot listen on {host}:{port}: {reason}")
 
 
+class _RefusalLoggingSSLObject(ssl.SSLObject):
+    """Logs TLS clients refused for their certificate (none, expired, another CA) when client_ca is set."""
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except ssl.SSLCertVerificationError as exc:
+            log.warning("refused a TLS client: its certificate failed verification: %s", exc.verify_message)
+            raise
+        except ssl.SSLError as exc:
+            if "PEER_DID_NOT_RETURN_A_CERTIFICATE" in str(exc) or "CERTIFICATE_REQUIRED" in str(exc):
+                log.warning("refused a TLS client: it sent no certificate")
+            raise
+
+
 def _uvicorn_server_class() -> Any:
     import uvicorn
 
@@ -528,6 +543,8 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         sock.close()
         raise ConfigError(config.source, None, "agent.tls_cert", f"cannot load the TLS files: {exc}") from None
+    if uv_config.ssl is not None:
+        uv_config.ssl.sslobject_class = _RefusalLoggingSSLObject
     server = _uvicorn_server_class()(uv_config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="pacer-agentd")
     while not server.started:

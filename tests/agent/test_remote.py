@@ -8,6 +8,7 @@ Engine scheduling through the driver.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -151,7 +152,9 @@ async def test_expired_agent_certificate_is_refused(tmp_path: Path, ca: CertFact
         await server.stop()
 
 
-async def test_client_certificates_when_the_agent_asks_for_them(tmp_path: Path, ca: CertFactory) -> None:
+async def test_client_certificates_when_the_agent_asks_for_them(tmp_path: Path, ca: CertFactory,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pacer.agentd")
     server_pem = ca.issue("agent")
     server = await serve(tmp_path, tls_cert=str(server_pem.cert), tls_key=str(server_pem.key),
                          client_ca=str(ca.ca_file))
@@ -178,6 +181,10 @@ async def test_client_certificates_when_the_agent_asks_for_them(tmp_path: Path, 
                 await driver.close()
     finally:
         await server.stop()
+    refusals = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused a TLS client")]
+    assert any("sent no certificate" in m for m in refusals), refusals
+    assert any("certificate has expired" in m for m in refusals), refusals
+    assert any("unable to get local issuer certificate" in m for m in refusals), refusals
 
 
 async def test_plain_http_on_loopback(tmp_path: Path) -> None:
