@@ -75,7 +75,7 @@ class AgentServerConfig(_Strict):
     mem: float | None = Field(default=None, ge=0)
     reserve_cpus: float = Field(default=0.0, ge=0)
     reserve_mem: float = Field(default=0.0, ge=0)
-    heartbeat: float = Field(default=5.0, gt=0)
+    heartbeat: float = Field(default=5.0, gt=0, le=10)
     """Seconds between keep-alive lines on /v1/events (engines notice a dead agent within ~3 of them)."""
     policy: AgentPolicy = Field(default_factory=AgentPolicy)
     source: str = "<defaults>"

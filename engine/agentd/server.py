@@ -550,8 +550,8 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
     while not server.started:
         if task.done():
             sock.close()
-            exc = task.exception() if not task.cancelled() else None
-            raise ConfigError(config.source, None, "agent.listen", f"the agent did not start: {exc!r}")
+            failure = task.exception() if not task.cancelled() else None
+            raise ConfigError(config.source, None, "agent.listen", f"the agent did not start: {failure!r}")
         await asyncio.sleep(0.01)
     bound = sock.getsockname()[1]
     agent = AgentServer(server, task, settings, backend, host, bound, "https" if tls else "http",

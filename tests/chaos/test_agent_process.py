@@ -5,8 +5,9 @@ containers keep running on dockerd. When the agent process is back (same state
 dir, certificate and token) the engine marks it reachable and the same tasks
 are RUNNING again on the same containers, with no duplicate launched.
 
-Prints the detection time (kill -> unreachable) and the recovery time (agent
-listening again -> every task RUNNING), for the record; nothing asserts on them
+Reports the recovery time (agent listening again -> every task RUNNING) with
+the detection time (kill -> unreachable) through the chaos suite's
+`record_recovery` when present (printed otherwise); nothing asserts on them
 beyond the waiting deadlines.
 """
 
@@ -43,8 +44,18 @@ def states(engine: Engine) -> list[TaskState]:
     return [t.state for t in engine.tasks_of(APP["id"])]
 
 
+def report(request: pytest.FixtureRequest, name: str, seconds: float, **details: Any) -> None:
+    """Into the chaos suite's recovery table when its `record_recovery` fixture exists, else printed."""
+    try:
+        record = request.getfixturevalue("record_recovery")
+    except pytest.FixtureLookupError:
+        print(f"\nrecovery: {name}: {seconds:.2f} s {details}")
+        return
+    record(name, seconds, **details)
+
+
 async def test_kill9_agent_process_unreachable_then_recovered(
-    tmp_path: Path, docker_url: str, docker_client: Any, cleanup_cluster: str
+    tmp_path: Path, docker_url: str, docker_client: Any, cleanup_cluster: str, request: pytest.FixtureRequest
 ) -> None:
     agent = AgentProcess(tmp_path / "agent", docker_url)
     agent.start()
@@ -82,9 +93,8 @@ async def test_kill9_agent_process_unreachable_then_recovered(
             assert after_tasks == before_tasks  # the same tasks on the same containers
             assert running_ids(docker_client, cleanup_cluster) == before_containers  # no duplicates
             assert engine.stats.launches == launches
-            print(f"\nchaos(5) agent kill -9: unreachable after {unreachable_at - killed_at:.2f} s; "
-                  f"agent back -> all tasks RUNNING in {recovered_at - back_at:.2f} s "
-                  f"(agent down for {back_at - killed_at:.2f} s)")
+            report(request, "(5) pacer agent kill -9: agent back -> tasks RUNNING", recovered_at - back_at,
+                   detected_after=round(unreachable_at - killed_at, 2), down_for=round(back_at - killed_at, 2))
             # and it keeps working: one more instance launches through the restarted agent
             await engine.scale(APP["id"], 4)
             await wait_until(lambda: engine.converged(APP["id"]), 60, message="scaled to 4 after recovery")
