@@ -183,7 +183,8 @@ class _Reconciler:
                 self._update(replace(task, state=TaskState.UNREACHABLE, unreachable_since=since))
             if expunge is not None:
                 self.plan.wake_at(since + expunge)
-            if app and app.inactive_after_seconds is not None:
+            # Only a deadline still ahead: a past one would make the loop spin until the agent is back.
+            if app and app.inactive_after_seconds is not None and now < since + app.inactive_after_seconds:
                 self.plan.wake_at(since + app.inactive_after_seconds)
             return
         if task.agent not in view.observed:

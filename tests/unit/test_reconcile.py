@@ -226,3 +226,15 @@ def test_container_that_died_while_its_agent_was_unreachable_is_gone_not_failed(
     plan = run(view([a], [agent("a1"), agent("a2")], [quick], observed={"a1": [container(quick, "exited", 143)],
                                                                           "a2": []}))
     assert [g.failed for g in plan.gone] == [False] and plan.backoff == {} and len(plan.launches) == 1
+
+
+def test_no_wakeup_in_the_past_once_unreachable_tasks_are_inactive() -> None:
+    """Past inactiveAfterSeconds the next deadline is the expunge: a past wakeup made the engine loop spin."""
+    a = app(instances=1, inactive_after_seconds=10.0, expunge_after_seconds=600.0)
+    lost = replace(task(a, "a1"), state=TaskState.UNREACHABLE, unreachable_since=900.0)
+    agents = [agent("a1", reachable=False), agent("a2")]
+    within = run(view([a], agents, [lost], observed={"a2": []}, now=905.0))
+    assert within.next_wakeup == 910.0
+    for now in (910.0, 1000.0, 1400.0):
+        plan = run(view([a], agents, [lost], observed={"a2": []}, now=now))
+        assert plan.next_wakeup == 1500.0, (now, plan.next_wakeup)
