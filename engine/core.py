@@ -257,6 +257,8 @@ class Engine:
             slot.reachable, slot.error = False, exc.message
             log.warning("agent %s: %s", slot.config.name, exc.message)
             return
+        # Capacity and reachability changed: an agent down when the engine started must not stay unreachable.
+        self._agent_states_cache = None
         slot.reachable, slot.error = True, None
         if slot.watcher is None or slot.watcher.done():
             slot.watcher = asyncio.get_running_loop().create_task(

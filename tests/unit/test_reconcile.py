@@ -238,3 +238,33 @@ def test_no_wakeup_in_the_past_once_unreachable_tasks_are_inactive() -> None:
     for now in (910.0, 1000.0, 1400.0):
         plan = run(view([a], agents, [lost], observed={"a2": []}, now=now))
         assert plan.next_wakeup == 1500.0, (now, plan.next_wakeup)
+
+
+async def test_engine_started_while_an_agent_is_down_sees_it_come_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The engine's cached agent view must follow a reconnect: its tasks were UNREACHABLE forever."""
+    from engine import Engine
+    from engine.agents.sim import SimAgent
+    from engine.config import PacerConfig, SchedulerConfig
+    from tests.conftest import wait_until
+
+    config = PacerConfig(scheduler=SchedulerConfig(state=str(tmp_path / "state.db"), default_image="img:1",
+                                                   cluster_id="down-at-start", reconcile_interval=0.1))
+    sims = {name: SimAgent(name, cpus=2, mem_mib=1024) for name in ("s1", "s2")}
+    body = {"id": "/web", "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": 2,
+            "unreachableStrategy": {"inactiveAfterSeconds": 300, "expungeAfterSeconds": 600}}
+    first = Engine(config, drivers=sims)
+    await first.start()
+    await first.create_app(body)
+    await wait_until(lambda: first.converged("/web"), 5, message="running")
+    await first.stop()
+    sims["s1"].reachable = False
+    second = Engine(config, drivers=sims)
+    await second.start()
+    try:
+        await wait_until(lambda: any(t.state == TaskState.UNREACHABLE for t in second.tasks_of("/web")), 5,
+                         message="the task on the down agent unreachable")
+        sims["s1"].reachable = True
+        await wait_until(lambda: all(t.state == TaskState.RUNNING for t in second.tasks_of("/web")), 5,
+                         message="the agent back and its task running again")
+    finally:
+        await second.stop()
