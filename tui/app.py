@@ -15,6 +15,7 @@ from typing import Any, Callable, ClassVar
 from textual import on
 from textual.app import App
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
@@ -105,6 +106,10 @@ class PacerApp(App[int]):
             return
         try:
             self.main.apply(message.update)
+        except NoMatches:
+            if self.main.children:
+                raise  # a real bug; an update arriving while the screen is torn down is not
+            return
         finally:
             self.host.consumed()
         if self._first_update:

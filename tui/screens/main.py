@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, TabbedContent, TabPane
 
 from engine import AppValidationError, Deployment, Engine, PacerError, app_to_json
 from tui.engine_host import ConsoleHost, ConsoleView, Update, scale_app
@@ -35,6 +36,7 @@ from tui.widgets.deployments_table import DeploymentsTable
 from tui.widgets.event_log import EventLog
 from tui.widgets.filter_bar import FilterBar
 from tui.widgets.health_table import HealthTable
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.log_viewer import LogViewer
 from tui.widgets.queue_view import QueueView
 from tui.widgets.tasks_table import TasksTable
@@ -104,6 +106,8 @@ class MainScreen(Screen[None]):
         self.view: ConsoleView | None = None
         self.failures_seen: Counter[str] = Counter()
         self.ready = False
+        self._binding_state: tuple[bool | None, ...] = ()
+        self._selection_timer: Timer | None = None
         self._select_when_shown: str | None = None
 
     @property
@@ -117,7 +121,7 @@ class MainScreen(Screen[None]):
                 with TabPane(f"{number} {label}", id=tab):
                     yield from self._pane(tab)
         yield FilterBar(id="filter")
-        yield Footer(show_command_palette=False)
+        yield KeyBar(id="keys")
 
     def _pane(self, tab: str) -> ComposeResult:
         if tab == "apps":
@@ -143,6 +147,12 @@ class MainScreen(Screen[None]):
         self.query_one(FilterBar).display = False
         self.apps.border_title = "Apps"
         self.tasks.border_title = "Tasks"
+        self.query_one("#agents-table").border_title = "Agents"
+        self.query_one("#deployments-table").border_title = "Deployments in progress"
+        self.query_one("#health-table").border_title = "Health"
+        self.query_one("#queue-view").border_title = "Waiting apps: why each agent refused them"
+        self.query_one("#event-log").border_title = "Events"
+        self.query_one("#log-lines").border_title = "Logs"
         self.apps.focus()
         self.set_interval(1.0, self._tick)
         self.ready = True
@@ -191,7 +201,7 @@ class MainScreen(Screen[None]):
         self._show_selected()
         self.query_one(EventLog).add(update.events, update.dropped_events)
         self._show_active()
-        self.refresh_bindings()
+        self._bindings_maybe_changed()
 
     def apply_view_again(self) -> None:
         """Show the last view again (after a theme change), without its events."""
@@ -223,12 +233,15 @@ class MainScreen(Screen[None]):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._show_active()
-        self.refresh_bindings()
+        self._bindings_maybe_changed()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table is self.apps:
-            self._show_selected()
-        self.refresh_bindings()
+        if event.data_table is self.apps and self.tasks.app_id != self.selected_app:
+            # The cursor moves at once; the selected app's tasks follow a moment later, once per burst of keys.
+            if self._selection_timer is not None:
+                self._selection_timer.stop()
+            self._selection_timer = self.set_timer(0.05, self._show_selected)
+        self._bindings_maybe_changed()
 
     def _tick(self) -> None:
         self.tasks.tick()
@@ -238,6 +251,16 @@ class MainScreen(Screen[None]):
                 self.query_one(DeploymentsTable).show(self.view)
 
     # -- which keys apply --------------------------------------------------------------------------
+
+    def _bindings_maybe_changed(self) -> None:
+        """Refresh the footer only when what applies changed: a refresh rebuilds its widgets."""
+        state = tuple(self.check_action(b.action.split("(")[0], ()) for b in self._bindings_to_check())
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    def _bindings_to_check(self) -> list[Binding]:
+        return [b for b in self.BINDINGS if isinstance(b, Binding) and b.show]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         pane = self.focused_pane
@@ -251,9 +274,7 @@ class MainScreen(Screen[None]):
         if action == "cancel_deployment":
             if pane == "deployments-table":
                 return self.query_one(DeploymentsTable).selected_key is not None
-            if on_apps and self.view is not None:
-                return bool(self.view.deployments_of(self.selected_app or "")) or None
-            return False
+            return on_apps
         if action in ("drain_agent", "resume_agent"):
             if pane != "agents-table" or self.view is None:
                 return False
@@ -484,6 +505,7 @@ class MainScreen(Screen[None]):
     def action_cancel_deployment(self, rollback: bool = True) -> None:
         deployment_id = self._deployment_to_cancel()
         if deployment_id is None:
+            self.notify(f"no deployment in progress for {self.selected_app}", title="nothing to cancel")
             return
         app_id = next((d.app_id for d in (self.view.deployments if self.view else ()) if d.id == deployment_id), "?")
         how = "and roll back to the version before it" if rollback else "and leave the app as it is now"

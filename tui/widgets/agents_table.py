@@ -22,6 +22,7 @@ class AgentsTable(KeyedTable):
         ("tasks", "TASKS", 5),
         ("attributes", "ATTRIBUTES", 30),
     )
+    NARROW: ClassVar = {"agent": 12, "kind": 4}
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -42,6 +43,13 @@ class AgentsTable(KeyedTable):
                 getattr(a, "draining", False),
             )
         self.sync(rows)
+        agents = view.snapshot.agents
+        up = sum(1 for a in agents if a.reachable)
+        draining = sum(1 for a in agents if getattr(a, "draining", False))
+        tasks = sum(a.tasks for a in agents)
+        shown = f" (filter: {self.filter}, {len(rows)} shown)" if self.filter else ""
+        self.border_title = (f"Agents: {up}/{len(agents)} up" + (f", {draining} draining" if draining else "")
+                             + f", {tasks} tasks{shown}")
 
     def set_filter(self, text: str) -> None:
         self.filter = text

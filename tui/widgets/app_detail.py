@@ -22,9 +22,15 @@ class AppDetail(Static):
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id)
         self.clock = clock
+        self._shown = Text()
+        self._lines = -1
 
     def show(self, view: ConsoleView | None, app_id: str | None) -> None:
-        self.update(self.describe(view, app_id))
+        text = self.describe(view, app_id)
+        if text != self._shown:
+            lines = text.plain.count("\n")
+            self.update(text, layout=lines != self._lines)  # a new layout only when its height changes
+            self._shown, self._lines = text, lines
 
     def describe(self, view: ConsoleView | None, app_id: str | None) -> Text:
         p = palette_of(self)

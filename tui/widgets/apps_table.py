@@ -66,6 +66,7 @@ class AppsTable(KeyedTable):
         ("deployment", "DEPLOYMENT", 15),
         ("failure", "LAST FAILURE", 28),
     )
+    NARROW: ClassVar = {"id": 16, "cpus": 4, "mem": 5, "image": 12, "deployment": 14}
     BINDINGS: ClassVar = [
         Binding("s", "cycle_sort", "Sort", id="apps.sort", tooltip="Sort apps by the next column"),
         Binding("S", "reverse_sort", "Reverse", id="apps.reverse", show=False,
@@ -108,8 +109,13 @@ class AppsTable(KeyedTable):
             self._refresh_app(app_id)
 
     def _refresh_app(self, app_id: str) -> None:
-        if self._view is not None:
-            self.show(self._view)
+        raw = self.raw(app_id)
+        if raw is None:
+            return
+        pending = self.pending.get(app_id)
+        view = self._view.apps.get(app_id) if self._view is not None else None
+        wanted = pending.instances if pending else (view.app.instances if view else raw[3])
+        self.update_row(app_id, raw[:3] + (wanted, pending is not None) + raw[5:])
 
     # -- showing ------------------------------------------------------------------------------
 

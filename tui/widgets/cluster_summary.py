@@ -20,10 +20,14 @@ class ClusterSummary(Widget):
         self.view: ConsoleView | None = None
         self.agents_configured = agents_configured
         self.status = "starting the engine"
+        self._shown = Text()
 
     def show(self, view: ConsoleView) -> None:
         self.view = view
-        self.refresh()
+        text = self.render()
+        if text != self._shown:
+            self._shown = text
+            self.refresh()
 
     def set_status(self, status: str) -> None:
         self.status = status

@@ -21,6 +21,7 @@ class DeploymentsTable(KeyedTable):
         ("age", "AGE", 7),
         ("reason", "WHY NOT DONE", 60),
     )
+    NARROW: ClassVar = {"id": 8, "app": 16, "step": 14, "age": 6}
 
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id)

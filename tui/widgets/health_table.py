@@ -59,6 +59,7 @@ class HealthTable(KeyedTable):
         ("check", "CHECK", 30),
         ("result", "LAST RESULT", 40),
     )
+    NARROW: ClassVar = {"app": 16, "task": 8, "agent": 10, "check": 20}
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -56,6 +56,7 @@ class LogViewer(Vertical):
         self.received = 0
         self.backlog = 0
         self._kept: deque[tuple[float, str, str]] = deque(maxlen=MAX_LINES)
+        self._last_status = ""
 
     def compose(self) -> ComposeResult:
         yield Static("no logs followed: select an app or a task and press l", id="log-status")
@@ -72,6 +73,8 @@ class LogViewer(Vertical):
         self._kept.clear()
         self.received = self.backlog = 0
         self.log_widget.clear()
+        self.log_widget.border_title = f"Logs of {app_id}" + (f" task {short_task_id(task_id)}" if task_id else
+                                                              " (every task)")
         self.app.run_worker(self._follow(app_id, task_id), name=f"logs of {task_id or app_id}", group="logs",
                             exclusive=True, exit_on_error=False)
         self._status()
@@ -124,8 +127,10 @@ class LogViewer(Vertical):
         flags = [name for name, on in (("wrap", self.wrap), ("timestamps", self.timestamps)) if on]
         state = f"PAUSED, {self.backlog} new line(s) waiting" if self.paused else "following"
         search = f"  search: {self.search!r}" if self.search else ""
-        self.query_one("#log-status", Static).update(
-            f"{subject}: {state}, {len(self._kept)} line(s) kept{search}  {' '.join(flags)}")
+        status = f"{subject}: {state}, {len(self._kept)} line(s) kept{search}  {' '.join(flags)}"
+        if status != self._last_status:
+            self._last_status = status
+            self.query_one("#log-status", Static).update(status, layout=False)
 
     # -- keys ---------------------------------------------------------------------------
 

@@ -26,10 +26,16 @@ class QueueView(Static, can_focus=True):
         self.filter = ""
         self._view: ConsoleView | None = None
         self.waiting_apps: list[str] = []
+        self._shown = Text()
+        self._lines = -1
 
     def show(self, view: ConsoleView) -> None:
         self._view = view
-        self.update(self.describe(view))
+        text = self.describe(view)
+        if text != self._shown:
+            lines = text.plain.count("\n")
+            self.update(text, layout=lines != self._lines)
+            self._shown, self._lines = text, lines
 
     def set_filter(self, text: str) -> None:
         self.filter = text

@@ -11,7 +11,7 @@ from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
 
 class TasksTable(KeyedTable):
     COLUMNS: ClassVar = (
-        ("task", "TASK", 10),
+        ("task", "TASK", 8),
         ("agent", "AGENT", 12),
         ("ports", "HOST PORTS", 12),
         ("state", "STATE", 11),
@@ -19,6 +19,7 @@ class TasksTable(KeyedTable):
         ("uptime", "UPTIME", 8),
         ("version", "VERSION", 12),
     )
+    NARROW: ClassVar = {"task": 8, "agent": 10, "ports": 11, "uptime": 7, "version": 9}
 
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id)
