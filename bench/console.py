@@ -18,6 +18,7 @@ a second. Measured:
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import resource
 import statistics
@@ -65,6 +66,9 @@ class _Probe:
     started: float
     done: Callable[[], bool]
     finished: float | None = None
+    cpu_started: float = 0.0
+    cpu: float | None = None
+    """CPU time the console's thread spent between the key and its frame (the rest was waiting for a CPU/GIL)."""
 
 
 def run(agents: int = 1000, tasks: int = 10_000, seconds: float = 5.0, size: tuple[int, int] = (120, 40)) -> dict[str, Any]:
@@ -151,6 +155,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
             for probe in probes:
                 if probe.finished is None and probe.done():
                     probe.finished = now
+                    probe.cpu = time.thread_time() - probe.cpu_started
         original(screen, renderable)
 
     app._display = display  # type: ignore[method-assign]
@@ -175,6 +180,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         rss_start = _rss_mb()
         loop_started = time.perf_counter()
         delays: list[float] = []
+        cpu: list[float] = []
         slowest: dict[str, float] = {}
         keys = ["down", "plus", "down", "minus", "up", "tab", "up", "shift+tab"]
         i = 0
@@ -184,7 +190,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
             key = keys[i % len(keys)]
             i += 1
             done = _expect(app, key)
-            probe = _Probe(time.perf_counter(), done)
+            probe = _Probe(time.perf_counter(), done, cpu_started=time.thread_time())
             probes.append(probe)
             event = events.Key(key, {"plus": "+", "minus": "-"}.get(key))
             event.set_sender(app)
@@ -193,6 +199,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
                 await asyncio.sleep(0.001)
             delays.append((probe.finished or time.perf_counter()) - probe.started)
             slowest[key] = max(slowest.get(key, 0.0), delays[-1] * 1000)
+            cpu.append(probe.cpu if probe.cpu is not None else delays[-1])
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - loop_started
         lines = viewer.received - received0
@@ -201,6 +208,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         rss_end = _rss_mb()
         churn.result(timeout=30)
     delays.sort()
+    cpu.sort()
     return {
         "first_render_seconds": first_render,
         "key_presses": len(delays),
@@ -208,6 +216,10 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         "key_to_screen_p99_ms": delays[min(len(delays) - 1, int(len(delays) * 0.99))] * 1000,
         "key_to_screen_max_ms": delays[-1] * 1000,
         "key_to_screen_max_ms_by_key": {k: round(v, 1) for k, v in sorted(slowest.items())},
+        "key_to_screen_console_cpu_p50_ms": statistics.median(cpu) * 1000,
+        "key_to_screen_console_cpu_p99_ms": cpu[min(len(cpu) - 1, int(len(cpu) * 0.99))] * 1000,
+        "load_average_1min": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
         "log_lines_per_second": lines / elapsed,
         "events_per_second": shown_events / elapsed,
         "tasks_crashed_per_second": crashed[0] / elapsed,
