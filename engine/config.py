@@ -67,11 +67,31 @@ class AgentConfig(_Strict):
             raise ValueError(f"must be [low, high] within 1-65535 with low <= high, got [{lo}, {hi}]")
         return value
 
+    @model_validator(mode="after")
+    def _pacer_agent(self) -> "AgentConfig":
+        if self.url.startswith("pacer+"):
+            if not (self.token or self.token_file):
+                raise ValueError("a pacer agent needs token or token_file")
+            host = re.sub(r"^pacer\+https?://", "", self.url).split("/")[0].rsplit(":", 1)[0].strip("[]")
+            if self.url.startswith("pacer+http://") and host != "localhost" and not _loopback_ip(host):
+                raise ValueError(f"plain HTTP to agent host {host!r} is refused: use pacer+https:// "
+                                 "(pacer+http:// is allowed only on loopback addresses)")
+        return self
+
     @property
     def kind(self) -> str:
         if self.url.startswith("sim://"):
             return "sim"
         return "pacer" if self.url.startswith("pacer+") else "docker"
+
+
+def _loopback_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SchedulerConfig(_Strict):

@@ -178,3 +178,33 @@ def test_self_signed_names_hosts(tmp_path: Path) -> None:
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {"10.0.0.5", "127.0.0.1"}
     assert san.get_values_for_type(x509.DNSName) == ["edge-1"]
+
+
+@pytest.mark.parametrize(
+    ("agent", "message"),
+    [
+        ('url = "pacer+http://10.0.0.5:7443"\ntoken = "0123456789abcdef"', "plain HTTP to agent host '10.0.0.5' is refused"),
+        ('url = "pacer+https://10.0.0.5:7443"', "a pacer agent needs token or token_file"),
+        ('url = "pacer+https://10.0.0.5:7443"\ntoken = "x"\ntls_fingerprint = "sha256:12"', "String should match"),
+    ],
+)
+def test_engine_side_pacer_agent_config_errors(tmp_path: Path, agent: str, message: str) -> None:
+    from engine.config import load_config
+
+    path = tmp_path / "pacer.toml"
+    path.write_text(f'[scheduler]\nstate = "s.db"\n\n[[agents]]\nname = "edge"\n{agent}\n')
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert info.value.line is not None and info.value.field.startswith("agents[0]")
+
+
+def test_engine_side_pacer_agent_config_loads(tmp_path: Path) -> None:
+    from engine.config import load_config
+
+    path = tmp_path / "pacer.toml"
+    path.write_text('[[agents]]\nname = "edge"\nurl = "pacer+http://127.0.0.1:7443"\ntoken_file = "tok"\n'
+                    f'[[agents]]\nname = "far"\nurl = "pacer+https://[2001:db8::1]:7443"\ntoken = "t"\n'
+                    f'tls_fingerprint = "sha256:{"ab" * 32}"\n')
+    config = load_config(path)
+    assert [a.kind for a in config.agents] == ["pacer", "pacer"]
+    assert config.agents[0].token_file == str(tmp_path / "tok")
