@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api import routes_apps, routes_misc, routes_pacer, routes_tasks, sse
+from engine.api import routes_apps, routes_groups, routes_misc, routes_pacer, routes_tasks, sse
 from engine.api.auth import PUBLIC_PATHS, TokenCheck
 from engine.api.http import ApiError, dumps, error_for, json_response
 from engine.api.openapi import openapi_document
@@ -129,6 +129,8 @@ def routes() -> list[Route]:
         Route("/v2/apps/{rest:path}", routes_apps.patch_app, methods=["PATCH"]),
         Route("/v2/apps/{rest:path}", routes_apps.delete_app_path, methods=["DELETE"]),
         Route("/v2/apps/{rest:path}", routes_apps.post_app_path, methods=["POST"]),
+        Route("/v2/groups", routes_groups.get_group, methods=["GET"]),
+        Route("/v2/groups/{rest:path}", routes_groups.get_group, methods=["GET"]),
         Route("/v2/tasks", routes_tasks.list_tasks, methods=["GET"]),
         Route("/v2/tasks/delete", routes_tasks.delete_tasks, methods=["POST"]),
         Route("/v2/deployments", routes_tasks.list_deployments, methods=["GET"]),

@@ -160,6 +160,10 @@ def _schemas() -> dict[str, Any]:
     return {
         "App": app,
         "Rollback": rollback,
+        "Group": {"type": "object", "required": ["id", "apps", "groups"], "properties": {
+            "id": {"type": "string"}, "apps": {"type": "array", "items": {"type": "object"}},
+            "groups": {"type": "array", "items": {"type": "object"}}, "pods": {"type": "array"},
+            "dependencies": {"type": "array"}, "version": {"type": "string", "nullable": True}}},
         "AppInfo": app_info,
         "Task": task,
         "Deployment": deployment,
@@ -253,6 +257,12 @@ def openapi_document() -> dict[str, Any]:
         "/v2/apps/{appId}/versions/{version}": {"get": _op("one stored version", {
             "200": _json(_ref("App"), "the app as it was"), "404": _error("no such app or version")},
             params=[_APP_ID, {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}])},
+        "/v2/groups": {"get": _op("the root group (read-only; groups follow from path ids)", {
+            "200": _json(_ref("Group"), "root group")}, tag="groups")},
+        "/v2/groups/{groupId}": {"get": _op("one group (read-only)", {
+            "200": _json(_ref("Group"), "group"), "404": _error("no such group")},
+            params=[{"name": "groupId", "in": "path", "required": True, "schema": {"type": "string"}}],
+            tag="groups")},
         "/v2/tasks": {"get": _op("every task", {"200": _json(tasks_list, "tasks")}, params=[
             {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["running", "staging"]}}],
             tag="tasks")},

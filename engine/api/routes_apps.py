@@ -339,7 +339,8 @@ def _group_apps(request: Request, state: ApiState, group: str) -> Response:
 def _app_tasks(state: ApiState, app_id: str) -> Response:
     app = _require_app(state, app_id)
     tasks = sorted(state.engine.tasks_of(app.id), key=lambda t: (t.staged_at, t.task_id))
-    return json_response({"tasks": tasks_json(state.engine, tasks, state.hosts, service_ports=False)})
+    encoded = state.task_cache.encoded(state.engine, tasks, state.hosts, service_ports=False)
+    return json_response(b'{"tasks":' + encoded + b"}")
 
 
 def _path_app_id(request: Request) -> str:

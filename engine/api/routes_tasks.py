@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engine.api.http import ApiError, flag, invalid, json_response, read_json, values
-from engine.api.json_views import deployment_result, queue_item, tasks_json
+from engine.api.json_views import deployment_result, queue_item
 from engine.api.routes_apps import api, kill_and_answer
 from engine.errors import AppNotFound
 from engine.model import app_id_from_task_id, normalize_app_id
@@ -21,7 +21,8 @@ async def list_tasks(request: Request) -> Response:
     wanted = {_STATUS[s.lower()] for s in values(request, "status", "status[]") if s.lower() in _STATUS}
     tasks = [t for t in engine.tasks.values() if not wanted or t.state in wanted]
     tasks.sort(key=lambda t: (t.app_id, t.staged_at, t.task_id))
-    return json_response({"tasks": tasks_json(engine, tasks, state.hosts, service_ports=True)})
+    encoded = state.task_cache.encoded(engine, tasks, state.hosts, service_ports=True)
+    return json_response(b'{"tasks":' + encoded + b"}")
 
 
 async def delete_tasks(request: Request) -> Response:

@@ -288,3 +288,21 @@ async def test_health_results_and_counts(client: httpx.AsyncClient, engine: Engi
     await wait_until(lambda: engine.health.get(sick.task_id) is False, 10, message="one unhealthy")
     app = (await client.get("/v2/apps/checked")).json()["app"]
     assert app["tasksHealthy"] == 1 and app["tasksUnhealthy"] == 1
+
+
+async def test_groups_read_only(client: httpx.AsyncClient, engine: Engine) -> None:
+    from marathon.models import MarathonGroup
+
+    for app_id in ("/shop/web", "/shop/db/main", "/top"):
+        await client.post("/v2/apps", json=app_body(app_id, instances=1))
+    root = (await client.get("/v2/groups")).json()
+    assert root["id"] == "/" and [a["id"] for a in root["apps"]] == ["/top"]
+    assert [g["id"] for g in root["groups"]] == ["/shop"] and "enforceRole" not in root
+    shop = (await client.get("/v2/groups/shop")).json()
+    assert [a["id"] for a in shop["apps"]] == ["/shop/web"]
+    assert [g["id"] for g in shop["groups"]] == ["/shop/db"]
+    assert shop["groups"][0]["apps"][0]["id"] == "/shop/db/main"
+    MarathonGroup.from_json(root)
+    MarathonGroup.from_json(shop)
+    assert (await client.get("/v2/groups/nope")).status_code == 404
+    assert (await client.get("/v2/groups/top")).status_code == 404
