@@ -210,8 +210,8 @@ async def start_api(
     while not server.started:
         if task.done():
             sock.close()
-            exc = task.exception() if not task.cancelled() else None
-            raise ConfigError(source, None, "scheduler.api", f"the API did not start: {exc!r}")
+            failure = task.exception() if not task.cancelled() else None
+            raise ConfigError(source, None, "scheduler.api", f"the API did not start: {failure!r}")
         await asyncio.sleep(0.01)
     api = ApiServer(server, task, app, host, bound_port, scheme)
     log.info("API serving on %s%s", api.url, " (token required)" if sched.api_token else "")
