@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import re
 import threading
+import time
 from datetime import datetime
 from functools import partial
 from typing import Any, AsyncIterator, Callable, TypeVar
@@ -33,6 +35,21 @@ from engine.errors import AgentError, AgentUnreachable
 T = TypeVar("T")
 
 _CONNECTION_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, ConnectionError, OSError)
+_PORT_HELD = re.compile(r"address already in use|port is already allocated")
+PORT_HOLD_SECONDS = 60.0
+"""How long a host port that something outside docker holds is kept out of placement."""
+
+
+def ports_held(message: str, requested: tuple[int, ...]) -> set[int]:
+    """The requested host ports that a failed start says something else holds.
+
+    dockerd: "Error starting userland proxy: listen tcp4 0.0.0.0:31000: bind: address already in use",
+    "Bind for 0.0.0.0:31000 failed: port is already allocated". Unnamed: all of them.
+    """
+    if not requested or not _PORT_HELD.search(message):
+        return set()
+    named = {int(n) for n in re.findall(r":(\d{1,5})\b", message)} & set(requested)
+    return named or set(requested)
 
 
 def _parse_docker_time(text: str | None) -> float | None:
@@ -74,7 +91,10 @@ class DockerAgent:
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
         self.foreign_ports: frozenset[int] = frozenset()
-        """Host ports published by containers that are not this cluster's (from the last listing)."""
+        """Host ports published by containers that are not this cluster's (from the last listing), and ports
+        a start failed to bind in the last PORT_HOLD_SECONDS (held by a process outside docker)."""
+        self._held_ports: dict[int, float] = {}
+        self._held_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------
 
@@ -188,6 +208,10 @@ class DockerAgent:
                     oom_killed=oom,
                 )
             )
+        now = time.monotonic()
+        with self._held_lock:
+            self._held_ports = {p: until for p, until in self._held_ports.items() if until > now}
+            foreign.update(self._held_ports)
         self.foreign_ports = frozenset(foreign)
         return observed
 
@@ -227,8 +251,13 @@ class DockerAgent:
         cid = created["Id"]
         try:
             api.start(cid)
-        except docker.errors.APIError:
+        except docker.errors.APIError as exc:
             api.remove_container(cid, force=True)
+            # A port something else holds: kept out of placement for a while, or every retry would pick it again.
+            held = ports_held(str(exc.explanation or exc), tuple(p.host_port for p in spec.ports))
+            if held:
+                with self._held_lock:
+                    self._held_ports.update(dict.fromkeys(held, time.monotonic() + PORT_HOLD_SECONDS))
             raise
         return ObservedContainer(
             container_id=cid,

@@ -268,3 +268,18 @@ async def test_engine_started_while_an_agent_is_down_sees_it_come_back(tmp_path)
                          message="the agent back and its task running again")
     finally:
         await second.stop()
+
+
+@pytest.mark.parametrize(("message", "requested", "held"), [
+    ("driver failed programming external connectivity on endpoint pacer.web.1 (ab12): Error starting userland "
+     "proxy: listen tcp4 0.0.0.0:31001: bind: address already in use", (31000, 31001), {31001}),
+    ("Bind for 0.0.0.0:31000 failed: port is already allocated", (31000,), {31000}),
+    ("address already in use", (31000, 31002), {31000, 31002}),  # no port named: all of them
+    ("no such image: busybox:latest", (31000,), set()),
+    ("Bind for 0.0.0.0:31000 failed: port is already allocated", (), set()),
+])
+def test_ports_a_failed_start_says_are_held(message: str, requested: tuple[int, ...], held: set[int]) -> None:
+    """A port held outside docker is kept out of placement; else every retry picked the same lowest port."""
+    from engine.agents.docker_agent import ports_held
+
+    assert ports_held(message, requested) == held
