@@ -5,6 +5,7 @@ cluster id or without labels on the same daemons are never touched."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from typing import Any
@@ -86,3 +87,29 @@ async def test_orphans_removed_after_grace_and_foreign_containers_untouched(
     for agent, container_id in foreign:
         assert state_of(agent, container_id) == "running", "a container that is not ours was touched"
     await wait_exact(engine, agents, chaos_cluster, {app_id: 1})
+
+
+async def test_host_port_held_outside_docker_is_skipped(make_engine: Any, agents: list[Agent], chaos_cluster: str,
+                                                        record_recovery: Any) -> None:
+    """A process on the agent's host listens on the first port of its range: the launch that picked it fails
+    once, then placement leaves that port alone and the task runs on the next one."""
+    a1, _ = agents
+    lo, _ = a1.port_range
+    holder = socket.socket()
+    try:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("0.0.0.0", lo))
+        holder.listen()
+        engine = await make_engine([a1])
+        app_id = "/ports/web"
+        started = time.monotonic()
+        await engine.create_app(sleeper(app_id, 1, cmd="exec httpd -f -p 8080", container={
+            "type": "DOCKER", "docker": {"image": BUSYBOX, "network": "BRIDGE",
+                                         "portMappings": [{"containerPort": 8080, "hostPort": 0}]}}))
+        done = await wait_exact(engine, [a1], chaos_cluster, {app_id: 1}, timeout=30)
+        record_recovery("host port held outside docker: placed on the next port", done - started)
+        (task,) = engine.tasks_of(app_id)
+        assert task.host_ports == (lo + 1,)
+        assert engine.stats.failures <= 1 and "address already in use" in engine.failures[app_id]["message"]
+    finally:
+        holder.close()
