@@ -272,3 +272,22 @@ async def test_engine_schedules_through_a_pacer_agent(tmp_path: Path, agent: Age
         await wait_until(lambda: "/host" in engine.failures, timeout=15, message="the host path refusal")
         assert "policy: host path volumes are not allowed on this agent (/etc)" in engine.failures["/host"]["message"]
         assert engine.running_count("/root") == engine.running_count("/host") == 0
+
+
+async def test_engine_started_before_its_agent_connects_when_it_comes(tmp_path: Path) -> None:
+    port = free_port()
+    config = PacerConfig(
+        scheduler=SchedulerConfig(state=str(tmp_path / "state.db"), cluster_id="c-late", reconcile_interval=0.2),
+        agents=[AgentConfig(name="late", url=f"pacer+http://127.0.0.1:{port}", token=TOKEN)],
+    )
+    async with Engine(config) as engine:
+        view = engine.snapshot().agents[0]
+        assert not view.reachable and "does not answer" in (view.error or "")
+        await engine.create_app({"id": "/late", "cmd": "sleep 100", "cpus": 0.1, "mem": 16, "networks": BRIDGE,
+                                 "container": {"type": "DOCKER", "docker": {"image": "busybox:latest"}}})
+        server = await serve(tmp_path, listen=f"127.0.0.1:{port}")
+        try:
+            await wait_until(lambda: engine.running_count("/late") == 1, timeout=40, message="launched once the agent came")
+            assert engine.snapshot().agents[0].reachable
+        finally:
+            await server.stop()
