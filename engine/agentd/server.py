@@ -1,7 +1,7 @@
 """`pacer --serve` as an agent: this host's dockerd behind a narrow, authenticated HTTPS API.
 
     GET    /v1/info                          capacity, attributes, hostname, version, policy
-    GET    /v1/containers?cluster=ID         pacer's containers of one cluster
+    GET    /v1/containers?cluster=ID         pacer's containers of one cluster, host ports held by others
     POST   /v1/tasks                         launch a task spec (JSON), after the policy check
     POST   /v1/containers/{id}/stop?grace=S  SIGTERM, SIGKILL after S seconds
     DELETE /v1/containers/{id}               remove (forced)
@@ -183,8 +183,11 @@ async def info(request: Request) -> Response:
 
 
 async def list_containers(request: Request) -> Response:
-    containers = await _backend(request).list_containers(_cluster(request))
-    return JSONResponse({"containers": [observed_to_json(c) for c in containers]})
+    backend = _backend(request)
+    containers = await backend.list_containers(_cluster(request))
+    # Host ports that other containers (or processes) hold on this host: placement must avoid them.
+    foreign = sorted(getattr(backend, "foreign_ports", ()))
+    return JSONResponse({"containers": [observed_to_json(c) for c in containers], "foreign_ports": foreign})
 
 
 async def launch(request: Request) -> Response:

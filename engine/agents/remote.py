@@ -161,6 +161,8 @@ class RemoteAgent:
         self._backoff_max = backoff_max
         self._clock = clock
         self._client: httpx.AsyncClient | None = None
+        self.foreign_ports: frozenset[int] = frozenset()
+        """Host ports the agent reports held by containers not of this cluster (from the last listing)."""
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
@@ -307,9 +309,11 @@ class RemoteAgent:
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
         data = self._json(await self._request("GET", "/v1/containers", params={"cluster": cluster_id}))
         try:
-            return [observed_from_json(c) for c in data["containers"]]
-        except (WireError, KeyError, TypeError) as exc:
+            containers = [observed_from_json(c) for c in data["containers"]]
+            self.foreign_ports = frozenset(int(p) for p in data.get("foreign_ports") or ())
+        except (WireError, KeyError, TypeError, ValueError) as exc:
             raise AgentError(f"agent {self.name}: bad container list: {exc}") from exc
+        return containers
 
     async def launch(self, spec: TaskSpec) -> ObservedContainer:
         response = await self._request("POST", "/v1/tasks", json=spec_to_json(spec), timeout=self._timeout * 6)

@@ -60,7 +60,11 @@ async def test_pinned_fingerprint_speaks_the_whole_protocol(agent: AgentServer) 
         assert capacity.kind == "pacer" and capacity.cpus == 8.0
         observed = await driver.launch(spec("t1"))
         assert observed.state == "running"
+        backend = agent.backend
+        assert isinstance(backend, FakeBackend)
+        backend.foreign_ports = frozenset({31005, 8080})  # type: ignore[attr-defined]
         assert [c.task_id for c in await driver.list_containers("c1")] == ["t1"]
+        assert driver.foreign_ports == {31005, 8080}
         assert await driver.tail_logs(observed.container_id, 10) == ["[sim] started t1 on fake"]
         assert await driver.exec_check(observed.container_id, "true") == (0, "")
         lines = driver.follow_logs(observed.container_id, 10)

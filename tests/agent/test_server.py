@@ -73,14 +73,15 @@ async def test_launch_list_stop_remove(client: httpx.AsyncClient, backend: FakeB
     cid = launched.json()["container_id"]
     listed = (await client.get("/v1/containers", params={"cluster": "c1"}, headers=AUTH)).json()["containers"]
     assert [(c["container_id"], c["task_id"], c["state"]) for c in listed] == [(cid, "t1", "running")]
-    assert (await client.get("/v1/containers", params={"cluster": "other"}, headers=AUTH)).json() == {"containers": []}
+    assert (await client.get("/v1/containers", params={"cluster": "other"}, headers=AUTH)).json() == {
+        "containers": [], "foreign_ports": []}
     assert (await client.post(f"/v1/containers/{cid}/stop", params={"grace": 1}, headers=AUTH)).status_code == 204
     logs = await client.get(f"/v1/containers/{cid}/logs", params={"tail": 5}, headers=AUTH)
     assert logs.text.startswith("[sim] started t1")
     stats = await client.get(f"/v1/containers/{cid}/stats", headers=AUTH)
     assert stats.json()["memory_stats"] == {"usage": 1024}
     assert (await client.delete(f"/v1/containers/{cid}", headers=AUTH)).status_code == 204
-    assert (await client.get("/v1/containers", params={"cluster": "c1"}, headers=AUTH)).json() == {"containers": []}
+    assert (await client.get("/v1/containers", params={"cluster": "c1"}, headers=AUTH)).json()["containers"] == []
 
 
 @pytest.mark.parametrize(
