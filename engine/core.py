@@ -149,6 +149,8 @@ class EngineStats:
     kills: int = 0
     failures: int = 0
     round_durations: list[float] = field(default_factory=list)
+    round_seconds_total: float = 0.0
+    """Cumulative, with `rounds`: a true counter pair for Prometheus summaries."""
 
 
 class Engine:
@@ -240,9 +242,11 @@ class Engine:
                 pass
         await self.executor.cancel_all()
         await self.health_monitor.close()
-        for slot in self._agents.values():
-            if slot.watcher is not None:
-                slot.watcher.cancel()
+        watchers = [slot.watcher for slot in self._agents.values() if slot.watcher is not None]
+        for watcher in watchers:
+            watcher.cancel()
+        if watchers:
+            await asyncio.wait(watchers, timeout=5)
         for slot in self._agents.values():
             await slot.driver.close()
         self.bus.close()
@@ -438,6 +442,7 @@ class Engine:
         elapsed = time.monotonic() - started
         self.stats.rounds += 1
         self.stats.last_round_seconds = elapsed
+        self.stats.round_seconds_total += elapsed
         self.stats.round_durations = (self.stats.round_durations + [elapsed])[-1000:]
         async with self._round_done:
             self._round_done.notify_all()
@@ -724,8 +729,10 @@ class Engine:
         *,
         force: bool,
         rollback_of: str | None = None,
+        origin: tuple[str | None, str | None] | None = None,
     ) -> Deployment:
-        """Commit one change of one app, with its deployment, or refuse it if a deployment locks the app."""
+        """Commit one change of one app, with its deployment, or refuse it if a deployment locks the app.
+        With `origin` (client address, request uri) the change is announced as Marathon's api_post_event."""
         assert self.store is not None
         locks = self._locks(app_id)
         if locks and not force:
@@ -774,6 +781,10 @@ class Engine:
             self.failures.pop(app_id, None)
             self.waiting.pop(app_id, None)
         self.deployments[deployment.id] = deployment
+        if origin is not None and deployment.target is not None:
+            client_ip, uri = origin
+            self.bus.publish("api_post_event", clientIp=client_ip, uri=uri or f"/v2/apps{app_id}",
+                             appDefinition=dict(deployment.target))
         self.bus.publish("group_change_success", groupId="/", version=version)
         self.bus.publish("deployment_info", plan=deployment.plan_json(),
                          currentStep={"actions": [{"action": a, "app": app_id} for a in deployment.current_actions]})
@@ -783,21 +794,23 @@ class Engine:
     def _parse(self, data: object) -> AppDefinition:
         return parse_app(data, default_image=self.config.scheduler.default_image)
 
-    def _post_event(self, deployment: Deployment) -> None:
-        if deployment.target is not None:
-            self.bus.publish("api_post_event", clientIp=None, uri=f"/v2/apps{deployment.app_id}",
-                             appDefinition=dict(deployment.target))
-
-    async def create_app(self, data: object, *, force: bool = False) -> Deployment:
+    async def create_app(
+        self, data: object, *, force: bool = False, client_ip: str | None = None, uri: str | None = None
+    ) -> Deployment:
         app = self._parse(data)
         if app.id in self.apps:
             raise AppExists(app.id)
-        deployment = self._change(app.id, app, "create", force=force)
-        self._post_event(deployment)
-        return deployment
+        return self._change(app.id, app, "create", force=force, origin=(client_ip, uri))
 
     async def put_app(
-        self, data: object, *, app_id: str | None = None, partial: bool = True, force: bool = False
+        self,
+        data: object,
+        *,
+        app_id: str | None = None,
+        partial: bool = True,
+        force: bool = False,
+        client_ip: str | None = None,
+        uri: str | None = None,
     ) -> Deployment:
         """Create or update (Marathon's PUT): partial updates merge over the current definition."""
         if not isinstance(data, dict):
@@ -807,14 +820,12 @@ class Engine:
             body.setdefault("id", app_id)
         current = self.apps.get(self._parse_id(body))
         if current is None:
-            return await self.create_app(body, force=force)
+            return await self.create_app(body, force=force, client_ip=client_ip, uri=uri)
         if partial:
             body = merge_app_json(app_to_json(current), body)
         app = self._parse(body)
         kind: Literal["scale", "config"] = "scale" if config_equal(current, app) else "config"
-        deployment = self._change(app.id, app, kind, force=force)
-        self._post_event(deployment)
-        return deployment
+        return self._change(app.id, app, kind, force=force, origin=(client_ip, uri))
 
     @staticmethod
     def _parse_id(body: Mapping[str, Any]) -> str:
@@ -1024,6 +1035,17 @@ class Engine:
 
     def subscribe(self, *, maxsize: int = 10_000, event_types: frozenset[str] | None = None) -> Subscription:
         return self.bus.subscribe(maxsize=maxsize, event_types=event_types)
+
+    @property
+    def revision(self) -> int:
+        """Goes up on every change of state the engine makes (each publishes an event): a cache key."""
+        return self.bus.published + self.stats.rounds
+
+    def health_results(self, task_id: str) -> list[dict[str, Any]]:
+        """Marathon's healthCheckResults of one task, one per health check."""
+        results = self.health_monitor.results.get(task_id, {})
+        instance_id = task_id.rsplit("._app.", 1)[0]
+        return [results[i].to_json(instance_id) for i in sorted(results)]
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:
         return self.tasks.of_app(app_id)

@@ -132,8 +132,10 @@ def progress(
     ]
     others = [t for t in tasks if t not in current]
     done = len(ready) == instances and not others and len(current) == instances
+    # The steps before the last (StartApplication) are done once the change is committed:
+    # the last step (scale, restart, stop) is where a deployment waits.
     last = deployment.total_steps
-    step = last if (done or deployment.total_steps == 1 or deployment.current_step >= last) else max(1, deployment.current_step)
+    step = last
     if done:
         return Progress(True, last)
     why = []

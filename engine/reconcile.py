@@ -142,7 +142,7 @@ class _Reconciler:
     # -- observation ---------------------------------------------------------
 
     def observe(self) -> None:
-        view, plan = self.view, self.plan
+        view = self.view
         for agent, containers in view.observed.items():
             for c in containers:
                 self.by_container[c.task_id] = c

@@ -37,6 +37,18 @@ class TaskTable(Mapping[str, TaskRecord]):
         assert task_id == record.task_id
         self.put(record)
 
+    def values(self):  # type: ignore[no-untyped-def, override]
+        return self._by_id.values()
+
+    def items(self):  # type: ignore[no-untyped-def, override]
+        return self._by_id.items()
+
+    def keys(self):  # type: ignore[no-untyped-def, override]
+        return self._by_id.keys()
+
+    def get(self, task_id: str, default: TaskRecord | None = None) -> TaskRecord | None:  # type: ignore[override]
+        return self._by_id.get(task_id, default)
+
     def put(self, record: TaskRecord) -> None:
         previous = self._by_id.get(record.task_id)
         if previous is not None:

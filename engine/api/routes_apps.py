@@ -199,8 +199,8 @@ async def create_app(request: Request) -> Response:
     state = api(request)
     body = await read_json(request)
     force = flag(request, "force")
-    deployment = await state.engine.create_app(body, force=force)
-    state.remember_post(deployment.app_id, deployment.version, client_ip(request), request.url.path)
+    deployment = await state.engine.create_app(body, force=force, client_ip=client_ip(request),
+                                               uri=request.url.path)
     app = state.engine.get_app(deployment.app_id)
     info = with_extras(state.app_cache.encoded(app), {
         "tasksStaged": 0, "tasksRunning": 0, "tasksHealthy": 0, "tasksUnhealthy": 0,
@@ -275,8 +275,8 @@ async def _apply_batch(request: Request, state: ApiState, items: list[dict[str, 
         raise invalid("/", "give at least one app")
     last: Deployment | None = None
     for item in items:
-        last = await state.engine.put_app(item, partial=partial, force=True if last is not None else force)
-        state.remember_post(last.app_id, last.version, client_ip(request), request.url.path)
+        last = await state.engine.put_app(item, partial=partial, force=True if last is not None else force,
+                                          client_ip=client_ip(request), uri=request.url.path)
     assert last is not None
     return _dr(last)
 
@@ -366,8 +366,8 @@ async def put_app(request: Request) -> Response:
             raise invalid("/version", VERSION_ONLY_MESSAGE)
         body = {**body, "id": app_id}
     existed = normalize_app_id(app_id) in engine.apps
-    deployment = await engine.put_app(body, app_id=app_id, partial=partial, force=force)
-    state.remember_post(deployment.app_id, deployment.version, client_ip(request), request.url.path)
+    deployment = await engine.put_app(body, app_id=app_id, partial=partial, force=force,
+                                      client_ip=client_ip(request), uri=request.url.path)
     if existed:
         return _dr(deployment)
     return _dr(deployment, 201, {"Location": _location(request, deployment.app_id)})
@@ -381,8 +381,8 @@ async def patch_app(request: Request) -> Response:
         if body.get("version") is not None:
             raise invalid("/version", "PATCH cannot roll back; use PUT with only 'version'")
         body = {**body, "id": app.id}
-    deployment = await state.engine.put_app(body, app_id=app.id, partial=True, force=flag(request, "force"))
-    state.remember_post(deployment.app_id, deployment.version, client_ip(request), request.url.path)
+    deployment = await state.engine.put_app(body, app_id=app.id, partial=True, force=flag(request, "force"),
+                                            client_ip=client_ip(request), uri=request.url.path)
     return _dr(deployment)
 
 

@@ -11,16 +11,15 @@
   types (``pacer_*``) go only to subscribers that name them in `event_type`.
   The final word for a dropped Marathon subscriber is therefore Marathon's
   ``event_stream_detached``; pacer-aware ones get ``pacer_subscriber_dropped``.
-- ``api_post_event`` is shown before the ``group_change_success`` and
-  ``deployment_info`` of the same change (Marathon's order), with the client's
-  address and URI filled in from what the API recorded.
+- The engine publishes ``api_post_event`` (with the client's address and URI,
+  which the routes pass in) before the ``group_change_success`` and
+  ``deployment_info`` of the same change: Marathon's order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
@@ -38,34 +37,6 @@ DROPPED = "pacer_subscriber_dropped"
 _BATCH = 256
 
 
-def _reorder(batch: list[Event]) -> list[Event]:
-    """Move each api_post_event in front of the change events (same app version) published before it."""
-    if len(batch) < 2 or not any(e.event_type == "api_post_event" for e in batch):
-        return batch
-    out = list(batch)
-    for event in [e for e in batch if e.event_type == "api_post_event"]:
-        definition = event.fields.get("appDefinition") or {}
-        version = definition.get("version") if isinstance(definition, dict) else None
-        if not version:
-            continue
-        here = out.index(event)
-        first = here
-        for i in range(here - 1, -1, -1):
-            other = out[i]
-            if other.event_type == "group_change_success" and other.fields.get("version") == version:
-                first = i
-            elif other.event_type == "deployment_info" and (other.fields.get("plan") or {}).get("version") == version:
-                first = i
-            elif other.event_type == "deployment_failed":
-                continue  # a forced change first fails the deployments it replaces
-            else:
-                break
-        if first < here:
-            out.pop(here)
-            out.insert(first, event)
-    return out
-
-
 class EventStream:
     """The ASGI response of one subscriber."""
 
@@ -80,21 +51,9 @@ class EventStream:
             return event.marathon
         return event.event_type in self.asked
 
-    def _payload(self, event: Event) -> dict[str, Any]:
-        body = event.to_json()
-        if event.event_type == "api_post_event":
-            definition = body.get("appDefinition") or {}
-            if isinstance(definition, dict) and definition.get("id") and definition.get("version"):
-                info = self.state.post_info(definition["id"], definition["version"])
-                if info is not None:
-                    if body.get("clientIp") is None:
-                        body["clientIp"] = info.client_ip
-                    body["uri"] = info.uri
-        return body
-
     def _frames(self, batch: list[Event]) -> list[bytes]:
         frames = []
-        for event in _reorder(batch):
+        for event in batch:
             if event.event_type == DROPPED and (self.asked is None or DROPPED not in self.asked):
                 detached = {"remoteAddress": self.remote or "", "eventType": "event_stream_detached",
                             "timestamp": format_ts(event.timestamp)}
@@ -102,7 +61,7 @@ class EventStream:
                     frames.append(event_frame("event_stream_detached", detached))
                 continue
             if event.event_type == DROPPED or self._visible(event):
-                frames.append(event_frame(event.event_type, self._payload(event)))
+                frames.append(event_frame(event.event_type, event.to_json()))
         return frames
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

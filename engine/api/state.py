@@ -32,12 +32,6 @@ class ApiSettings:
                 f"scheme={self.scheme!r}, sse_queue={self.sse_queue})")
 
 
-@dataclass(frozen=True, slots=True)
-class PostInfo:
-    client_ip: str | None
-    uri: str
-
-
 class ResponseCache:
     """Encoded answers of read endpoints, valid while the engine has not changed.
 
@@ -95,17 +89,8 @@ class ApiState:
         self.hosts = AgentHosts(engine)
         self.closing = asyncio.Event()
         self.streams = 0
-        self._posts: OrderedDict[tuple[str, str], PostInfo] = OrderedDict()
 
     @property
     def leader_url(self) -> str:
         return f"{self.settings.scheme}://{self.settings.leader}"
 
-    def remember_post(self, app_id: str, version: str, client_ip: str | None, uri: str) -> None:
-        """Who caused an app change: fills clientIp/uri of the engine's api_post_event on /v2/events."""
-        self._posts[(app_id, version)] = PostInfo(client_ip, uri)
-        while len(self._posts) > 1000:
-            self._posts.popitem(last=False)
-
-    def post_info(self, app_id: str, version: str) -> PostInfo | None:
-        return self._posts.get((app_id, version))

@@ -64,9 +64,10 @@ async def test_frames_are_one_chunk_each_and_marathon_order(server: ApiServer, e
         post = dict(seen)["api_post_event"]
         assert post["clientIp"] == "127.0.0.1" and post["uri"] == "/v2/apps"
         assert post["appDefinition"]["id"] == "/shop/web"
-        info = dict(seen)["deployment_info"]
-        assert info["plan"]["id"] == deployment_id and {"original", "target", "steps"} <= set(info["plan"])
-        assert info["currentStep"] == {"actions": [{"action": "StartApplication", "app": "/shop/web"}]}
+        infos = [d for k, d in seen if k == "deployment_info"]
+        assert all(i["plan"]["id"] == deployment_id and {"original", "target", "steps"} <= set(i["plan"]) for i in infos)
+        # One deployment_info at the start of each step: StartApplication, then ScaleApplication.
+        assert [i["currentStep"]["actions"][0]["action"] for i in infos] == ["StartApplication", "ScaleApplication"]
         running = [d for k, d in seen if k == "status_update_event" and d["taskStatus"] == "TASK_RUNNING"]
         assert len(running) == 2 and all(d["appId"] == "/shop/web" and d["slaveId"] for d in running)
         assert all(not k.startswith("pacer_") for k in kinds)
