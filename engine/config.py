@@ -102,6 +102,10 @@ class SchedulerConfig(_Strict):
     reconcile_interval: float = Field(default=5.0, gt=0)
     orphan_grace_seconds: float = Field(default=30.0, ge=0)
     strategy: Literal["spread", "binpack"] = "spread"
+    preemption: bool = False
+    """Stop lower-priority tasks (label pacer.priority) when a higher-priority app cannot be placed."""
+    preemption_keeps_min_health: bool = True
+    """Preemption never takes an app below ceil(instances * minimumHealthCapacity) running tasks."""
     api: str | None = None
     api_token: str | None = None
     api_tls_cert: str | None = None

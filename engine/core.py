@@ -394,6 +394,11 @@ class Engine:
         self._full_requested = False
         dirty = set(self._dirty_apps)
         self._dirty_apps.clear()
+        if not full and self.config.scheduler.preemption and any(
+            (d := self._desired.get(a)) is not None and d.priority > 0 for a in dirty | set(self.waiting)
+        ):
+            # Preemption weighs every task on every agent: it needs the whole cluster in view.
+            full, agent_names = True, list(self._agents)
         observed = await self._observe(agent_names)
         agents = self._agent_states()
         if full:
@@ -424,6 +429,8 @@ class Engine:
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
             strategy=self.config.scheduler.strategy,
             usage=self.tasks.usage,
+            preemption=self.config.scheduler.preemption,
+            preemption_keeps_min_health=self.config.scheduler.preemption_keeps_min_health,
         )
         plan = reconcile(view, self._new_task_id)
         self._apply(plan, full=full, scope=apps)

@@ -309,7 +309,7 @@ def _ports_taken(agent: AgentState, usage: AgentUsage) -> set[int]:
     return usage.ports | agent.reserved_ports if agent.reserved_ports else usage.ports
 
 
-def _feasible(
+def feasible(
     app: DesiredApp,
     agent: AgentState,
     usage: AgentUsage,
@@ -371,7 +371,7 @@ def place(
             index = (start + step) % n
             agent = agents[index]
             agent_usage = usage.of(agent.name)
-            if _feasible(app, agent, agent_usage, ctx, extra_filter) is not None:
+            if feasible(app, agent, agent_usage, ctx, extra_filter) is not None:
                 continue
             score = _score(app, agent, agent_usage, strategy)
             if best is None or score > best[0]:
@@ -385,7 +385,7 @@ def place(
             result.rejections = {
                 a.name: rejection
                 for a in agents
-                if (rejection := _feasible(app, a, usage.of(a.name), ctx, extra_filter)) is not None
+                if (rejection := feasible(app, a, usage.of(a.name), ctx, extra_filter)) is not None
             }
             break
         _, index, agent = best

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from engine.agents.base import ObservedContainer
-from engine.placement import ClusterUsage, Rejection, place
+from engine.placement import ClusterUsage, Rejection, feasible, place
 from engine.state import AgentState, BackoffState, DesiredApp, TaskRecord, TaskState
 
 _ALIVE_CONTAINER_STATES = ("running", "paused", "restarting")
@@ -37,6 +37,9 @@ class ClusterView:
     strategy: str = "spread"
     usage: ClusterUsage | None = None
     """Usage of every task the engine knows (kept current by the engine); None: built from `tasks`."""
+    preemption: bool = False
+    """Stop lower-priority tasks to place higher-priority ones (off by default)."""
+    preemption_keeps_min_health: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,9 +398,104 @@ class _Reconciler:
         if result.unplaced:
             counts = result.summary()
             summary = ", ".join(f"{k}: {v} agent(s)" for k, v in sorted(counts.items())) or "no agents"
-            plan.waiting[app.app_id] = Waiting(
-                app.app_id, result.unplaced, f"no agent can take {result.unplaced} task(s) ({summary})", result.rejections
-            )
+            reason = f"no agent can take {result.unplaced} task(s) ({summary})"
+            if view.preemption:
+                preempted, pending = self._preempt(app, result.unplaced, agents, usage)
+                if preempted or pending:
+                    reason = (f"priority {app.priority}: waiting for {preempted + pending} lower-priority task(s) "
+                              f"to stop ({preempted} preempted now); {reason}")
+            plan.waiting[app.app_id] = Waiting(app.app_id, result.unplaced, reason, result.rejections)
+
+    def _preempt(self, app: DesiredApp, needed: int, agents: Sequence[AgentState], usage: ClusterUsage) -> tuple[int, int]:
+        """Make room for `needed` tasks of `app` by stopping tasks of lower-priority apps.
+
+        Resources of tasks already being killed count as free, so a round never preempts twice for
+        the same need. Victims: lowest priority first, then youngest. Unless configured otherwise, no
+        app is taken below ceil(instances * minimumHealthCapacity) running tasks. Returns (tasks
+        preempted now, tasks already on their way out that the app waits for).
+        """
+        view, plan = self.view, self.plan
+        lower: dict[str, list[TaskRecord]] = {}
+        freeing: dict[str, list[float]] = {}
+        running_per_app: dict[str, int] = {}
+        already = {k.task.task_id for k in plan.kills}
+        for t in self.records.values():
+            owner = view.apps.get(t.app_id)
+            if t.state == TaskState.KILLING or t.task_id in already:
+                spare = freeing.setdefault(t.agent, [0.0, 0.0, 0.0])
+                spare[0] += t.resources.cpus
+                spare[1] += t.resources.mem
+                spare[2] += t.resources.disk
+                continue
+            if t.state == TaskState.RUNNING:
+                running_per_app[t.app_id] = running_per_app.get(t.app_id, 0) + 1
+            if owner is not None and owner.priority < app.priority and t.state in (TaskState.RUNNING, TaskState.STAGING):
+                lower.setdefault(t.agent, []).append(t)
+        budget: dict[str, int] = {}
+        for app_id, running in running_per_app.items():
+            owner = view.apps.get(app_id)
+            if owner is None:
+                continue
+            keep = math.ceil(owner.instances * owner.upgrade.minimum_health_capacity) if view.preemption_keeps_min_health else 0
+            budget[app_id] = max(0, running - keep)
+        need = app.resources
+        preempted = pending = 0
+        for _ in range(needed):
+            placed = False
+            for agent in agents:
+                rejection = feasible(app, agent, usage.of(agent.name), None, None)
+                if rejection is not None and rejection.step not in ("cpus", "mem", "disk"):
+                    continue
+                spare = freeing.setdefault(agent.name, [0.0, 0.0, 0.0])
+                agent_usage = usage.of(agent.name)
+
+                def fits(extra: list[float]) -> bool:
+                    cap = agent.capacity
+                    return (need.cpus <= cap.cpus - agent_usage.cpus + extra[0] + 1e-9
+                            and need.mem <= cap.mem - agent_usage.mem + extra[1] + 1e-9
+                            and (need.disk <= 0 or cap.disk <= 0 or need.disk <= cap.disk - agent_usage.disk + extra[2] + 1e-9))
+
+                if fits(spare):
+                    # Room is already on its way: reserve it for this task.
+                    spare[0] -= need.cpus
+                    spare[1] -= need.mem
+                    spare[2] -= need.disk
+                    pending += 1
+                    placed = True
+                    break
+                candidates = sorted(
+                    (t for t in lower.get(agent.name, []) if budget.get(t.app_id, 0) > 0),
+                    key=lambda t: (view.apps[t.app_id].priority, -(t.started_at or t.staged_at)),
+                )
+                chosen: list[TaskRecord] = []
+                extra = list(spare)
+                for t in candidates:
+                    if fits(extra):
+                        break
+                    if budget.get(t.app_id, 0) - sum(1 for c in chosen if c.app_id == t.app_id) <= 0:
+                        continue
+                    chosen.append(t)
+                    extra[0] += t.resources.cpus
+                    extra[1] += t.resources.mem
+                    extra[2] += t.resources.disk
+                if not chosen or not fits(extra):
+                    continue
+                for t in chosen:
+                    budget[t.app_id] -= 1
+                    lower[agent.name].remove(t)
+                    victim = view.apps[t.app_id]
+                    plan.kills.append(Kill(t, f"preempted by {app.app_id} (priority {app.priority} > {victim.priority})",
+                                           victim.kill_grace_seconds))
+                    preempted += 1
+                extra[0] -= need.cpus
+                extra[1] -= need.mem
+                extra[2] -= need.disk
+                freeing[agent.name] = extra
+                placed = True
+                break
+            if not placed:
+                break
+        return preempted, pending
 
     def _backoff(self, by_app: Mapping[str, list[TaskRecord]]) -> None:
         view, plan = self.view, self.plan

@@ -151,3 +151,30 @@ async def test_drain_moves_tasks_and_survives_restart(tmp_path: Path, agents: di
                          5, message="s1 takes tasks again")
     finally:
         await again.stop()
+
+
+async def test_priority_and_preemption_on_a_full_sim_cluster(tmp_path: Path, agents: dict[str, SimAgent]) -> None:
+    config = sim_config(tmp_path)
+    config = config.model_copy(update={"scheduler": config.scheduler.model_copy(update={"preemption": True})})
+    e = Engine(config, drivers=agents)
+    await e.start()
+    try:
+        # 2 agents x 2 cpus: the low-priority app fills the cluster.
+        await e.create_app(app("/low", instances=4, cpus=1, upgradeStrategy={"minimumHealthCapacity": 0.5,
+                                                                             "maximumOverCapacity": 0}))
+        await wait_until(lambda: e.converged("/low"), 5, message="low fills the cluster")
+        statuses = e.subscribe(event_types=frozenset({"status_update_event"}))
+        await e.create_app(app("/high", instances=2, cpus=1, labels={"pacer.priority": "10"}))
+        await e.wait_for_round()
+        assert "priority 10: waiting for 2 lower-priority task(s) to stop" in e.waiting["/high"].reason
+        await wait_until(lambda: e.converged("/high"), 10, message="high placed by preemption")
+        assert len(e.tasks_of("/low")) == 2, "two low tasks stopped, two kept (minimumHealthCapacity 0.5)"
+        assert e.waiting["/low"].count == 2
+        preempted = set()
+        while not statuses.queue.empty():
+            event = statuses.queue.get_nowait()
+            if event is not None and event.fields["message"] == "preempted by /high (priority 10 > 0)":
+                preempted.add(event.fields["taskId"])
+        assert len(preempted) == 2
+    finally:
+        await e.stop()
