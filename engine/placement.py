@@ -206,6 +206,8 @@ def _check_ports(requests: Sequence[PortRequest], port_range: tuple[int, int], u
     dynamic = len(requests) - len(fixed)
     if dynamic:
         lo, hi = port_range
+        if len(used) + len(fixed) + dynamic <= hi - lo + 1:
+            return None  # even if every used port were in the range, enough would be left
         taken = sum(1 for p in used if lo <= p <= hi) + sum(1 for p in fixed if lo <= p <= hi)
         if (hi - lo + 1) - taken < dynamic:
             return f"ports: no free host port in {lo}-{hi}"
@@ -248,20 +250,27 @@ def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
+_NO_COUNTS: Counter[str] = Counter()
+
+
 @dataclass(slots=True)
 class _ConstraintContext:
-    """Per app: how many of its tasks run per value of each constrained field."""
+    """Per app and placement: how many of its tasks run per value of each constrained field."""
 
     counts: dict[str, Counter[str]]
-    all_values: dict[str, set[str]]
+    lowest: dict[str, int]
+    """For GROUP_BY fields: the fewest tasks any value has (values without tasks count as 0)."""
 
 
 def _constraint_context(app: DesiredApp, agents: Sequence[AgentState], usage: ClusterUsage) -> _ConstraintContext:
     fields = {c[0] for c in app.constraints}
-    return _ConstraintContext(
-        counts={f: usage.value_counts(app.app_id, f, agents) for f in fields},
-        all_values={f: usage.all_values(f, agents) for f in fields if _has_group_by(app, f)},
-    )
+    counts = {f: usage.value_counts(app.app_id, f, agents) for f in fields}
+    lowest = {}
+    for f in fields:
+        if _has_group_by(app, f):
+            values = usage.all_values(f, agents) | set(counts[f])
+            lowest[f] = min((counts[f].get(v, 0) for v in values), default=0)
+    return _ConstraintContext(counts, lowest)
 
 
 def _has_group_by(app: DesiredApp, fname: str) -> bool:
@@ -272,7 +281,7 @@ def check_constraint(constraint: Sequence[str], agent: AgentState, ctx: _Constra
     fname, op = constraint[0], constraint[1].upper()
     value = constraint[2] if len(constraint) > 2 else None
     have = attribute_of(agent, fname)
-    counts = ctx.counts.get(fname, Counter())
+    counts = ctx.counts.get(fname, _NO_COUNTS)
     label = f"{op} {fname}" + (f" {value}" if value is not None else "")
     if op == "UNLIKE":
         if have is not None and _regex(value or "").fullmatch(have):
@@ -288,8 +297,7 @@ def check_constraint(constraint: Sequence[str], agent: AgentState, ctx: _Constra
         if target is not None and have != target:
             return f"{label}: {fname}={have}, tasks must run on {target}"
     elif op == "GROUP_BY":
-        values = ctx.all_values.get(fname, set()) | set(counts)
-        lowest = min((counts.get(v, 0) for v in values), default=0)
+        lowest = ctx.lowest.get(fname, 0)
         if counts.get(have, 0) > lowest:
             return f"{label}: {fname}={have} has {counts.get(have, 0)} tasks, others have {lowest}"
     elif op == "LIKE":
