@@ -19,6 +19,7 @@ from typing import Any, AsyncIterator, Callable, Iterable, Literal, Mapping
 from engine.agents.base import AgentCapacity, AgentDriver, ObservedContainer
 from engine.agents.docker_agent import DockerAgent
 from engine.agents.sim import SimAgent
+from engine.autoscale import Autoscaler
 from engine.config import AgentConfig, PacerConfig
 from engine.deployments import Deployment, progress, steps_for
 from engine.errors import (
@@ -168,6 +169,7 @@ class Engine:
         self.bus = EventBus()
         self.executor = Executor(self)
         self.health_monitor = HealthMonitor(self, self._kill_unhealthy)
+        self.autoscaler = Autoscaler(self)
         self._version_cache: dict[tuple[str, str], AppDefinition] = {}
         self._pending_writes: dict[str, TaskRecord] = {}
         self._flush_scheduled = False
@@ -228,11 +230,13 @@ class Engine:
         if sched.apps_dir:
             await self._load_apps_dir(Path(sched.apps_dir))
         self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="pacer-reconcile")
+        self.autoscaler.start()
         log.info("engine started: cluster %s, %d agents, %d apps, %d tasks",
                  self.cluster_id, len(self._agents), len(self.apps), len(self.tasks))
 
     async def stop(self) -> None:
         self._stopping = True
+        await self.autoscaler.stop()
         self.wake()
         if self._loop_task is not None:
             self._loop_task.cancel()

@@ -7,7 +7,7 @@ all side effects on their host; the engine only sees the plain data below.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable, Literal, Protocol
+from typing import Any, AsyncIterator, Callable, Literal, Protocol
 
 ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
 
@@ -49,6 +49,20 @@ class TaskSpec:
     privileged: bool = False
     volumes: tuple[VolumeMount, ...] = ()
     """Host paths bound into the container; an agent's policy may refuse them (and `privileged`)."""
+    read_only: bool = False
+    """A read-only root filesystem (label pacer.read-only); engine.policy has the whole hardened profile."""
+    cap_add: tuple[str, ...] = ()
+    """Capabilities beyond the agent's default set (label pacer.cap-add); the agent's policy decides."""
+    cap_drop: tuple[str, ...] = ()
+    """Capabilities of the default set to drop as well ("ALL": none at all)."""
+    pids_limit: int | None = None
+    """A lower pids limit than the agent's (label pacer.pids-limit)."""
+    tmpfs: tuple[str, ...] = ()
+    """Extra tmpfs mounts (label pacer.tmpfs), for apps with a read-only root filesystem."""
+    image_id: str | None = None
+    """The image content id the app pins (label pacer.image-id): other content under the tag is refused."""
+    signatures: tuple[str, ...] = ()
+    """Signatures the engine holds for the image's repository (engine.trust wire form), checked by the agent."""
 
     def container_labels(self) -> dict[str, str]:
         labels = dict(self.labels)
@@ -116,6 +130,10 @@ class AgentDriver(Protocol):
 
     def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
         """The last `tail` lines of output, then new lines as they are written."""
+        ...
+
+    async def stats(self, container_id: str) -> dict[str, Any]:
+        """One sample shaped like docker's stats API (cpu_stats, precpu_stats, memory_stats); for autoscaling."""
         ...
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:

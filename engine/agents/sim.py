@@ -2,7 +2,8 @@
 
 It is a real driver of the agent protocol, for scale tests, benchmarks, console
 tests and `pacer --demo`. Tasks "run" in memory; tests can crash them, make the
-agent unreachable, or slow its launches.
+agent unreachable, or slow its launches, and give them synthetic CPU and memory
+load (`set_load`) that `stats()` reports in docker's stats shape.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass, replace
-from typing import AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable
 
 from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
 from engine.errors import AgentError, AgentUnreachable
@@ -22,6 +23,48 @@ class _SimContainer:
     observed: ObservedContainer
     spec: TaskSpec
     logs: list[str]
+
+
+class SimLoad:
+    """Synthetic load, shareable by several sim agents.
+
+    An app's demand (total cores and MiB) is spread evenly over its running tasks on every
+    agent sharing this object, so more instances mean less load per task, as with real
+    traffic; a container's own load, when set, replaces its share. Each task's load is
+    capped at its cpus and mem limits.
+    """
+
+    def __init__(self) -> None:
+        self.agents: list[SimAgent] = []
+        self.app_demand: dict[str, tuple[float, float]] = {}
+        self.container_load: dict[str, tuple[float, float]] = {}
+
+    def set(self, target: str, cpus: float = 0.0, mem_mib: float = 0.0) -> None:
+        """`target` is an app id (starts with /: total demand) or a container id (that task alone)."""
+        if target.startswith("/"):
+            self.app_demand[target] = (cpus, mem_mib)
+        else:
+            self.container_load[target] = (cpus, mem_mib)
+
+    def running(self, app_id: str) -> int:
+        return sum(
+            1 for a in self.agents for c in a._containers.values()
+            if c.spec.app_id == app_id and c.observed.state == "running"
+        )
+
+    def of(self, container_id: str, spec: TaskSpec) -> tuple[float, float]:
+        """(cores, MiB) that one running task uses now."""
+        if container_id in self.container_load:
+            cpus, mem = self.container_load[container_id]
+        else:
+            total_cpus, total_mem = self.app_demand.get(spec.app_id, (0.0, 0.0))
+            n = max(self.running(spec.app_id), 1)
+            cpus, mem = total_cpus / n, total_mem / n
+        if spec.cpus > 0:
+            cpus = min(cpus, spec.cpus)
+        if spec.mem_mib > 0:
+            mem = min(mem, spec.mem_mib)
+        return max(cpus, 0.0), max(mem, 0.0)
 
 
 class SimAgent:
@@ -38,6 +81,7 @@ class SimAgent:
         hostname: str | None = None,
         launch_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
+        load: SimLoad | None = None,
     ) -> None:
         self.name = name
         self.capacity = AgentCapacity(
@@ -59,6 +103,10 @@ class SimAgent:
         self._ids = itertools.count(1)
         self._on_change: list[Callable[[], None]] = []
         self._unhealthy: set[str] = set()
+        self.load = load if load is not None else SimLoad()
+        """Synthetic load; pass one SimLoad to several agents so an app's demand spreads over all of them."""
+        self.load.agents.append(self)
+        self._cpu_used: dict[str, tuple[float, float]] = {}
 
     def _check(self) -> None:
         if not self.reachable:
@@ -140,6 +188,8 @@ class SimAgent:
     async def remove(self, container_id: str) -> None:
         self._check()
         self._containers.pop(container_id, None)
+        self._cpu_used.pop(container_id, None)
+        self.load.container_load.pop(container_id, None)
 
     async def tail_logs(self, container_id: str, lines: int) -> list[str]:
         self._check()
@@ -161,6 +211,43 @@ class SimAgent:
             c.logs.append(line)
             del c.logs[:-1000]
             yield line
+
+    def set_load(self, target: str, cpus: float = 0.0, mem_mib: float = 0.0) -> None:
+        """Synthetic load: an app id (/...) sets the app's total demand in cores and MiB, spread over its
+        running tasks; a container id sets that container's own use."""
+        self.load.set(target, cpus, mem_mib)
+
+    async def stats(self, container_id: str) -> dict[str, Any]:
+        """One docker-stats-shaped sample of the synthetic load (cpu counters integrate it over time)."""
+        self._check()
+        c = self._containers.get(container_id)
+        if c is None:
+            raise AgentError(f"agent {self.name}: no such container: {container_id}")
+        now = self._clock()
+        online = max(int(self.capacity.cpus), 1)
+        running = c.observed.state == "running"
+        cores, mem = self.load.of(container_id, c.spec) if running else (0.0, 0.0)
+        last_at, total = self._cpu_used.get(container_id, (c.observed.started_at or now, 0.0))
+        total += cores * max(now - last_at, 0.0) * 1e9
+        self._cpu_used[container_id] = (now, total)
+        system = now * 1e9 * online
+
+        def cpu(total_ns: float, system_ns: float) -> dict[str, Any]:
+            return {"cpu_usage": {"total_usage": int(total_ns)}, "system_cpu_usage": int(system_ns),
+                    "online_cpus": online}
+
+        limit = c.spec.mem_mib * 2**20 if c.spec.mem_mib > 0 else self.capacity.mem_mib * 2**20
+        return {
+            "id": container_id,
+            "name": "/" + c.spec.name,
+            "read": now,
+            "pacer_sim": True,
+            "cpu_stats": cpu(total, system),
+            # docker's precpu is the sample before; here: one second earlier at the current load
+            "precpu_stats": cpu(max(total - cores * 1e9, 0.0), system - 1e9 * online),
+            "memory_stats": {"usage": int(mem * 2**20), "limit": int(limit), "stats": {"inactive_file": 0}},
+            "pids_stats": {"current": 1 if running else 0},
+        }
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
         self._on_change.append(on_change)

@@ -32,6 +32,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
+from engine.autoscale import policy_errors
 from engine.errors import AppValidationError, FieldError
 from engine.model.ids import app_id_problems, normalize_app_id
 
@@ -1257,6 +1258,8 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
         raw = None
         errors.extend(_translate(exc))
     _Checks(errors).run(d, default_image=default_image, check_image=not stored)
+    if not stored:
+        errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: engine/autoscale.py
     if errors or raw is None:
         _raise(errors)
     assert raw is not None
