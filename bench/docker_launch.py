@@ -1,9 +1,11 @@
-"""Launch N containers through pacer and through the raw docker SDK, in the same run.
+"""Launch N containers through pacer, the raw docker SDK and Docker Swarm, in the same run.
 
-pacer's figure is wall time from `create_app` returning (acknowledged) to N
-tasks running as the engine observes them; the raw figure is N create+start
-calls with the same thread count as pacer's docker driver. Both use
-busybox:latest running `sleep`, no published ports.
+pacer's figure is wall time from the `create_app` call to N tasks running as
+the engine observes them; the raw figure (the floor) is N create+start calls
+with the same thread count as pacer's docker driver; Swarm's is `docker service
+create --replicas N` to N tasks running, on the same daemon (swarm initialised
+for the measurement and left afterwards). All use busybox:latest running
+`sleep`, no published ports.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def raw_sdk(client: docker.DockerClient, n: int) -> float:
 
     def one(i: int) -> None:
         api = client.api
-        host_config = api.create_host_config(restart_policy={"Name": "no"}, nano_cpus=50_000_000,
+        host_config = api.create_host_config(restart_policy={"Name": "no"}, nano_cpus=10_000_000,
                                              mem_limit=16 * 2**20, init=True)
         c = api.create_container(IMAGE, command=["sleep", "600"], labels={key: value}, host_config=host_config,
                                  name=f"bench-raw-{value}-{i}")
@@ -73,7 +75,7 @@ async def through_pacer(url: str, n: int) -> tuple[float, list[float]]:
 
         watcher = asyncio.get_running_loop().create_task(watch())
         try:
-            app = {"id": "/bench/launch", "cmd": "sleep 600", "cpus": 0.05, "mem": 16, "instances": n,
+            app = {"id": "/bench/launch", "cmd": "sleep 600", "cpus": 0.01, "mem": 16, "instances": n,
                    "container": {"type": "DOCKER", "docker": {"image": IMAGE}}}
             started = time.perf_counter()
             await engine.create_app(app)
@@ -93,6 +95,29 @@ async def through_pacer(url: str, n: int) -> tuple[float, list[float]]:
             client.close()
 
 
+def through_swarm(client: docker.DockerClient, n: int) -> float:
+    client.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+    try:
+        started = time.perf_counter()
+        service = client.services.create(
+            IMAGE, command=["sleep", "600"], name=f"pacer-bench-{uuid.uuid4().hex[:8]}",
+            mode=docker.types.ServiceMode("replicated", replicas=n),
+            resources=docker.types.Resources(cpu_limit=10_000_000, mem_limit=16 * 2**20),
+        )
+        try:
+            while True:
+                tasks = service.tasks(filters={"desired-state": "running"})
+                if sum(1 for t in tasks if t["Status"]["State"] == "running") >= n:
+                    return time.perf_counter() - started
+                if time.perf_counter() - started > 300:
+                    raise TimeoutError("swarm did not start all replicas in 300 s")
+                time.sleep(0.02)
+        finally:
+            service.remove()
+    finally:
+        client.swarm.leave(force=True)
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -100,9 +125,9 @@ def percentile(values: list[float], p: float) -> float:
     return sorted(values)[k]
 
 
-def run(n: int = 50, url: str = "unix:///var/run/docker.sock", rounds: int = 2) -> dict[str, Any]:
+def run(n: int = 50, url: str = "unix:///var/run/docker.sock", rounds: int = 2, swarm: bool = True) -> dict[str, Any]:
     client = docker.DockerClient(base_url=url)
-    raw_times, pacer_times, latencies = [], [], []
+    raw_times, pacer_times, swarm_times, latencies = [], [], [], []
     try:
         raw_sdk(client, min(n, 5))  # warm the daemon's image and layer caches
         for _ in range(rounds):
@@ -110,14 +135,19 @@ def run(n: int = 50, url: str = "unix:///var/run/docker.sock", rounds: int = 2) 
             wall, lat = asyncio.run(through_pacer(url, n))
             pacer_times.append(wall)
             latencies.extend(lat)
+            if swarm:
+                swarm_times.append(through_swarm(client, n))
     finally:
         client.close()
     raw, pacer = statistics.median(raw_times), statistics.median(pacer_times)
+    swarm_seconds = statistics.median(swarm_times) if swarm_times else float("nan")
     return {
         "scenario": f"launch {n} containers on dockerd",
         "raw_sdk_seconds": raw,
         "pacer_seconds": pacer,
+        "swarm_seconds": swarm_seconds,
         "ratio_pacer_to_raw": pacer / raw,
+        "ratio_swarm_to_raw": swarm_seconds / raw,
         "goal_ratio": 1.10,
         "startup_p50_seconds": percentile(latencies, 50),
         "startup_p99_seconds": percentile(latencies, 99),

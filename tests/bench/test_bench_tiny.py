@@ -1,0 +1,44 @@
+"""Every benchmark runs at a tiny size, so none of them rots. Timings are never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import BENCHMARKS, SIZES
+
+ROOT = Path(__file__).resolve().parents[2]
+SIM_ONLY = ["placement", "growth", "restart", "memory", "probes", "console"]
+
+
+@pytest.mark.parametrize("name", SIM_ONLY)
+def test_sim_benchmark_runs_at_tiny_size(name: str) -> None:
+    result = BENCHMARKS[name](**SIZES["tiny"][name])
+    assert result["scenario"] if "scenario" in result else result
+    numbers = [v for v in result.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    assert numbers and all(v == v for v in numbers), f"{name} reported NaN: {result}"
+
+
+def test_placement_tiny_places_everything() -> None:
+    result = BENCHMARKS["placement"](**SIZES["tiny"]["placement"])
+    assert result["tasks_placed_end_to_end"] == 100 and result["tasks_waiting"] == 0
+
+
+def test_restart_tiny_relaunches_nothing() -> None:
+    result = BENCHMARKS["restart"](**SIZES["tiny"]["restart"])
+    assert result["tasks_relaunched"] == 0 and result["tasks_killed"] == 0
+
+
+@pytest.mark.docker
+def test_docker_benchmarks_run_at_tiny_size(docker_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--size", "tiny", "--only", "docker_launch", "api_load",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = {r["benchmark"]: r for r in json.loads(out.read_text())["results"]}
+    assert results["docker_launch"]["pacer_seconds"] > 0 and results["docker_launch"]["raw_sdk_seconds"] > 0
+    assert results["api_load"]["pacer_rps"] > 0
