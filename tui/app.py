@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.theme import Theme
+from textual.notifications import SeverityLevel
 from textual.worker import Worker, WorkerState
 
 from engine import DeploymentConflict, Engine, PacerConfig, PacerError
@@ -65,6 +66,11 @@ class PacerApp(App[int]):
             self.register_theme(theme)
         self.theme = self.settings.theme if self.settings.theme in self.available_themes else DEFAULT_THEME
         self._first_update = True
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications carry engine messages (ids like [/web]): plain text unless asked otherwise."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(VARIABLE_DEFAULTS)

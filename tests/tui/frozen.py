@@ -91,7 +91,7 @@ def frozen_events() -> tuple[Event, ...]:
             "slaveId": "sim-1", "message": "scale up"}, NOW - 2),
         Event("status_update_event", {"appId": "/web", "taskId": web3, "taskStatus": "TASK_RUNNING",
                                       "slaveId": "sim-1", "message": ""}, NOW - 42),
-        Event("pacer_agent_unreachable", {"agent": "sim-3", "reason": "simulated outage"}, NOW - 30),
+        Event("deployment_success", {"id": "5e6f7a8b-aaaa-4bbb-8ccc-000000000003"}, NOW - 30),
         Event("status_update_event", {"appId": "/crash-loop", "taskId": failure_task(), "taskStatus": "TASK_FAILED",
                                       "slaveId": "sim-2", "message": "exited with code 1"}, NOW - 12),
     )

@@ -393,8 +393,9 @@ async def test_question_mark_explains_every_key(console):
 
 
 def _help_lines(app):
-    table = app.screen.render_keys()
-    return [cell for column in table.columns for cell in column._cells]
+    group = app.screen.render_keys()
+    return [cell for table in group.renderables if hasattr(table, "columns")
+            for column in table.columns for cell in column._cells]
 
 
 async def test_colon_palette_runs_an_action(console):
@@ -465,3 +466,19 @@ async def test_ctrl_t_switches_theme_and_it_is_remembered(engine, console_settin
         assert first.palette.ok == "#237a32"
     second = make_app(host=first.host, settings_file=console_settings)
     assert second.theme == "pacer-light"
+
+
+async def test_an_existing_app_is_a_notification_with_its_id_in_brackets(console):
+    async with console.run_test(size=SIZE, notifications=True) as pilot:
+        await started(pilot)
+        for _ in range(2):
+            await pilot.press("n")
+            await until(pilot, lambda: isinstance(console.screen, DeployScreen), message="the picker")
+            await pilot.press("enter")
+            await until(pilot, lambda: "/example-app" in console.host.engine.apps, message="created")
+        await until(pilot, lambda: any(n.title == "app exists" for n in console._notifications),
+                    message="the notification")
+        note = next(n for n in console._notifications if n.title == "app exists")
+        assert "[/example-app]" in note.message and not note.markup
+        await pilot.pause(0.2)
+        assert console.is_running

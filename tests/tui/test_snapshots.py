@@ -56,6 +56,8 @@ def before(*keys: str, then: Any = None) -> Any:
         await until(pilot, lambda: app.main.view is not None, message="the frozen view")
         if keys:
             await pilot.press(*keys)
+        main = app.main
+        await until(pilot, lambda: main.tasks.app_id == main.selected_app, message="the selected app's tasks")
         if then is not None:
             await then(pilot)
         no_blink(app)

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -50,7 +51,7 @@ class DeployScreen(ModalScreen["tuple[str, str] | None"]):
         with Vertical(classes="dialog-box wide"):
             yield Label("Deploy an app: pick a sample, or type the path of a Marathon app JSON file",
                         classes="dialog-question")
-            yield OptionList(*(Option(describe_sample(p), id=str(p)) for p in self.samples), id="samples")
+            yield OptionList(*(Option(Text(describe_sample(p)), id=str(p)) for p in self.samples), id="samples")
             yield Input(placeholder="path/to/app.json", id="path")
             yield Label("Enter: deploy    Tab: list / path    Escape: cancel", classes="dialog-hint", id="deploy-hint")
 
@@ -67,7 +68,7 @@ class DeployScreen(ModalScreen["tuple[str, str] | None"]):
         try:
             text = path.expanduser().read_text(encoding="utf-8")
         except OSError as exc:
-            self.query_one("#deploy-hint", Label).update(f"cannot read {path}: {exc.strerror or exc}")
+            self.query_one("#deploy-hint", Label).update(Text(f"cannot read {path}: {exc.strerror or exc}"))
             return
         self.dismiss((path.name, text))
 

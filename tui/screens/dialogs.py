@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -25,7 +26,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(self.question, classes="dialog-question")
+            yield Label(Text(self.question), classes="dialog-question")
             yield Label("y / Enter: yes    n / Escape: no", classes="dialog-hint")
 
     def action_answer(self, yes: bool) -> None:
@@ -44,7 +45,7 @@ class TypeToConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(self.question, classes="dialog-question")
+            yield Label(Text(self.question), classes="dialog-question")
             yield Input(placeholder=self.word, id="typed")
             yield Label("Enter: confirm    Escape: cancel", classes="dialog-hint", id="typed-hint")
 
@@ -53,7 +54,7 @@ class TypeToConfirmScreen(ModalScreen[bool]):
         if typed == self.word or "/" + typed.lstrip("/") == self.word:
             self.dismiss(True)
         else:
-            self.query_one("#typed-hint", Label).update(f"type exactly {self.word} to confirm, or Escape to cancel")
+            self.query_one("#typed-hint", Label).update(Text(f"type exactly {self.word} to confirm, or Escape to cancel"))
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -71,7 +72,7 @@ class PromptScreen(ModalScreen["int | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(self.question, classes="dialog-question")
+            yield Label(Text(self.question), classes="dialog-question")
             yield Input(self.value, type="integer", id="number")
             yield Label("Enter: apply    Escape: cancel", classes="dialog-hint", id="prompt-hint")
 

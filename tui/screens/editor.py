@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Awaitable, Callable, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -51,7 +52,7 @@ class EditorScreen(ModalScreen["Deployment | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box editor"):
-            yield Label(self.title_text, classes="dialog-question")
+            yield Label(Text(self.title_text), classes="dialog-question")
             yield AppEditor(self.text, id="app-json")
             yield OptionList(id="errors")
             yield Label("ctrl+s: save    ctrl+f: save (force)    ctrl+o: $EDITOR    Escape: cancel",
@@ -75,7 +76,7 @@ class EditorScreen(ModalScreen["Deployment | None"]):
         for index, error in enumerate(errors):
             line, column = locate(text, error.path)
             marks.setdefault(line, f"{error.path}: {error.message}")
-            options.append(Option(f"line {line + 1}: {error.path}: {error.message}", id=f"{index}:{line}:{column}"))
+            options.append(Option(Text(f"line {line + 1}: {error.path}: {error.message}"), id=f"{index}:{line}:{column}"))
         editor.mark_errors(marks)
         listing = self.query_one("#errors", OptionList)
         listing.clear_options()
@@ -91,7 +92,7 @@ class EditorScreen(ModalScreen["Deployment | None"]):
         self.query_one(AppEditor).mark_errors({line: str(error)})
         listing = self.query_one("#errors", OptionList)
         listing.clear_options()
-        listing.add_option(Option(f"line {line + 1}: not valid JSON: {getattr(error, 'msg', error)}",
+        listing.add_option(Option(Text(f"line {line + 1}: not valid JSON: {getattr(error, 'msg', error)}"),
                                   id=f"0:{line}:{column}"))
         listing.display = True
         self.query_one(AppEditor).move_cursor((line, column), center=True)

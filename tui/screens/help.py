@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Iterable
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -70,26 +71,29 @@ class HelpScreen(ModalScreen[None]):
             ("Questions", _bindings(ConfirmScreen.BINDINGS)),
         ]
 
-    def render_keys(self) -> Table:
-        table = Table.grid(padding=(0, 2))
-        table.add_column("key", style="bold", no_wrap=True, min_width=9)
-        table.add_column("what it does")
-        for title, bindings in self.sections():
-            table.add_row(Text(title, style="bold underline"), "")
-            for binding in bindings:
-                key = self.app.get_key_display(binding)
-                if binding.id == "filter" and title == "Logs pane":
-                    what = "Search the followed lines (only matching lines are shown)"
-                elif binding.id == "cancel_deployment" and title == "Deployments pane":
-                    what = "Cancel the selected deployment and roll back"
-                else:
-                    what = binding.tooltip or binding.description
+    def render_keys(self) -> Group:
+        tables = []
+        sections = [(title, [(self.app.get_key_display(b), self._what(title, b)) for b in bindings])
+                    for title, bindings in self.sections()]
+        sections.append(("Moving around", list(NAVIGATION)))
+        for title, rows in sections:
+            table = Table(title=Text(title, style="bold underline"), title_justify="left", show_header=False,
+                          box=None, padding=(0, 1), expand=False)
+            table.add_column("key", style="bold", no_wrap=True, min_width=10)
+            table.add_column("what it does")
+            for key, what in rows:
                 table.add_row(key, what)
-            table.add_row("", "")
-        table.add_row(Text("Moving around", style="bold underline"), "")
-        for key, what in NAVIGATION:
-            table.add_row(key, what)
-        return table
+            tables.append(table)
+            tables.append(Text(""))
+        return Group(*tables)
+
+    @staticmethod
+    def _what(title: str, binding: Binding) -> str:
+        if binding.id == "filter" and title == "Logs pane":
+            return "Search the followed lines (only matching lines are shown)"
+        if binding.id == "cancel_deployment" and title == "Deployments pane":
+            return "Cancel the selected deployment and roll back"
+        return binding.tooltip or binding.description
 
     def action_close(self) -> None:
         self.dismiss(None)

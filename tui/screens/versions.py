@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -23,9 +24,9 @@ class VersionsScreen(ModalScreen["str | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label(f"Roll {self.app_id} back to which version?", classes="dialog-question")
+            yield Label(Text(f"Roll {self.app_id} back to which version?"), classes="dialog-question")
             yield OptionList(
-                *(Option(f"{v}{'  (current)' if v == self.current else ''}", id=v, disabled=v == self.current)
+                *(Option(Text(f"{v}{'  (current)' if v == self.current else ''}"), id=v, disabled=v == self.current)
                   for v in self.versions),
                 id="versions",
             )

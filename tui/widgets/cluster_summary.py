@@ -81,6 +81,8 @@ class ClusterSummary(Widget):
         line2.append_text(gauge(used_mem, cap_mem, bar, p, f"{fmt_mem(used_mem)}/{fmt_mem(cap_mem)}"))
         line2.append("   PORTS ", style="bold")
         line2.append_text(gauge(ports_used, ports_cap, max(3, bar // 2), p, f"{ports_used}/{ports_cap}"))
+        text.truncate(width, overflow="ellipsis")
+        line2.truncate(width, overflow="ellipsis")
         text.append("\n")
         text.append_text(line2)
         return text

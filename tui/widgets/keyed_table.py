@@ -41,6 +41,9 @@ class KeyedTable(DataTable[Any]):
         self._cells: dict[str, tuple[Any, ...]] = {}
 
     def on_mount(self) -> None:
+        # DataTable caches cell styles in one lru_cache per class, keyed by the table object (its id): a new
+        # table at the address of a dead one (another app, another theme) would get its styles. Start clean.
+        self._get_styles_to_render_cell.cache_clear()
         narrow = self.app.size.width < 100
         for key, label, width in self.COLUMNS:
             self.add_column(label, key=key, width=self.NARROW.get(key, width) if narrow else width)

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from typing import Callable, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -130,7 +131,7 @@ class LogViewer(Vertical):
         status = f"{subject}: {state}, {len(self._kept)} line(s) kept{search}  {' '.join(flags)}"
         if status != self._last_status:
             self._last_status = status
-            self.query_one("#log-status", Static).update(status, layout=False)
+            self.query_one("#log-status", Static).update(Text(status), layout=False)
 
     # -- keys ---------------------------------------------------------------------------
 

@@ -34,8 +34,9 @@ class QueueView(Static, can_focus=True):
         text = self.describe(view)
         if text != self._shown:
             lines = text.plain.count("\n")
-            self.update(text, layout=lines != self._lines)
-            self._shown, self._lines = text, lines
+            height = sum(max(1, -(-len(line) // max(1, self.size.width - 2))) for line in text.plain.split("\n"))
+            self.update(text, layout=height != self._lines)
+            self._shown, self._lines = text, height
 
     def set_filter(self, text: str) -> None:
         self.filter = text
@@ -67,7 +68,7 @@ class QueueView(Static, can_focus=True):
                 for agent, r in sorted(w.rejections.items())[:MAX_AGENTS_SHOWN]:
                     out.append(f"    {agent:<16} ", style=p.info)
                     out.append(f"{r.step:<10} ", style=p.bad)
-                    out.append(f"{r.reason}\n")
+                    out.append(f"{r.reason.removeprefix(r.step + ': ')}\n")
                 more = len(w.rejections) - MAX_AGENTS_SHOWN
                 if more > 0:
                     out.append(f"    … and {more} more agent(s)\n", style=p.muted)
