@@ -57,7 +57,7 @@ def console(engine: Engine, console_settings: Path) -> PacerApp:
     return make_app(engine=engine, settings_file=console_settings, samples_dir=SAMPLES, feed_interval=0.05)
 
 
-async def until(pilot: Any, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0,
+async def until(pilot: Any, predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0,
                 message: str = "condition") -> None:
     """Let the app run until `predicate` holds; fail with `message` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

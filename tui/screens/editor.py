@@ -37,7 +37,7 @@ class EditorScreen(ModalScreen["Deployment | None"]):
                 tooltip="Apply even if a deployment is in progress (it is replaced)"),
         Binding("ctrl+o", "external", "$EDITOR", id="editor.external", priority=True,
                 tooltip="Edit in $EDITOR, then come back here"),
-        Binding("escape", "cancel", "Cancel", id="editor.cancel", tooltip="Close without applying"),
+        Binding("escape", "cancel", "Cancel", id="editor.cancel", priority=True, tooltip="Close without applying"),
     ]
 
     def __init__(self, title: str, text: str, submit: Submit, *, errors: AppValidationError | None = None,
