@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError
+from engine.policy import AgentPolicy, ClusterPolicy, merge_policies, policy_problems, resolve_key_paths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +52,9 @@ class AgentConfig(_Strict):
     """pacer agents: pin the agent's certificate by its SHA-256 fingerprint (instead of tls_ca)."""
     timeout: float = Field(default=10.0, gt=0)
     """pacer agents: seconds allowed for each call (launches and stops get more)."""
+    policy: ClusterPolicy | None = None
+    """This agent's exceptions to the cluster's [policy] (only the keys given), e.g.
+    `policy = { allow_privileged = true }`. A pacer agent enforces its own [agent.policy] as well."""
 
     @field_validator("url")
     @classmethod
@@ -117,7 +121,18 @@ class PacerConfig(_Strict):
     agents: list[AgentConfig] = Field(default_factory=list)
     agent: dict[str, Any] | None = None
     """The `[agent]` table of `pacer --serve` as an agent, validated by engine.agentd.config."""
+    policy: ClusterPolicy | None = None
+    """`[policy]`: what containers may do on this cluster's agents, and which images they may run
+    (engine.policy). Without it, docker and sim agents use the defaults (hardened containers; no
+    privileged mode, no host paths; host networking allowed) and pacer agents only their own policy."""
     source: str = "<defaults>"
+
+    def policy_for(self, agent: AgentConfig) -> AgentPolicy | None:
+        """The policy the engine applies to `agent`: [policy] with the agent's own keys over it.
+        None for a pacer agent that neither names: its own [agent.policy] alone decides."""
+        if agent.kind == "pacer" and self.policy is None and agent.policy is None:
+            return None
+        return merge_policies(self.policy or ClusterPolicy(), agent.policy)
 
     @model_validator(mode="after")
     def _unique_agents(self) -> "PacerConfig":
@@ -177,7 +192,15 @@ def load_config(path: str | Path) -> PacerConfig:
             other_field = ".".join(str(p) for p in other["loc"])
             problems.append(f"also {other_field} (line {_line_of(text, tuple(other['loc'])) or '?'}): {other['msg']}")
         raise ConfigError(str(path), _line_of(text, loc), field, "; ".join(problems)) from None
-    return _resolve_paths(config, path.parent)
+    config = _resolve_paths(config, path.parent)
+    checks: list[tuple[tuple[Any, ...], AgentPolicy | None]] = [(("policy",), config.policy)]
+    checks += [(("agents", i, "policy"), config.policy_for(a)) for i, a in enumerate(config.agents)]
+    for loc, policy in checks:
+        for name, problem in policy_problems(policy) if policy is not None else ():
+            line = _line_of(text, (*loc, name)) or _line_of(text, loc)
+            field = "policy" if loc == ("policy",) else f"agents[{loc[1]}].policy"
+            raise ConfigError(str(path), line, f"{field}.{name}", problem)
+    return config
 
 
 def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
@@ -197,10 +220,11 @@ def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
     )
     agents = [
         a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key),
-                             "token_file": resolve(a.token_file)})
+                             "token_file": resolve(a.token_file), "policy": resolve_key_paths(a.policy, resolve)})
         for a in config.agents
     ]
-    return config.model_copy(update={"scheduler": scheduler, "agents": agents})
+    return config.model_copy(update={"scheduler": scheduler, "agents": agents,
+                                     "policy": resolve_key_paths(config.policy, resolve)})
 
 
 def default_config(*, state: str | None = None, demo: bool = False) -> PacerConfig:

@@ -49,16 +49,20 @@ from engine.model import (
     task_id_for,
     with_version,
 )
+from engine.placement import Rejection
+from engine.policy import AgentPolicy, app_requirements, refusals
 from engine.reconcile import ClusterView, Kill, Plan, TaskGone, Waiting, next_backoff, reconcile
 from engine.specs import desired_app, task_spec
 from engine.state import AgentState, BackoffState, DesiredApp, Resources, TaskRecord, TaskState
 from engine.store import Store
 from engine.task_table import TaskTable
+from engine.trust import ImageSignature, normalize_ref, repository_of
 
 log = logging.getLogger("pacer.engine")
 
 
-def make_driver(agent: AgentConfig) -> AgentDriver:
+def make_driver(agent: AgentConfig, policy: AgentPolicy | None = None) -> AgentDriver:
+    """The driver for one configured agent; a docker agent enforces `policy` (engine.policy) on its daemon."""
     if agent.kind == "sim":
         return SimAgent(
             agent.name,
@@ -90,6 +94,7 @@ def make_driver(agent: AgentConfig) -> AgentDriver:
         mem_mib=agent.mem,
         attributes=agent.attributes,
         tls=tls,
+        policy=policy,
     )
 
 
@@ -217,7 +222,7 @@ class Engine:
         self.failures = self.store.load_failures()
         self.deployments = {d["id"]: Deployment.from_record(d) for d in self.store.load_deployments()}
         for agent in self.config.agents:
-            driver = self._drivers_given.get(agent.name) or make_driver(agent)
+            driver = self._drivers_given.get(agent.name) or make_driver(agent, self.config.policy_for(agent))
             self._agents[agent.name] = _AgentSlot(agent, driver)
         for name, driver in self._drivers_given.items():
             if name not in self._agents:
@@ -226,6 +231,7 @@ class Engine:
         for name in self.store.draining_agents():
             if name in self._agents:
                 self._agents[name].draining = True
+        self._start_policies()
         await asyncio.gather(*(self._connect(slot) for slot in self._agents.values()))
         if sched.apps_dir:
             await self._load_apps_dir(Path(sched.apps_dir))
@@ -433,6 +439,7 @@ class Engine:
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
             strategy=self.config.scheduler.strategy,
             usage=self.tasks.usage,
+            policy_filter=self._policy_filter if self._policies else None,
             preemption=self.config.scheduler.preemption,
             preemption_keeps_min_health=self.config.scheduler.preemption_keeps_min_health,
         )
@@ -654,10 +661,102 @@ class Engine:
         app = self.apps.get(task.app_id)
         if app is None:
             raise ValueError(f"app {task.app_id} was deleted before its task started")
-        return task_spec(
+        spec = task_spec(
             app, task, cluster_id=self.cluster_id, default_image=self.config.scheduler.default_image,
             hostname=self._hostname(task.agent),
         )
+        signatures = self.signatures_for(spec.image, spec.image_id)
+        return replace(spec, signatures=tuple(s.to_wire() for s in signatures)) if signatures else spec
+
+    # -- policies and image signatures ------------------------------------------------
+
+    _policies: Mapping[str, AgentPolicy] = {}
+    """Per agent, the policy the engine knows it enforces (none for a pacer agent with only its own)."""
+    signatures: tuple[ImageSignature, ...] = ()
+    """Image signatures (`pacer image sign`), sent to agents with each task of a signed repository."""
+
+    def _start_policies(self) -> None:
+        assert self.store is not None
+        policies = {name: self.config.policy_for(slot.config) for name, slot in self._agents.items()}
+        self._policies = {name: p for name, p in policies.items() if p is not None}
+        self._policy_verdicts: dict[tuple[str, str, str], Rejection | None] = {}
+        self.signatures = tuple(self.store.load_signatures())
+
+    def policy_of(self, agent: str) -> AgentPolicy | None:
+        return self._policies.get(agent)
+
+    def _policy_filter(self, app: DesiredApp, agent: AgentState) -> Rejection | None:
+        """Placement: an agent whose policy forbids the app is rejected with the policy's reasons."""
+        policy = self._policies.get(agent.name)
+        if policy is None:
+            return None
+        key = (app.app_id, app.config_version, agent.name)
+        if key in self._policy_verdicts:
+            return self._policy_verdicts[key]
+        definition = self.apps.get(app.app_id)
+        verdict = None
+        if definition is not None:
+            try:
+                problems = refusals(app_requirements(definition, self.config.scheduler.default_image), policy)
+            except ValueError as exc:
+                problems = [str(exc)]
+            if problems:
+                verdict = Rejection("policy", "policy: " + "; ".join(problems))
+        if len(self._policy_verdicts) > 10_000:
+            self._policy_verdicts.clear()
+        self._policy_verdicts[key] = verdict
+        return verdict
+
+    def signatures_for(self, image: str, image_id: str | None = None) -> list[ImageSignature]:
+        """The signatures an agent may need for `image`: those of its repository, and of a pinned id."""
+        repo = repository_of(image)
+        pinned = (image_id or "").lower().removeprefix("sha256:")
+        return [s for s in self.signatures
+                if repository_of(s.image) == repo or (len(pinned) >= 12 and s.image_id[7:].startswith(pinned))]
+
+    def add_signature(self, sig: ImageSignature) -> ImageSignature:
+        """Keep a signature (refused unless it verifies under its own key); apps of that repository that
+        wait after failed launches try again at once."""
+        problem = sig.problem()
+        if problem is not None:
+            path, _, message = problem.partition(": ")
+            raise AppValidationError([FieldError(f"/{path}", message)])
+        assert self.store is not None
+        sig = replace(sig, image=normalize_ref(sig.image), signed_at=sig.signed_at or self.clock())
+        self.store.add_signature(sig)
+        self.signatures = tuple(
+            s for s in self.signatures
+            if (s.image_id, s.public_key, s.image) != (sig.image_id, sig.public_key, sig.image)) + (sig,)
+        self.bus.publish("pacer_image_signed", image=sig.image, imageId=sig.image_id, keyId=sig.key_id)
+        self._retry_repository(repository_of(sig.image))
+        return sig
+
+    def remove_signatures(self, *, image_id: str | None = None, key_id: str | None = None,
+                          image: str | None = None) -> list[ImageSignature]:
+        """Forget the signatures that match every filter given (at least one)."""
+        if image_id is None and key_id is None and image is None:
+            raise AppValidationError([FieldError("/", "name an imageId, keyId or image")])
+        ref = normalize_ref(image) if image else None
+        gone = [s for s in self.signatures
+                if (image_id is None or s.image_id == image_id) and (key_id is None or s.key_id == key_id)
+                and (ref is None or s.image == ref)]
+        if gone:
+            assert self.store is not None
+            self.store.remove_signatures(gone)
+            self.signatures = tuple(s for s in self.signatures if s not in gone)
+            for s in gone:
+                self.bus.publish("pacer_image_signature_removed", image=s.image, imageId=s.image_id, keyId=s.key_id)
+        return gone
+
+    def _retry_repository(self, repo: str) -> None:
+        default = self.config.scheduler.default_image
+        retry = [a for a in self.apps.values()
+                 if a.id in self.backoff and repository_of(a.image or default or "") == repo]
+        if retry:
+            self._persist(backoff={a.id: None for a in retry})
+            for a in retry:
+                self.backoff.pop(a.id, None)
+                self.wake(a.id)
 
     def report_launched(self, task: TaskRecord, observed: ObservedContainer) -> None:
         current = self.tasks.get(task.task_id)

@@ -37,6 +37,8 @@ class ClusterView:
     strategy: str = "spread"
     usage: ClusterUsage | None = None
     """Usage of every task the engine knows (kept current by the engine); None: built from `tasks`."""
+    policy_filter: Callable[[DesiredApp, AgentState], Rejection | None] | None = None
+    """Rejects an agent whose policy forbids an app (engine.policy), with the reason; None: no policies."""
     preemption: bool = False
     """Stop lower-priority tasks to place higher-priority ones (off by default)."""
     preemption_keeps_min_health: bool = True
@@ -381,7 +383,9 @@ class _Reconciler:
             )
             plan.wake_at(backoff.not_before)
             return
-        result = place(app, count, agents, usage, strategy=view.strategy)
+        policy = view.policy_filter
+        result = place(app, count, agents, usage, strategy=view.strategy,
+                       extra_filter=(lambda agent: policy(app, agent)) if policy is not None else None)
         for p in result.placements:
             task = TaskRecord(
                 task_id=self.new_task_id(app.app_id),

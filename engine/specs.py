@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.agents.base import PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, container_name_for
+from engine.policy import Isolation, isolation_of
 from engine.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
 
 DEFAULT_KILL_GRACE_SECONDS = 3.0
@@ -112,6 +113,7 @@ def task_spec(
             for req, host in zip(requests, task.host_ports)
         )
     uuid_part = task.task_id.split(".instance-", 1)[-1].split("._app", 1)[0]
+    iso = isolation(app)
     return TaskSpec(
         task_id=task.task_id,
         app_id=app.id,
@@ -132,7 +134,23 @@ def task_spec(
         kill_grace_seconds=float(app.task_kill_grace_period_seconds or DEFAULT_KILL_GRACE_SECONDS),
         privileged=_privileged(app),
         volumes=_host_volumes(app),
+        read_only=iso.read_only,
+        cap_add=iso.cap_add,
+        cap_drop=iso.cap_drop,
+        pids_limit=iso.pids_limit,
+        tmpfs=iso.tmpfs,
+        image_id=iso.image_id,
     )
+
+
+def isolation(app: AppDefinition) -> Isolation:
+    """The isolation an app asks for (pacer.* labels, docker parameters); ValueError names a bad one."""
+    docker = app.container.docker if app.container is not None else None
+    parameters = [(p.key, p.value) for p in docker.parameters] if docker is not None else []
+    try:
+        return isolation_of(app.labels, parameters)
+    except ValueError as exc:
+        raise ValueError(f"app {app.id}: {exc}") from None
 
 
 def _privileged(app: AppDefinition) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from engine.state import BackoffState, Resources, TaskRecord, TaskState
+from engine.trust import ImageSignature
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -61,6 +62,14 @@ CREATE TABLE IF NOT EXISTS deployments (
 CREATE TABLE IF NOT EXISTS task_failures (
     app_id TEXT PRIMARY KEY,
     failure TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_signatures (
+    image_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    image TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    signed_at REAL NOT NULL,
+    PRIMARY KEY (image_id, public_key, image)
 );
 """
 
@@ -209,6 +218,24 @@ class Store:
 
     def load_failures(self) -> dict[str, dict[str, Any]]:
         return {r[0]: json.loads(r[1]) for r in self._db.execute("SELECT app_id, failure FROM task_failures")}
+
+    # -- image signatures (engine.trust) --------------------------------------------
+
+    def load_signatures(self) -> list[ImageSignature]:
+        rows = self._db.execute(
+            "SELECT image, image_id, public_key, signature, signed_at FROM image_signatures ORDER BY signed_at")
+        return [ImageSignature(*row) for row in rows]
+
+    def add_signature(self, sig: ImageSignature) -> None:
+        """Store one signature (the same image, id and key again replaces the earlier one)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO image_signatures VALUES (?, ?, ?, ?, ?)",
+                       (sig.image_id, sig.public_key, sig.image, sig.signature, sig.signed_at))
+
+    def remove_signatures(self, sigs: Iterable[ImageSignature]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM image_signatures WHERE image_id = ? AND public_key = ? AND image = ?",
+                           [(s.image_id, s.public_key, s.image) for s in sigs])
 
     def write(
         self,

@@ -14,11 +14,14 @@
     cpus = 2                           # override what dockerd reports
     reserve_mem = 256
 
-    [agent.policy]
+    [agent.policy]                     # engine.policy.AgentPolicy: the same model as the engine's [policy]
     allow_privileged = false
     allow_host_volumes = false
     allow_host_network = false
     image_allowlist = ["busybox:*", "python:3"]   # fnmatch patterns; empty = every image
+    pids_limit = 256                   # and capabilities, allow_capabilities, allow_root_user, read_only_rootfs
+    require_signature = true           # images signed with `pacer image sign` by one of these keys
+    trusted_keys = ["release.pub"]
 
 A bad table is a ConfigError naming file, line and field (exit code 2 in the CLI).
 Relative paths are taken from the config file's folder.
@@ -36,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.config import DEFAULT_DOCKER_URL, _line_of
 from engine.errors import ConfigError
+from engine.policy import AgentPolicy, policy_problems, resolve_key_paths
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -49,14 +53,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AgentPolicy(_Strict):
-    """What this host allows, whatever an engine asks."""
-
-    allow_privileged: bool = False
-    allow_host_volumes: bool = False
-    allow_host_network: bool = False
-    image_allowlist: tuple[str, ...] = ()
-    """fnmatch patterns such as "busybox:*"; an image must match one. Empty: every image."""
+__all__ = ["AgentPolicy", "AgentServerConfig", "agent_config_from_table", "load_agent_config", "parse_listen"]
 
 
 class AgentServerConfig(_Strict):
@@ -147,7 +144,11 @@ def agent_config_from_table(table: Any, *, source: str = "<config>", text: str =
             problems.append(f"also {other_field} (line {line or '?'}): {other['msg']}")
         line = _line_of(text, _loc_for_line(loc)) if text and loc else None
         raise ConfigError(source, line, field, "; ".join(problems)) from None
-    return _resolve_paths(config, base) if base is not None else config
+    config = _resolve_paths(config, base) if base is not None else config
+    for name, problem in policy_problems(config.policy):
+        line = _line_of(text, ("agent.policy", name)) if text else None
+        raise ConfigError(source, line, f"agent.policy.{name}", problem)
+    return config
 
 
 def load_agent_config(path: str | Path, *, required: bool = True) -> AgentServerConfig | None:
@@ -192,5 +193,6 @@ def _resolve_paths(config: AgentServerConfig, base: Path) -> AgentServerConfig:
             "tls_key": resolve(config.tls_key),
             "client_ca": resolve(config.client_ca),
             "state_dir": resolve(config.state_dir),
+            "policy": resolve_key_paths(config.policy, resolve),
         }
     )

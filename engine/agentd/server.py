@@ -15,7 +15,10 @@ error and a log line naming the client address and the reason, never the
 token. Only containers carrying a ``pacer.cluster`` label can be touched (404
 otherwise); the Docker socket itself is never reachable. A task spec that the
 local policy forbids (privileged, host paths, host network, an image outside
-the allowlist) is refused with 403 and ``{"message": "policy: ..."}``.
+the allowlist, extra capabilities; an image that is unsigned, signed by an
+untrusted key or changed under its tag) is refused with 403 and
+``{"message": "policy: ..."}``. Containers run under the policy's hardened
+profile (engine.policy).
 
 The server wraps a driver of the agent protocol (the `docker` driver in
 production; tests pass a simulated one), so no Docker call is written twice.
@@ -47,6 +50,7 @@ from engine.agentd.policy import refusals
 from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
 from engine.agents.base import LABEL_CLUSTER, AgentDriver
 from engine.errors import AgentError, AgentUnreachable, ConfigError
+from engine.policy import PolicyRefusal
 
 log = logging.getLogger("pacer.agentd")
 
@@ -197,13 +201,17 @@ async def launch(request: Request) -> Response:
         raise WireError("body: not JSON") from None
     spec = spec_from_json(body)
     problems = refusals(spec, _settings(request).policy)
+    if not problems:
+        try:
+            observed = await _backend(request).launch(spec)
+        except PolicyRefusal as exc:  # the image checks, made by the driver against its daemon
+            problems = exc.problems
     if problems:
         message = "policy: " + "; ".join(problems)
         client = request.client
         log.warning("refused task %s of app %s from %s: %s", spec.task_id, spec.app_id,
                     f"{client.host}:{client.port}" if client else "unknown client", message)
         return _error(403, message)
-    observed = await _backend(request).launch(spec)
     log.info("launched task %s (%s) as %s", spec.task_id, spec.image, observed.container_id[:12])
     return JSONResponse(observed_to_json(observed), status_code=201)
 
@@ -520,7 +528,7 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
 
         backend = DockerAgent(
             config.name, config.docker_url, reserve_cpus=config.reserve_cpus, reserve_mem_mib=config.reserve_mem,
-            cpus=config.cpus, mem_mib=config.mem, attributes=config.attributes,
+            cpus=config.cpus, mem_mib=config.mem, attributes=config.attributes, policy=config.policy,
         )
     settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, heartbeat=config.heartbeat)
     app = build_app(backend, settings)

@@ -103,6 +103,13 @@ def spec_from_json(data: Any) -> TaskSpec:
         kill_grace_seconds=_get(data, "kill_grace_seconds", float, optional=True) or 0.0,
         privileged=bool(_get(data, "privileged", bool, optional=True)),
         volumes=tuple(volumes),
+        read_only=bool(_get(data, "read_only", bool, optional=True)),
+        cap_add=_str_tuple(data, "cap_add") or (),
+        cap_drop=_str_tuple(data, "cap_drop") or (),
+        pids_limit=_get(data, "pids_limit", int, optional=True),
+        tmpfs=_str_tuple(data, "tmpfs") or (),
+        image_id=_get(data, "image_id", str, optional=True),
+        signatures=_str_tuple(data, "signatures") or (),
     )
 
 

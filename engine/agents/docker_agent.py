@@ -31,6 +31,15 @@ from engine.agents.base import (
     TaskSpec,
 )
 from engine.errors import AgentError, AgentUnreachable
+from engine.policy import (
+    AgentPolicy,
+    ClusterPolicy,
+    PolicyRefusal,
+    container_profile,
+    image_refusals,
+    needs_image_inspection,
+    refusals,
+)
 
 T = TypeVar("T")
 
@@ -77,8 +86,11 @@ class DockerAgent:
         tls: Any = None,
         call_timeout: float = 30.0,
         workers: int = 16,
+        policy: AgentPolicy | None = None,
     ) -> None:
         self.name = name
+        self.policy: AgentPolicy = policy if policy is not None else ClusterPolicy()
+        """What containers may do here (engine.policy): checked, and the hardened profile applied, on launch."""
         self.url = url
         self._reserve_cpus = reserve_cpus
         self._reserve_mem = reserve_mem_mib
@@ -218,8 +230,30 @@ class DockerAgent:
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
         return await self._call(self._list_sync, cluster_id)
 
+    def _admit(self, api: Any, spec: TaskSpec) -> str:
+        """The image to create the container from, once the policy accepts `spec`; else PolicyRefusal.
+
+        When the image's content is checked (pinned or signed), the container is created from the
+        content id that was checked, so a tag moved in between cannot slip other content in."""
+        policy = self.policy
+        problems = refusals(spec, policy)
+        if problems or not needs_image_inspection(spec, policy):
+            if problems:
+                raise PolicyRefusal(self.name, problems)
+            return spec.image
+        detail = api.inspect_image(spec.image)  # NotFound: launch() reports the missing image
+        image_id = str(detail.get("Id", ""))
+        problems = image_refusals(spec, policy, image_id=image_id,
+                                  image_user=(detail.get("Config") or {}).get("User") or None,
+                                  repo_digests=detail.get("RepoDigests") or ())
+        if problems:
+            raise PolicyRefusal(self.name, problems)
+        return image_id if (policy.require_signature or spec.image_id) else spec.image
+
     def _launch_sync(self, spec: TaskSpec) -> ObservedContainer:
         api = self._docker().api
+        image = self._admit(api, spec)
+        profile = container_profile(spec, self.policy)
         port_bindings: dict[str, int] = {}
         exposed: list[Any] = []
         for p in spec.ports:
@@ -233,11 +267,11 @@ class DockerAgent:
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus > 0 else None,
             mem_limit=int(spec.mem_mib * 2**20) if spec.mem_mib > 0 else None,
             init=True,
-            privileged=spec.privileged,
             binds=[f"{v.host_path}:{v.container_path}:{v.mode.lower()}" for v in spec.volumes] or None,
+            **profile.host_config_kwargs(),
         )
         created = api.create_container(
-            image=spec.image,
+            image=image,
             name=spec.name,
             entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
             command=list(spec.command) if spec.command is not None else None,
