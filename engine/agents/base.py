@@ -63,20 +63,6 @@ class TaskSpec:
     """The image content id the app pins (label pacer.image-id): other content under the tag is refused."""
     signatures: tuple[str, ...] = ()
     """Signatures the engine holds for the image's repository (engine.trust wire form), checked by the agent."""
-    read_only: bool = False
-    """A read-only root filesystem (label pacer.read-only); engine.policy has the whole hardened profile."""
-    cap_add: tuple[str, ...] = ()
-    """Capabilities beyond the agent's default set (label pacer.cap-add); the agent's policy decides."""
-    cap_drop: tuple[str, ...] = ()
-    """Capabilities of the default set to drop as well ("ALL": none at all)."""
-    pids_limit: int | None = None
-    """A lower pids limit than the agent's (label pacer.pids-limit)."""
-    tmpfs: tuple[str, ...] = ()
-    """Extra tmpfs mounts (label pacer.tmpfs), for apps with a read-only root filesystem."""
-    image_id: str | None = None
-    """The image content id the app pins (label pacer.image-id): other content under the tag is refused."""
-    signatures: tuple[str, ...] = ()
-    """Signatures the engine holds for the image's repository (engine.trust wire form), checked by the agent."""
 
     def container_labels(self) -> dict[str, str]:
         labels = dict(self.labels)
