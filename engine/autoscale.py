@@ -36,7 +36,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Mapping, NamedTuple, Sequence
 
 from engine.errors import AppValidationError, FieldError, PacerError
 
@@ -497,12 +497,12 @@ class Autoscaler:
                 task = asyncio.get_running_loop().create_task(self._round(app_id, state), name=f"autoscale {app_id}")
                 self._sampling.add(task)
                 task.add_done_callback(self._sampling.discard)
-            nxt = min((s.next_due for s in self._apps.values() if not s.busy), default=mono + self.TICK_MAX)
+            nxt = min((s.next_due for s in self._apps.values()), default=mono + self.TICK_MAX)
             delay = min(max(nxt - time.monotonic(), 0.02), self.TICK_MAX)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _round(self, app_id: str, state: _AppState) -> None:
@@ -515,6 +515,7 @@ class Autoscaler:
             log.exception("autoscaler: %s failed", app_id)
         finally:
             state.busy = False
+            self._wake.set()
 
     async def measure(self, app_id: str, state: _AppState) -> Sample | None:
         """One sample of the app: mean utilisation over its running tasks that answered."""
@@ -616,7 +617,3 @@ class Autoscaler:
         engine.bus.publish(EVENT_TYPE, appId=app_id, **{k: v for k, v in record.items() if k != "at"})
         log.info("autoscale %s: %d -> %d (%s)", app_id, current, decision.new_instances, decision.reason)
 
-
-def autoscaled_apps(apps: Iterable[tuple[str, Mapping[str, Any]]]) -> list[str]:
-    """The ids of apps (id, labels) that carry a valid policy."""
-    return [app_id for app_id, labels in apps if policy_of(labels) is not None]

@@ -227,10 +227,12 @@ class SimAgent:
         online = max(int(self.capacity.cpus), 1)
         running = c.observed.state == "running"
         cores, mem = self.load.of(container_id, c.spec) if running else (0.0, 0.0)
-        last_at, total = self._cpu_used.get(container_id, (c.observed.started_at or now, 0.0))
-        total += cores * max(now - last_at, 0.0) * 1e9
+        last_at, before = self._cpu_used.get(container_id, (c.observed.started_at or now, 0.0))
+        total = before + cores * max(now - last_at, 0.0) * 1e9
         self._cpu_used[container_id] = (now, total)
         system = now * 1e9 * online
+        if now - last_at < 1e-3:  # no time passed since the last reading: pretend one second at this load
+            last_at, before = now - 1.0, max(total - cores * 1e9, 0.0)
 
         def cpu(total_ns: float, system_ns: float) -> dict[str, Any]:
             return {"cpu_usage": {"total_usage": int(total_ns)}, "system_cpu_usage": int(system_ns),
@@ -243,8 +245,8 @@ class SimAgent:
             "read": now,
             "pacer_sim": True,
             "cpu_stats": cpu(total, system),
-            # docker's precpu is the sample before; here: one second earlier at the current load
-            "precpu_stats": cpu(max(total - cores * 1e9, 0.0), system - 1e9 * online),
+            # docker's precpu is its reading before this one; here: our previous reading (or the start)
+            "precpu_stats": cpu(before, last_at * 1e9 * online),
             "memory_stats": {"usage": int(mem * 2**20), "limit": int(limit), "stats": {"inactive_file": 0}},
             "pids_stats": {"current": 1 if running else 0},
         }
