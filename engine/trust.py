@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -155,15 +155,15 @@ def load_public_key(spec: str) -> Ed25519PublicKey:
         data = Path(spec).read_bytes()
     except OSError as exc:
         raise TrustKeyError(f"cannot read trusted key {spec}: {exc.strerror or exc}") from None
+    if b"PRIVATE KEY" in data:
+        raise TrustKeyError(f"{spec} is a private key: give its public key ({spec}.pub) as a trusted key")
     key: object
     try:
         if data.lstrip().startswith(b"ssh-"):
             key = serialization.load_ssh_public_key(data.strip())
-        elif b"PRIVATE KEY" in data:
-            raise TrustKeyError(f"{spec} is a private key: give its public key ({spec}.pub) as a trusted key")
         else:
             key = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError, serialization.UnsupportedAlgorithm) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise TrustKeyError(f"{spec} is not a usable public key: {exc}") from None
     if not isinstance(key, Ed25519PublicKey):
         raise TrustKeyError(f"{spec} is not an Ed25519 public key")

@@ -4,6 +4,7 @@
     pacer --serve [--config F] [--api HOST:PORT]            headless engine (and API)
     pacer --serve --agent-config F                          an agent for remote engines ([agent] table)
     pacer deploy|apps|tasks|scale|restart|rm|logs|deployments ...   API client (tui/client.py)
+    pacer image keygen|sign|signatures|unsign|verify ...           image signatures (tui/image_cmd.py)
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_client_commands(sub)
+    from tui.image_cmd import add_image_commands
+
+    add_image_commands(sub)
     return parser
 
 
@@ -77,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.command == "image":
+            from tui.image_cmd import run_image
+
+            return run_image(args, _client_config(args))
         if args.command:
             from tui.client import run_client
 

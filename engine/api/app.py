@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine.api import routes_apps, routes_groups, routes_misc, routes_pacer, routes_tasks, sse
+from engine.api import routes_apps, routes_groups, routes_misc, routes_pacer, routes_tasks, routes_trust, sse
 from engine.api.auth import PUBLIC_PATHS, TokenCheck
 from engine.api.http import ApiError, dumps, error_for, json_response
 from engine.api.openapi import openapi_document
@@ -142,6 +142,10 @@ def routes() -> list[Route]:
         Route("/pacer/v1/tasks/{task_id}/logs", routes_pacer.task_logs, methods=["GET"]),
         Route("/pacer/v1/deployments", routes_pacer.list_deployments, methods=["GET"]),
         Route("/pacer/v1/agents", routes_pacer.list_agents, methods=["GET"]),
+        Route("/pacer/v1/signatures", routes_trust.list_signatures, methods=["GET"]),
+        Route("/pacer/v1/signatures", routes_trust.add_signature, methods=["POST"]),
+        Route("/pacer/v1/signatures", routes_trust.delete_signatures, methods=["DELETE"]),
+        Route("/pacer/v1/policies", routes_trust.list_policies, methods=["GET"]),
     ]
 
 
