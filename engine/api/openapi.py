@@ -294,6 +294,10 @@ def openapi_document() -> dict[str, Any]:
         "/pacer/v1/apps/{appId}/explain": {"get": _op("why an app waits, per agent (pacer)", {
             "200": _json({"type": "object", "required": ["appId", "agents"]}, "explanation"),
             "404": _error("no such app")}, params=[_APP_ID], tag="pacer")},
+        "/pacer/v1/apps/{appId}/autoscale": {"get": _op("an app's autoscaling policy, last measurement and "
+                                                        "decisions (pacer)", {
+            "200": _json({"type": "object", "required": ["appId", "policy"]}, "autoscaling status"),
+            "404": _error("no such app")}, params=[_APP_ID], tag="pacer")},
         "/pacer/v1/apps/{appId}/logs": {"get": _op("output of an app's tasks, text (pacer)", {
             "200": {"description": "lines", "content": {"text/plain": {"schema": {"type": "string"}}}},
             "404": _error("no such app")}, params=[_APP_ID, _bool("follow", "stream new lines"),

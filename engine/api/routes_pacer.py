@@ -3,6 +3,8 @@
 - ``GET /pacer/v1/apps/{appId}/explain``: why an app waits, per agent.
 - ``GET /pacer/v1/deployments``: deployments with status and stuck reason.
 - ``GET /pacer/v1/agents``: agents with capacity and use.
+- ``GET /pacer/v1/apps/{appId}/autoscale``: the app's autoscaling policy, last
+  measurement and decision, recent changes (``"policy": null`` without one).
 - ``GET /pacer/v1/apps/{appId}/logs`` and ``/pacer/v1/tasks/{taskId}/logs``:
   output as text lines, ``?follow=true`` streams until the tasks end.
 """
@@ -83,7 +85,17 @@ async def get_app_extension(request: Request) -> Response:
         return json_response(explain_json(api(request), _tail_app_id(request, "explain")))
     if segs and segs[-1] == "logs":
         return await _app_logs(request, _tail_app_id(request, "logs"))
+    if segs and segs[-1] == "autoscale":
+        return json_response(autoscale_json(api(request), _tail_app_id(request, "autoscale")))
     raise ApiError(404, "URI not found")
+
+
+def autoscale_json(state: ApiState, app_id: str) -> dict[str, Any]:
+    """The app's autoscaling: policy, last measurement and decision, recent changes (engine/autoscale.py)."""
+    engine = state.engine
+    app = engine.get_app(app_id)
+    status = engine.autoscaler.status(app.id)
+    return status if status is not None else {"appId": app.id, "policy": None}
 
 
 async def list_deployments(request: Request) -> Response:
