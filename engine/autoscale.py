@@ -33,6 +33,7 @@ import asyncio
 import difflib
 import logging
 import math
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -53,6 +54,10 @@ EVENT_TYPE = "pacer_autoscale"
 _KEYS = ("metric", "target", "min", "max", "step", "cooldown", "window", "interval", "tolerance", "enabled")
 _REQUIRED = ("metric", "target", "min", "max")
 MAX_INSTANCES = 10_000
+MAX_TASKS_PER_SAMPLE = 20
+"""Tasks of one app measured per sample; a bigger app is estimated from a random subset."""
+STATS_PER_AGENT = 4
+"""Stats calls in flight per agent (a docker stats call holds one of the driver's threads for ~1 s)."""
 
 
 # -- policy ----------------------------------------------------------------------------------
@@ -374,6 +379,7 @@ class Autoscaler:
         self._apps: dict[str, _AppState] = {}
         self._task: asyncio.Task[None] | None = None
         self._sampling: set[asyncio.Task[None]] = set()
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._wake = asyncio.Event()
         self.decisions = 0
         """Scale changes applied since start."""
@@ -525,44 +531,47 @@ class Autoscaler:
         app = engine.apps.get(app_id)
         if app is None:
             return None
-        tasks = [t for t in engine.tasks_of(app_id) if t.state == TaskState.RUNNING and t.container_id]
-        if not tasks:
+        running = [t for t in engine.tasks_of(app_id) if t.state == TaskState.RUNNING and t.container_id]
+        if not running:
             state.last_error = "no running tasks to measure"
             return None
+        # A docker stats call holds a worker thread for about a second: big apps are estimated from a
+        # random subset, and each agent answers only a few at a time so its other calls never starve.
+        tasks = random.sample(running, MAX_TASKS_PER_SAMPLE) if len(running) > MAX_TASKS_PER_SAMPLE else running
         timeout = max(3.0, state.policy.interval)
+        failures: list[str] = []
 
         async def one(agent: str, cid: str) -> Mapping[str, Any] | None:
             try:
-                driver: Any = engine.driver(agent)
-                result: Mapping[str, Any] = await asyncio.wait_for(driver.stats(cid), timeout)
-                return result
+                driver = engine.driver(agent)
+                async with self._slots.setdefault(agent, asyncio.Semaphore(STATS_PER_AGENT)):
+                    return await asyncio.wait_for(driver.stats(cid), timeout)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a task that does not answer is left out of this sample
-                state.last_error = f"stats of {cid[:12]} on {agent}: {exc}"
+                failures.append(f"stats of {cid[:12]} on {agent}: {exc or exc.__class__.__name__}")
                 return None
 
         results = await asyncio.gather(*(one(t.agent, t.container_id or "") for t in tasks))
         values: list[float] = []
-        counters: dict[str, tuple[float, float, int]] = {}
         for t, stats in zip(tasks, results):
             if stats is None or t.container_id is None:
                 continue
             if state.policy.metric == "cpu":
-                now_counters = cpu_counters(stats)
                 value = cpu_percent(stats, app.cpus, state.counters.get(t.container_id))
+                now_counters = cpu_counters(stats)
                 if now_counters is not None:
-                    counters[t.container_id] = now_counters
+                    state.counters[t.container_id] = now_counters
             else:
                 value = memory_percent(stats, app.mem)
             if value is not None:
                 values.append(value)
-        state.counters = counters
+        alive = {t.container_id for t in running}
+        state.counters = {cid: v for cid, v in state.counters.items() if cid in alive}
         if not values:
-            if state.last_error is None:
-                state.last_error = "no usable stats yet"
+            state.last_error = failures[0] if failures else "no usable stats yet"
             return None
-        state.last_error = None
+        state.last_error = f"{len(failures)} of {len(tasks)} tasks did not answer: {failures[0]}" if failures else None
         return Sample(engine.clock(), sum(values) / len(values), len(values))
 
     async def evaluate(self, app_id: str, state: _AppState) -> Decision | None:

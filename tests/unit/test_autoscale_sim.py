@@ -195,3 +195,15 @@ async def test_many_apps_at_scale(tmp_path: Path) -> None:
         sub.close()
     finally:
         await e.stop()
+
+
+async def test_a_big_app_is_estimated_from_a_subset(engine: Engine, load: SimLoad) -> None:
+    policy = AutoscalePolicy("cpu", 50, 30, 40, step=1, cooldown=60, window=0.2, interval=0.1)
+    await engine.create_app(app("/big", policy, instances=30, cpus=0.1, mem=16))
+    load.set("/big", cpus=1.5)  # 0.05 cores a task: 50 %
+    await wait_until(lambda: engine.converged("/big"), 10, message="30 running")
+    await wait_until(lambda: (engine.autoscaler.status("/big") or {}).get("tasksMeasured") is not None, 5,
+                     message="measured")
+    status = engine.autoscaler.status("/big")
+    assert status is not None and status["tasksMeasured"] == 20
+    assert status["measured"] == pytest.approx(50, abs=1) and status["lastError"] is None
