@@ -411,8 +411,9 @@ class Autoscaler:
     def status(self, app_id: str) -> dict[str, Any] | None:
         """Policy, last measured value, last decision, recent changes and when the next change may happen;
         None when the app has no (valid) policy."""
-        from engine.model import format_ts
+        from engine.model import format_ts, normalize_app_id
 
+        app_id = normalize_app_id(app_id)
         app = self.engine.apps.get(app_id)
         policy = policy_of(app.labels) if app is not None else None
         if app is None or policy is None:
@@ -438,7 +439,7 @@ class Autoscaler:
         }
 
     def summary(self, app_id: str) -> str | None:
-        """One short line for a console cell: "cpu 72%/50% -> 3" or None without a policy."""
+        """One short line for a console cell, "cpu 72%/50% [1-3]" (measured/target [min-max]); None without a policy."""
         st = self.status(app_id)
         if st is None:
             return None
