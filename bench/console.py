@@ -42,6 +42,7 @@ class _ChattyAgent(SimAgent):
     """A sim agent whose followed containers print at a fixed rate, catching up after a busy loop."""
 
     lines_per_second = 20.0
+    produced = 0
 
     async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
         c = self._containers.get(container_id)
@@ -53,6 +54,7 @@ class _ChattyAgent(SimAgent):
             owed = int((time.monotonic() - started) * self.lines_per_second) - n
             for _ in range(owed):
                 n += 1
+                _ChattyAgent.produced += 1
                 yield f"{c.spec.task_id} GET /orders/{n} 200 0.{n % 997:03d}s"
 
 
@@ -177,6 +179,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         crashed = [0]
         churn = host.submit(_churn_until(engine, drivers, crashed, seconds + 0.5))
         received0, events0, frames0 = viewer.received, events_log.count, len(frames)
+        produced0 = _ChattyAgent.produced
         rss_start = _rss_mb()
         loop_started = time.perf_counter()
         delays: list[float] = []
@@ -203,6 +206,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - loop_started
         lines = viewer.received - received0
+        produced = _ChattyAgent.produced - produced0
         shown_events = events_log.count - events0
         fps = (len(frames) - frames0) / elapsed
         rss_end = _rss_mb()
@@ -221,6 +225,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         "load_average_1min": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "log_lines_per_second": lines / elapsed,
+        "log_lines_produced_per_second": produced / elapsed,
         "events_per_second": shown_events / elapsed,
         "tasks_crashed_per_second": crashed[0] / elapsed,
         "frames_per_second": fps,

@@ -125,7 +125,7 @@ class _Engine:
     """The engine's signatures through its API, or its state database with --state."""
 
     def __init__(self, args: argparse.Namespace, config: Any | None) -> None:
-        self.state = getattr(args, "state", None)
+        self.state: str | None = getattr(args, "state", None)
         self.args = args
         self.config = config
 
@@ -143,6 +143,7 @@ class _Engine:
     def _store(self) -> Any:
         from engine.store import Store
 
+        assert self.state is not None
         if not Path(self.state).exists():
             raise ImageCommandError(EXIT_USAGE, f"no state database at {self.state}")
         return Store(self.state)

@@ -8,17 +8,24 @@ same key when rows come, go or move.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, ClassVar, Hashable, Mapping, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.cache import LRUCache
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from tui.render import Palette
 
 Raw = tuple[Hashable, ...]
+
+
+def _value(key: Any) -> str:
+    return str(key.value) if isinstance(key, (RowKey, ColumnKey)) else str(key)
 
 
 def palette_of(widget: Any) -> Palette:
@@ -39,6 +46,11 @@ class KeyedTable(DataTable[Any]):
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
         self._raw: dict[str, Raw] = {}
         self._cells: dict[str, tuple[Any, ...]] = {}
+        self._row_gen: dict[str, int] = {}
+        self._cell_ver: dict[tuple[str, str], int] = {}
+        self._gens = itertools.count(1)
+        self._fast_cells: LRUCache[tuple[Any, ...], list[list[Segment]]] = LRUCache(8000)
+        """Our own cell cache: DataTable clears its own on every focus change."""
 
     def on_mount(self) -> None:
         # DataTable caches cell styles in one lru_cache per class, keyed by the table object (its id): a new
@@ -133,22 +145,47 @@ class KeyedTable(DataTable[Any]):
         self._raw[key] = raw
         self._cells[key] = cells
 
+    # -- cheaper rendering ---------------------------------------------------------------------
+
+    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> RowKey:
+        row_key = super().add_row(*cells, height=height, key=key, label=label)
+        if key is not None:
+            self._row_gen[key] = next(self._gens)
+        return row_key
+
+    def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Any, *,
+                    update_width: bool = False) -> None:
+        super().update_cell(row_key, column_key, value, update_width=update_width)
+        cell_id = (_value(row_key), _value(column_key))
+        self._cell_ver[cell_id] = self._cell_ver.get(cell_id, 0) + 1
+
+    def remove_row(self, row_key: RowKey | str) -> None:
+        super().remove_row(row_key)
+        row = _value(row_key)
+        self._row_gen.pop(row, None)
+        for column, _, _ in self.COLUMNS:
+            self._cell_ver.pop((row, column), None)
+
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> Any:
         """DataTable's cell rendering, with a fast path for our one-line Text cells.
 
-        The stock path renders every cell through Rich's Padding and Styled, and every update or focus
-        change re-renders every visible cell; for one line of Text the same segments can be made directly.
-        Anything else (the header, labels, other renderables) takes the stock path.
+        The stock path renders every cell through Rich's Padding and Styled, and its cache is keyed by the
+        table's update count and focus: one changed cell or a focus change re-renders every visible cell.
+        Here a cell is cached by its own version (bumped by `update_cell`, and per row by `add_row`), so only
+        changed cells, and the cursor row on a focus change, are rendered again; one line of Text is turned
+        into segments directly. Anything else (the header, labels, other renderables) takes the stock path.
         """
         if row_index < 0 or column_index < 0 or self.cell_padding != 1:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         try:
             row_key = self._row_locations.get_key(row_index)
             column_key = self._column_locations.get_key(column_index)
-            key = (row_key, column_key, base_style, cursor, hover, self._show_hover_cursor, self._update_count,
-                   self._pseudo_class_state)
-            cached = self._cell_render_cache.get(key)
+            row, column = row_key.value or "", column_key.value or ""
+            key = (row_key, column_key, row_index, column_index, width, base_style, cursor, hover,
+                   self._show_hover_cursor, self._row_gen.get(row, 0), self._cell_ver.get((row, column), 0),
+                   self._pseudo_class_state if cursor or hover else None)
+            cached = self._fast_cells.get(key)
             if cached is not None:
                 return cached
             value = self._data[row_key][column_key]
@@ -176,7 +213,7 @@ class KeyedTable(DataTable[Any]):
         style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
         segments = list(Segment.apply_style(line.render(self.app.console), style, post_style))
         lines = [segments]
-        self._cell_render_cache[key] = lines
+        self._fast_cells[key] = lines
         return lines
 
     def reset(self) -> None:
@@ -184,6 +221,8 @@ class KeyedTable(DataTable[Any]):
         self.clear()
         self._raw.clear()
         self._cells.clear()
+        self._row_gen.clear()
+        self._cell_ver.clear()
 
     def reformat(self) -> None:
         """Format every row again (the theme changed)."""
