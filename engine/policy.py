@@ -279,14 +279,22 @@ def isolation_of(labels: Mapping[str, str], parameters: Iterable[tuple[str, str]
 class Requirements(Protocol):
     """What the policy judges: a TaskSpec, or `app_requirements` of an app (for placement)."""
 
-    image: str
-    privileged: bool
-    volumes: tuple[VolumeMount, ...]
-    network_mode: str
-    user: str | None
-    cap_add: tuple[str, ...]
-    pids_limit: int | None
-    image_id: str | None
+    @property
+    def image(self) -> str: ...
+    @property
+    def privileged(self) -> bool: ...
+    @property
+    def volumes(self) -> tuple[VolumeMount, ...]: ...
+    @property
+    def network_mode(self) -> str: ...
+    @property
+    def user(self) -> str | None: ...
+    @property
+    def cap_add(self) -> tuple[str, ...]: ...
+    @property
+    def pids_limit(self) -> int | None: ...
+    @property
+    def image_id(self) -> str | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,3 +477,29 @@ class PolicyRefusal(AgentError):
         self.problems = list(problems)
         text = "policy: " + "; ".join(self.problems)
         super().__init__(f"agent {agent}: {text}" if agent else text)
+
+
+def isolation_errors(labels: object, container: object) -> list[Any]:
+    """Every problem with an app's isolation labels and docker parameters, as FieldErrors at their JSON
+    paths (/labels/pacer.pids-limit, /container/docker/parameters/0/value); [] when fine or absent."""
+    from engine.errors import FieldError
+
+    errors = []
+    if isinstance(labels, Mapping):
+        for key in (LABEL_READ_ONLY, LABEL_CAP_ADD, LABEL_CAP_DROP, LABEL_PIDS_LIMIT, LABEL_TMPFS, LABEL_IMAGE_ID):
+            value = labels.get(key)
+            if isinstance(value, str):
+                try:
+                    isolation_of({key: value})
+                except ValueError as exc:
+                    errors.append(FieldError(f"/labels/{key}", str(exc).split(": ", 1)[-1]))
+    docker = container.get("docker") if isinstance(container, Mapping) else None
+    parameters = docker.get("parameters") if isinstance(docker, Mapping) else None
+    if isinstance(parameters, list):
+        for i, p in enumerate(parameters):
+            if isinstance(p, Mapping) and isinstance(p.get("key"), str) and isinstance(p.get("value"), str):
+                try:
+                    isolation_of({}, [(p["key"], p["value"])])
+                except ValueError as exc:
+                    errors.append(FieldError(f"/container/docker/parameters/{i}/value", str(exc).split(": ", 1)[-1]))
+    return errors

@@ -220,7 +220,7 @@ class ImageSignature:
         parts = text.split()
         if len(parts) != 4:
             raise ValueError("a signature is 'REF IMAGE_ID PUBLIC_KEY SIGNATURE'")
-        return cls(*parts)
+        return cls(parts[0], parts[1], parts[2], parts[3])
 
     def to_json(self) -> dict[str, object]:
         return {"image": self.image, "imageId": self.image_id, "keyId": self.key_id, "publicKey": self.public_key,
@@ -277,9 +277,9 @@ def signature_problem(ref: str, image_id: str, signatures: Sequence[str | ImageS
     - "image busybox:latest (sha256:ab12cd34ef56) is not signed"
     """
     records = []
-    for raw in signatures:
+    for entry in signatures:
         try:
-            records.append(raw if isinstance(raw, ImageSignature) else ImageSignature.from_wire(raw))
+            records.append(entry if isinstance(entry, ImageSignature) else ImageSignature.from_wire(entry))
         except ValueError:
             continue
     ref_n = normalize_ref(ref)

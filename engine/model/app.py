@@ -35,6 +35,7 @@ from pydantic.alias_generators import to_camel
 from engine.autoscale import policy_errors
 from engine.errors import AppValidationError, FieldError
 from engine.model.ids import app_id_problems, normalize_app_id
+from engine.policy import isolation_errors
 
 __all__ = [
     "READ_ONLY_APP_FIELDS",
@@ -1260,6 +1261,7 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
     _Checks(errors).run(d, default_image=default_image, check_image=not stored)
     if not stored:
         errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: engine/autoscale.py
+        errors.extend(isolation_errors(d.get("labels"), d.get("container")))  # pacer.read-only &c.: engine/policy.py
     if errors or raw is None:
         _raise(errors)
     assert raw is not None

@@ -14,7 +14,7 @@ from engine.agentd.wire import spec_from_json, spec_to_json
 from engine.agents.base import TaskSpec, VolumeMount
 from engine.agents.sim import SimAgent
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig, load_config
-from engine.errors import ConfigError
+from engine.errors import AppValidationError, ConfigError
 from engine.model import parse_app
 from engine.policy import (
     DEFAULT_CAPABILITIES,
@@ -128,7 +128,7 @@ def test_task_spec_carries_isolation() -> None:
     assert spec_from_json(spec_to_json(s)) == s
     req = app_requirements(app, None)
     assert (req.privileged, req.cap_add, req.network_mode, req.image) == (True, ("NET_RAW",), "bridge", "busybox:latest")
-    bad = _app(labels={"pacer.pids-limit": "x"})
+    bad = _app().model_copy(update={"labels": {"pacer.pids-limit": "x"}})  # stored before the rule existed
     with pytest.raises(ValueError, match="app /a: label pacer.pids-limit"):
         task_spec(bad, task, cluster_id="c", default_image="busybox:latest", hostname="h")
 
@@ -330,7 +330,19 @@ async def test_placement_rejects_agents_whose_policy_forbids_the_app(tmp_path: P
             a: "policy: host path volumes are not allowed on this agent (/etc)" for a in ("plain", "lab")}
         assert engine.running_count("/host") == 0
         bad = {"id": "/bad", "cmd": "sleep 1", "cpus": 0.1, "mem": 16, "labels": {"pacer.cap-add": "WIZARDRY"}}
-        await engine.create_app(bad)
-        await wait_until(lambda: "/bad" in engine.waiting, 10, message="the app with a bad label waiting")
-        assert "label pacer.cap-add: 'WIZARDRY' is not a Linux capability" in \
-            engine.waiting["/bad"].rejections["plain"].reason
+        with pytest.raises(AppValidationError) as info:
+            await engine.create_app(bad)
+        assert [(e.path, e.message) for e in info.value.errors] == [
+            ("/labels/pacer.cap-add", "'WIZARDRY' is not a Linux capability")]
+
+
+def test_isolation_labels_are_checked_when_an_app_is_submitted() -> None:
+    with pytest.raises(AppValidationError) as info:
+        _app(labels={"pacer.read-only": "sometimes", "pacer.pids-limit": "0"},
+             container={"type": "DOCKER", "docker": {"image": "busybox", "parameters": [
+                 {"key": "log-driver", "value": "none"}, {"key": "cap-add", "value": "ALL"}]}})
+    assert sorted((e.path, e.message) for e in info.value.errors) == [
+        ("/container/docker/parameters/1/value", "ALL is not accepted here: name the capabilities"),
+        ("/labels/pacer.pids-limit", "must be at least 1, got 0"),
+        ("/labels/pacer.read-only", "must be true or false, got 'sometimes'"),
+    ]
