@@ -18,11 +18,24 @@ from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
 from engine.errors import AgentError, AgentUnreachable
 
 
+@dataclass(frozen=True, slots=True)
+class _SimSpec:
+    """What a sim container keeps of its TaskSpec (not the whole spec: 100,000 of them add up)."""
+
+    cluster_id: str
+    app_id: str
+    task_id: str
+    name: str
+    cpus: float
+    mem_mib: float
+
+
 @dataclass(slots=True)
 class _SimContainer:
     observed: ObservedContainer
-    spec: TaskSpec
+    spec: _SimSpec
     logs: list[str]
+    """Output after the start line, which is made when asked for."""
 
 
 class SimLoad:
@@ -52,7 +65,7 @@ class SimLoad:
             if c.spec.app_id == app_id and c.observed.state == "running"
         )
 
-    def of(self, container_id: str, spec: TaskSpec) -> tuple[float, float]:
+    def of(self, container_id: str, spec: "_SimSpec") -> tuple[float, float]:
         """(cores, MiB) that one running task uses now."""
         if container_id in self.container_load:
             cpus, mem = self.container_load[container_id]
@@ -147,7 +160,8 @@ class SimAgent:
             host_ports=tuple(p.host_port for p in spec.ports),
             ip_address="10.255.0.1",
         )
-        self._containers[cid] = _SimContainer(observed, spec, [f"[sim] started {spec.task_id} on {self.name}"])
+        slim = _SimSpec(spec.cluster_id, spec.app_id, spec.task_id, spec.name, spec.cpus, spec.mem_mib)
+        self._containers[cid] = _SimContainer(observed, slim, [])
         if crashed:
             self._changed()
         return observed
@@ -191,17 +205,20 @@ class SimAgent:
         self._cpu_used.pop(container_id, None)
         self.load.container_load.pop(container_id, None)
 
+    def _lines(self, c: _SimContainer) -> list[str]:
+        return [f"[sim] started {c.spec.task_id} on {self.name}", *c.logs]
+
     async def tail_logs(self, container_id: str, lines: int) -> list[str]:
         self._check()
         c = self._containers.get(container_id)
-        return c.logs[-lines:] if c else []
+        return self._lines(c)[-lines:] if c else []
 
     async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
         """Simulated output: the kept lines, then one line a second while the task runs."""
         c = self._containers.get(container_id)
         if c is None:
             return
-        for line in c.logs[-tail:]:
+        for line in self._lines(c)[-tail:]:
             yield line
         n = 0
         while self._containers.get(container_id) is c and c.observed.state == "running":
