@@ -17,8 +17,8 @@ from textual import on
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.theme import Theme
 from textual.notifications import SeverityLevel
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from engine import DeploymentConflict, Engine, PacerConfig, PacerError

@@ -21,7 +21,7 @@ class Command:
 
 class PacerCommands(Provider):
     def commands(self) -> list[Command]:
-        from tui.screens.main import TABS, MainScreen  # noqa: F401
+        from tui.screens.main import TABS, MainScreen
         from tui.widgets.apps_table import SORTS, AppsTable
         from tui.widgets.log_viewer import LogViewer
 

@@ -43,17 +43,14 @@ class Palette:
     bar_free: str = "grey23"
 
     @classmethod
-    def from_variables(cls, variables: Mapping[str, str]) -> "Palette":
-        def pick(name: str, fallback: str) -> str:
-            value = variables.get(name, fallback)
-            return value if value.startswith("#") else fallback
-
-        return cls(
-            ok=pick("pacer-ok", cls.ok), warn=pick("pacer-warn", cls.warn), bad=pick("pacer-bad", cls.bad),
-            muted=pick("pacer-muted", cls.muted), info=pick("pacer-info", cls.info),
-            bar_used=pick("pacer-bar-used", cls.bar_used), bar_high=pick("pacer-bar-high", cls.bar_high),
-            bar_full=pick("pacer-bar-full", cls.bar_full), bar_free=pick("pacer-bar-free", cls.bar_free),
-        )
+    def from_variables(cls, variables: Mapping[str, str]) -> Palette:
+        """From the theme's `$pacer-*` variables; anything missing or not a plain colour keeps its default."""
+        defaults = cls()
+        values = {}
+        for name in ("ok", "warn", "bad", "muted", "info", "bar_used", "bar_high", "bar_full", "bar_free"):
+            value = variables.get("pacer-" + name.replace("_", "-"), "")
+            values[name] = value if value.startswith("#") else getattr(defaults, name)
+        return cls(**values)
 
     def style(self, tone: str) -> str:
         return str(getattr(self, tone, ""))

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine import AgentView, AppView, ClusterSnapshot, Deployment, Event, TaskRecord, TaskState, parse_app
+from engine import (
+    AgentView,
+    AppView,
+    ClusterSnapshot,
+    Deployment,
+    Event,
+    TaskRecord,
+    TaskState,
+    parse_app,
+)
 from engine.health import HealthResult
 from engine.model import format_ts, task_id_for, with_version
 from engine.placement import Rejection

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Log
 
-from engine import AppNotFound, TaskState
+from engine import AppNotFound
 from tests.tui.conftest import deployed, started, until, web_app
 from tui.app import make_app
 from tui.screens.deploy import DeployScreen

@@ -28,7 +28,6 @@ class AppDetail(Static):
     def show(self, view: ConsoleView | None, app_id: str | None) -> None:
         text = self.describe(view, app_id)
         if text != self._shown:
-            lines = text.plain.count("\n")
             height = sum(max(1, -(-len(line) // max(1, self.size.width - 2))) for line in text.plain.split("\n"))
             self.update(text, layout=height != self._lines)  # a new layout only when its height changes
             self._shown, self._lines = text, height

@@ -16,7 +16,14 @@ from textual.binding import Binding
 
 from engine import AppView
 from tui.engine_host import ConsoleView
-from tui.render import deployment_words, first_line, fmt_cpus, fmt_mem, image_of, matches
+from tui.render import (
+    deployment_words,
+    first_line,
+    fmt_cpus,
+    fmt_mem,
+    image_of,
+    matches,
+)
 from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
 
 SORTS: tuple[tuple[str, str], ...] = (

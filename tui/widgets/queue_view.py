@@ -33,7 +33,6 @@ class QueueView(Static, can_focus=True):
         self._view = view
         text = self.describe(view)
         if text != self._shown:
-            lines = text.plain.count("\n")
             height = sum(max(1, -(-len(line) // max(1, self.size.width - 2))) for line in text.plain.split("\n"))
             self.update(text, layout=height != self._lines)
             self._shown, self._lines = text, height
