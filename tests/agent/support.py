@@ -122,10 +122,11 @@ class FakeBackend(SimAgent):
     async def inspect_labels(self, container_id: str) -> tuple[str, dict[str, str]] | None:
         if container_id in self.foreign:
             return container_id, {"com.example": "not ours"}
-        for cid, c in self._containers.items():
-            if cid == container_id:
-                return cid, c.spec.container_labels()
-        return None
+        c = self._containers.get(container_id)
+        if c is None:
+            return None
+        spec = next(s for s in reversed(self.launched) if s.task_id == c.observed.task_id)
+        return container_id, spec.container_labels()
 
     async def stats(self, container_id: str) -> dict[str, Any]:
         return {"id": container_id, "cpu_stats": {}, "memory_stats": {"usage": 1024}}
