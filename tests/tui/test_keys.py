@@ -404,10 +404,14 @@ async def test_colon_palette_runs_an_action(console):
         await deployed(pilot, web_app(instances=1))
         await pilot.press("colon")
         await pilot.press(*"scale up")
-        await until(pilot, lambda: bool(console.screen.query("CommandList Option") or
-                                         console.screen.query("CommandList")), message="the palette")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+
+        def offered() -> bool:
+            found = console.screen.query("CommandList")
+            return bool(found) and found.first().option_count > 0 and "Scale up" in str(
+                found.first().get_option_at_index(0).prompt)
+
+        await until(pilot, offered, message="the palette offering 'Scale up'")
+        await pilot.press("down", "enter")
         await until(pilot, lambda: console.host.engine.get_app("/web").instances == 2, message="scaled by the palette")
 
 
@@ -480,5 +484,5 @@ async def test_an_existing_app_is_a_notification_with_its_id_in_brackets(console
                     message="the notification")
         note = next(n for n in console._notifications if n.title == "app exists")
         assert "[/example-app]" in note.message and not note.markup
-        await pilot.pause(0.2)
+        await pilot.pause()
         assert console.is_running
