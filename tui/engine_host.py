@@ -326,10 +326,12 @@ class EngineHost:
 
 
 async def scale_app(engine: Engine, app_id: str, instances: int) -> Deployment:
-    """Scale from the keyboard: a running *scale* deployment is simply replaced (the newest count wins);
-    any other deployment in progress (a rolling upgrade) makes it a conflict the operator must resolve."""
+    """Scale from the keyboard. A running deployment that only starts or scales the app (a create, an earlier
+    `+`) is simply replaced: the newest count wins. A rolling upgrade or restart in progress makes it a conflict
+    the operator resolves (x cancels it, the palette can force)."""
     locks = [d for d in engine.deployments.values() if d.app_id == app_id and d.status == "running"]
-    force = bool(locks) and all(d.steps == (("ScaleApplication",),) for d in locks)
+    counts_only = {"StartApplication", "ScaleApplication"}
+    force = bool(locks) and all({a for step in d.steps for a in step} <= counts_only for d in locks)
     return await engine.scale(app_id, instances, force=force)
 
 
