@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.placement import ClusterUsage, assign_ports, place
+from engine.placement import ClusterUsage, Rejection, assign_ports, place
 from engine.state import PortRequest
 from tests.unit.factories import agent, app
 
@@ -101,3 +101,32 @@ def test_ports_held_by_other_containers_are_skipped() -> None:
     a = app(instances=2, ports=(PortRequest(8080, 0),))
     result = place(a, 2, [agent("a1", reserved_ports=frozenset({31000, 31002}))], ClusterUsage())
     assert sorted(p.host_ports[0] for p in result.placements) == [31001, 31003]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "attrs", "seeded", "reason"),
+    [
+        (("hostname", "UNIQUE"), {}, True, "UNIQUE hostname: already runs a task on hostname=a1"),
+        (("rack", "CLUSTER", "r9"), {"rack": "r1"}, False, "CLUSTER rack r9: rack=r1, tasks must run on r9"),
+        (("rack", "GROUP_BY"), {"rack": "r1"}, True, "GROUP_BY rack: rack=r1 has 1 tasks, others have 0"),
+        (("rack", "LIKE", "r[2-9]"), {"rack": "r1"}, False, "LIKE rack r[2-9]: rack=r1 does not match"),
+        (("rack", "UNLIKE", "r1"), {"rack": "r1"}, False, "UNLIKE rack r1: rack=r1 matches"),
+        (("rack", "MAX_PER", "1"), {"rack": "r1"}, True, "MAX_PER rack 1: rack=r1 already has 1"),
+        (("rack", "IS", "r2"), {"rack": "r1"}, False, "IS rack r2: rack=r1"),
+        (("zone", "LIKE", "z1"), {"rack": "r1"}, False, "LIKE zone z1: agent has no attribute zone"),
+    ],
+)
+def test_explanation_names_each_constraint_operator(constraint: tuple[str, ...], attrs: dict[str, str],
+                                                    seeded: bool, reason: str) -> None:
+    """"Why is my app waiting?": every agent's rejection names the operator, field and value."""
+    a = app(instances=1, constraints=(constraint,))
+    agents = [agent("a1", attributes=attrs)]
+    if constraint[1] == "GROUP_BY":
+        agents.append(agent("a2", attributes={"rack": "r2"}, cpus=0))
+    usage = ClusterUsage()
+    if seeded:
+        usage.add("a1", a.app_id, a.resources, ())
+    # GROUP_BY: the other rack exists but its agent cannot take the task, so r1 may not get a second one.
+    result = place(a, 1, agents, usage)
+    assert result.unplaced == 1
+    assert result.rejections["a1"] == Rejection("constraint", reason)
