@@ -8,7 +8,15 @@ import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
+import os
+
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time: a property test fails on a change, not on a roll of the dice.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0,
