@@ -33,11 +33,10 @@ import hmac
 import ipaddress
 import json
 import logging
-import socket
 import ssl
 import sys
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator, Protocol
+from typing import Any, AsyncIterator, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -49,6 +48,7 @@ from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
 from engine.agentd.policy import refusals
 from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
 from engine.agents.base import LABEL_CLUSTER, AgentDriver
+from engine.serving import EmbeddedServer, bind_socket
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.policy import PolicyRefusal
 
@@ -418,27 +418,6 @@ def check_listen(config: AgentServerConfig) -> tuple[str, int]:
     return host, port
 
 
-def _bind(host: str, port: int, source: str) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConfigError(source, None, "agent.listen", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
-    last: OSError | None = None
-    for fam, kind, proto, _, addr in infos:
-        sock = socket.socket(fam, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-            sock.listen(1024)
-            sock.setblocking(False)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-    reason = last.strerror if last is not None and last.strerror else str(last)
-    raise ConfigError(source, None, "agent.listen", f"cannot listen on {host}:{port}: {reason}")
-
-
 class _RefusalLoggingSSLObject(ssl.SSLObject):
     """Logs TLS clients refused for their certificate (none, expired, another CA) when client_ca is set."""
 
@@ -454,24 +433,12 @@ class _RefusalLoggingSSLObject(ssl.SSLObject):
             raise
 
 
-def _uvicorn_server_class() -> Any:
-    import uvicorn
-
-    class _Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:  # the host program owns the signals
-            yield
-
-    return _Server
-
-
 class AgentServer:
     """A running agent: `url`, `fingerprint`, `token_file`; `await stop()`."""
 
-    def __init__(self, server: Any, task: "asyncio.Task[None]", settings: AgentSettings, backend: AgentBackend,
+    def __init__(self, server: EmbeddedServer, settings: AgentSettings, backend: AgentBackend,
                  host: str, port: int, scheme: str, fingerprint: str | None, token_file: str | None) -> None:
         self._server = server
-        self._task = task
         self.settings = settings
         self.backend = backend
         self.host = host
@@ -487,20 +454,11 @@ class AgentServer:
 
     @property
     def running(self) -> bool:
-        return not self._task.done()
+        return self._server.running
 
     async def stop(self, timeout: float = 5.0) -> None:
         self.settings.closing.set()
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
-            self._server.force_exit = True
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, SystemExit):
-                await self._task
-        except SystemExit:
-            pass
+        await self._server.stop(timeout)
         await self.backend.close()
 
 
@@ -510,8 +468,6 @@ def _say(text: str) -> None:
 
 async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None = None) -> AgentServer:
     """Check the config, prepare credentials, bind, and serve in the running loop."""
-    import uvicorn
-
     from engine.agentd.tls import prepare_credentials
 
     host, port = check_listen(config)  # before anything else: no socket for a refused config
@@ -533,39 +489,15 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
     settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, heartbeat=config.heartbeat)
     app = build_app(backend, settings)
     tls = bool(creds.tls_cert and creds.tls_key)
-    sock = _bind(host, port, config.source)
-    uv_config = uvicorn.Config(
-        app,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        http="h11",
-        ws="none",
-        timeout_graceful_shutdown=3,
-        ssl_certfile=creds.tls_cert if tls else None,
-        ssl_keyfile=creds.tls_key if tls else None,
+    sock = bind_socket(host, port, source=config.source, field="agent.listen")
+    server = await EmbeddedServer.start(
+        app, sock, name="pacer-agentd", source=config.source, tls_field="agent.tls_cert", listen_field="agent.listen",
+        ssl_certfile=creds.tls_cert if tls else None, ssl_keyfile=creds.tls_key if tls else None,
         ssl_ca_certs=config.client_ca if tls else None,
         ssl_cert_reqs=int(ssl.CERT_REQUIRED) if tls and config.client_ca else int(ssl.CERT_NONE),
+        sslobject_class=_RefusalLoggingSSLObject,
     )
-    try:
-        uv_config.load()
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        sock.close()
-        raise ConfigError(config.source, None, "agent.tls_cert", f"cannot load the TLS files: {exc}") from None
-    if uv_config.ssl is not None:
-        uv_config.ssl.sslobject_class = _RefusalLoggingSSLObject
-    server = _uvicorn_server_class()(uv_config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="pacer-agentd")
-    while not server.started:
-        if task.done():
-            sock.close()
-            failure = task.exception() if not task.cancelled() else None
-            raise ConfigError(config.source, None, "agent.listen", f"the agent did not start: {failure!r}")
-        await asyncio.sleep(0.01)
-    bound = sock.getsockname()[1]
-    agent = AgentServer(server, task, settings, backend, host, bound, "https" if tls else "http",
+    agent = AgentServer(server, settings, backend, host, server.port, "https" if tls else "http",
                         creds.fingerprint, creds.token_file)
     try:
         await backend.connect()

@@ -5,10 +5,9 @@
     ...
     await server.stop()
 
-uvicorn never touches signal handling here (the console and `--serve` own
-SIGINT/SIGTERM): `serve()` runs as a task of the current loop with
-`capture_signals` switched off. The socket is bound before the task starts,
-so a port in use or a bad address is an error of `start_api`, not a log line.
+uvicorn runs in the current loop and never touches signal handling, and the
+socket is bound first, so a port in use is an error of `start_api`
+(engine.serving, shared with the `pacer --serve` agent).
 
 An API bound to anything but a loopback address refuses to start without a
 token and a TLS certificate and key (ConfigError: exit code 2 in the CLI).
@@ -16,20 +15,17 @@ token and a TLS certificate and key (ConfigError: exit code 2 in the CLI).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import ipaddress
 import logging
-import socket
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from starlette.applications import Starlette
 
 from engine.api.app import api_state, build_app
 from engine.api.state import ApiSettings, ApiState
 from engine.config import PacerConfig, SchedulerConfig
 from engine.errors import ConfigError
+from engine.serving import EmbeddedServer, bind_socket
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -77,19 +73,11 @@ def check_binding(host: str, sched: SchedulerConfig, source: str) -> None:
         )
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:  # the host program owns the signals
-        yield
-
-
 class ApiServer:
     """A running API: `url`, `host`, `port`, `app`, `state`; `await stop()`."""
 
-    def __init__(self, server: _Server, task: "asyncio.Task[None]", app: Starlette, host: str, port: int,
-                 scheme: str) -> None:
+    def __init__(self, server: EmbeddedServer, app: Starlette, host: str, port: int, scheme: str) -> None:
         self._server = server
-        self._task = task
         self.app = app
         self.host = host
         self.port = port
@@ -109,21 +97,12 @@ class ApiServer:
 
     @property
     def running(self) -> bool:
-        return not self._task.done()
+        return self._server.running
 
     async def stop(self, timeout: float = 5.0) -> None:
         """Close the event and log streams, then stop accepting and finish open requests."""
         self.state.closing.set()
-        self._server.should_exit = True
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
-            self._server.force_exit = True
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, SystemExit):
-                await self._task
-        except SystemExit:
-            pass
+        await self._server.stop(timeout)
 
 
 def _scheduler(config: Any) -> tuple[SchedulerConfig, str]:
@@ -132,28 +111,6 @@ def _scheduler(config: Any) -> tuple[SchedulerConfig, str]:
     if isinstance(config, SchedulerConfig):
         return config, "<config>"
     raise TypeError(f"start_api needs a PacerConfig or SchedulerConfig, got {type(config).__name__}")
-
-
-def _bind_socket(host: str, port: int, source: str) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        infos = socket.getaddrinfo(host, port, family=0 if host == "localhost" else family, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ConfigError(source, None, "scheduler.api", f"cannot resolve {host!r}: {exc.strerror or exc}") from None
-    last: OSError | None = None
-    for fam, kind, proto, _, addr in infos:
-        sock = socket.socket(fam, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-            sock.listen(1024)
-            sock.setblocking(False)
-            return sock
-        except OSError as exc:
-            sock.close()
-            last = exc
-    reason = last.strerror if last is not None and last.strerror else str(last)
-    raise ConfigError(source, None, "scheduler.api", f"cannot listen on {host}:{port}: {reason}")
 
 
 async def start_api(
@@ -177,7 +134,7 @@ async def start_api(
     host, port = parse_bind(spec, source=source)
     check_binding(host, sched, source)
     tls = bool(sched.api_tls_cert and sched.api_tls_key)
-    sock = _bind_socket(host, port, source)
+    sock = bind_socket(host, port, source=source, field="scheduler.api")
     bound_port = sock.getsockname()[1]
     scheme = "https" if tls else "http"
     shown_host = f"[{host}]" if ":" in host else host
@@ -187,32 +144,10 @@ async def start_api(
         sse_heartbeat=base.sse_heartbeat, sse_send_timeout=base.sse_send_timeout,
     )
     app = build_app(engine, api_settings)
-    uv_config = uvicorn.Config(
-        app,
-        lifespan="off",
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        http="h11",
-        ws="none",
-        timeout_graceful_shutdown=3,
-        ssl_certfile=sched.api_tls_cert if tls else None,
-        ssl_keyfile=sched.api_tls_key if tls else None,
+    server = await EmbeddedServer.start(
+        app, sock, name="pacer-api", source=source, tls_field="scheduler.api_tls_cert", listen_field="scheduler.api",
+        ssl_certfile=sched.api_tls_cert if tls else None, ssl_keyfile=sched.api_tls_key if tls else None,
     )
-    try:
-        uv_config.load()
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        sock.close()
-        raise ConfigError(source, None, "scheduler.api_tls_cert", f"cannot load the TLS certificate or key: {exc}") from None
-    server = _Server(uv_config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name="pacer-api")
-    while not server.started:
-        if task.done():
-            sock.close()
-            failure = task.exception() if not task.cancelled() else None
-            raise ConfigError(source, None, "scheduler.api", f"the API did not start: {failure!r}")
-        await asyncio.sleep(0.01)
-    api = ApiServer(server, task, app, host, bound_port, scheme)
+    api = ApiServer(server, app, host, bound_port, scheme)
     log.info("API serving on %s%s", api.url, " (token required)" if sched.api_token else "")
     return api
