@@ -109,14 +109,17 @@ class PacerApp(App[int]):
         self.notify(f"Marathon API at {server.url}", title="api")
 
     def on_engine_updated(self, message: EngineUpdated) -> None:
+        if not self.is_running:  # shutting down: the screen's widgets are going away
+            self.host.consumed()
+            return
         if not self.main.ready:  # the first view can beat the main screen's mount: show it once mounted
             self.main.call_after_refresh(self.post_message, message)
             return
         try:
             self.main.apply(message.update)
         except NoMatches:
-            if self.main.children:
-                raise  # a real bug; an update arriving while the screen is torn down is not
+            if self.is_running:
+                raise  # a real bug; an update racing the shutdown is not
             return
         finally:
             self.host.consumed()
@@ -142,7 +145,7 @@ class PacerApp(App[int]):
                         title="no agents", severity="warning", timeout=15)
 
     def on_log_recorded(self, message: LogRecorded) -> None:
-        self.main.query_one(EventLog).write_line(message.line)
+        self.main.query_one(EventLog).add_line(message.line)
 
     @on(Worker.StateChanged)
     def _report_failure(self, event: Worker.StateChanged) -> None:

@@ -232,6 +232,10 @@ class MainScreen(Screen[None]):
             self.query_one(pane).show(self.view)  # type: ignore[attr-defined]
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        events = self.query_one(EventLog)
+        events.visible = self.query_one(TabbedContent).active == "events"
+        if events.visible:
+            events.flush()
         self._show_active()
         self._bindings_maybe_changed()
 
@@ -294,6 +298,10 @@ class MainScreen(Screen[None]):
         self._focus_pane(tab, widget)
 
     def _focus_pane(self, tab: str, widget_id: str) -> None:
+        events = self.query_one(EventLog)
+        events.visible = tab == "events"
+        if events.visible:
+            events.flush()
         self.query_one(TabbedContent).active = tab
         self.query_one(f"#{widget_id}").focus()
 

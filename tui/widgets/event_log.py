@@ -47,24 +47,41 @@ class EventLog(Log):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, max_lines=MAX_EVENTS, highlight=False, auto_scroll=True)
         self._kept: deque[str] = deque(maxlen=MAX_EVENTS)
+        self._unformatted: deque[Event | str] = deque(maxlen=MAX_EVENTS)
         self.filter = ""
         self.count = 0
+        self.visible = False
+        """Set by the screen: while the pane is hidden, events are kept as they came and formatted when shown."""
 
     def add(self, events: Iterable[Event], dropped: int = 0) -> None:
-        lines = []
+        before = len(self._unformatted)
         if dropped:
-            lines.append(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
-        for event in events:
-            lines.append(f"{_clock(event.timestamp)} {event.event_type:<24} {summarize(event)}")
-        if not lines:
+            self._unformatted.append(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
+        self._unformatted.extend(events)
+        self.count += len(self._unformatted) - before
+        if self.visible:
+            self.flush()
+
+    def add_line(self, line: str) -> None:
+        """A line that is not an engine event (a log record)."""
+        self._unformatted.append(line)
+        self.count += 1
+        if self.visible:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._unformatted:
             return
-        self.count += len(lines)
+        lines = [e if isinstance(e, str) else f"{_clock(e.timestamp)} {e.event_type:<24} {summarize(e)}"
+                 for e in self._unformatted]
+        self._unformatted.clear()
         self._kept.extend(lines)
-        shown = [line for line in lines if matches(self.filter, line)]
+        shown = [line for line in lines[-MAX_EVENTS:] if matches(self.filter, line)]
         if shown:
             self.write_lines(shown)
 
     def set_filter(self, text: str) -> None:
+        self.flush()
         self.filter = text
         self.clear()
         self.write_lines([line for line in self._kept if matches(text, line)])
