@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Iterable
+from typing import Any, Sequence
 
 from textual.widgets import Log
 
@@ -53,12 +53,11 @@ class EventLog(Log):
         self.visible = False
         """Set by the screen: while the pane is hidden, events are kept as they came and formatted when shown."""
 
-    def add(self, events: Iterable[Event], dropped: int = 0) -> None:
-        before = len(self._unformatted)
+    def add(self, events: Sequence[Event], dropped: int = 0) -> None:
         if dropped:
-            self._unformatted.append(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
+            self.add_line(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
         self._unformatted.extend(events)
-        self.count += len(self._unformatted) - before
+        self.count += len(events)
         if self.visible:
             self.flush()
 
