@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import DataTable, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from engine import AppValidationError, Deployment, Engine, PacerError, app_to_json
 from tui.engine_host import ConsoleHost, ConsoleView, Update, scale_app
@@ -132,6 +132,7 @@ class MainScreen(Screen[None]):
             yield AgentsTable(id="agents-table")
         elif tab == "deployments":
             yield DeploymentsTable(clock=self.clock, id="deployments-table")
+            yield Static(id="deployment-detail")
         elif tab == "health":
             yield HealthTable(id="health-table")
         elif tab == "queue":
@@ -230,6 +231,12 @@ class MainScreen(Screen[None]):
                 "queue": QueueView}.get(active)
         if pane is not None:
             self.query_one(pane).show(self.view)  # type: ignore[attr-defined]
+        if active == "deployments":
+            self._show_deployment()
+
+    def _show_deployment(self) -> None:
+        table = self.query_one(DeploymentsTable)
+        self.query_one("#deployment-detail", Static).update(table.describe(table.selected_key))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         events = self.query_one(EventLog)
@@ -240,6 +247,8 @@ class MainScreen(Screen[None]):
         self._bindings_maybe_changed()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if isinstance(event.data_table, DeploymentsTable):
+            self._show_deployment()
         if event.data_table is self.apps and self.tasks.app_id != self.selected_app:
             # The cursor moves at once; the selected app's tasks follow a moment later, once per burst of keys.
             if self._selection_timer is not None:

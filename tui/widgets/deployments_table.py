@@ -14,11 +14,11 @@ from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
 class DeploymentsTable(KeyedTable):
     COLUMNS: ClassVar = (
         ("id", "DEPLOYMENT", 10),
-        ("app", "APP", 20),
+        ("app", "APP", 18),
         ("kind", "KIND", 7),
-        ("step", "STEP", 18),
+        ("step", "STEP", 15),
         ("progress", "PROGRESS", 8),
-        ("age", "AGE", 7),
+        ("age", "AGE", 6),
         ("reason", "WHY NOT DONE", 60),
     )
     NARROW: ClassVar = {"id": 8, "app": 16, "step": 14, "age": 6}
@@ -44,6 +44,25 @@ class DeploymentsTable(KeyedTable):
         self.filter = text
         if self._view is not None:
             self.show(self._view)
+
+    def describe(self, deployment_id: str | None) -> Text:
+        """Every step of the selected deployment (done, current, to do), why it is not done, versions."""
+        p = palette_of(self)
+        d = next((d for d in (self._view.deployments if self._view else ()) if d.id == deployment_id), None)
+        if d is None:
+            return Text("no deployment in progress" if not self.row_count else "", style=p.muted, end="")
+        out = Text(f"{d.id}  {d.app_id}  ", end="")
+        for index, step in enumerate(d.steps, start=1):
+            done, current = index < d.current_step, index == d.current_step
+            mark = "✓" if done else "▶" if current else "·"
+            out.append(f"{mark} {index} {'+'.join(step)}  ", style=p.ok if done else p.info if current else p.muted)
+        if d.rollback_of:
+            out.append(f"(rolls back {d.rollback_of[:8]})", style=p.warn)
+        target = (d.target or {}).get("version") if d.target else None
+        out.append(f"\nversion {d.version}" + (f" → {target}" if target and target != d.version else ""), style=p.muted)
+        if d.reason:
+            out.append(f"\nwhy not done: {d.reason}", style=p.warn)
+        return out
 
     def app_of(self, deployment_id: str) -> str | None:
         raw = self.raw(deployment_id)

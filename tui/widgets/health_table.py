@@ -52,12 +52,12 @@ def describe_results(results: Mapping[int, Any], state: bool | None) -> str:
 
 class HealthTable(KeyedTable):
     COLUMNS: ClassVar = (
-        ("app", "APP", 20),
-        ("task", "TASK", 10),
-        ("agent", "AGENT", 12),
+        ("app", "APP", 18),
+        ("task", "TASK", 8),
+        ("agent", "AGENT", 10),
         ("health", "HEALTH", 9),
-        ("check", "CHECK", 30),
-        ("result", "LAST RESULT", 40),
+        ("check", "CHECK", 22),
+        ("result", "LAST RESULT", 38),
     )
     NARROW: ClassVar = {"app": 16, "task": 8, "agent": 10, "check": 20}
 
