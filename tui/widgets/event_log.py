@@ -36,6 +36,11 @@ def summarize(event: Event) -> str:
         return str(f.get("uri", ""))
     if kind == "app_terminated_event":
         return str(f.get("appId", ""))
+    if kind == "pacer_autoscale":
+        measured = f.get("measured")
+        shown = f"{measured:g}%" if isinstance(measured, (int, float)) else "?"
+        return (f"{f.get('appId', '')} {f.get('from')} -> {f.get('to')} instances: {f.get('metric')} {shown} "
+                f"against target {f.get('target')}% ({f.get('reason', '')})")
     if kind.startswith("pacer_agent"):
         reason = f": {f['reason']}" if f.get("reason") else ""
         return f"{f.get('agent', '')}{reason}"
