@@ -196,8 +196,12 @@ class PacerApp(App[int]):
         if self.main.view is not None:
             self.main.apply_view_again()
         if theme.name != self.settings.theme:
-            self.settings = self.settings.with_(theme=theme.name)
-            save_settings(self.settings, self.settings_file)
+            self.remember(theme=theme.name)
+
+    def remember(self, **changes: object) -> None:
+        """Keep a console preference (theme, log wrap, log timestamps) for the next start."""
+        self.settings = self.settings.with_(**changes)
+        save_settings(self.settings, self.settings_file)
 
 
 def default_samples_dir() -> Path | None:

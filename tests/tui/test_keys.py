@@ -288,6 +288,7 @@ async def test_l_follows_the_logs_of_an_app_with_pause_wrap_timestamps_and_searc
         assert log.lines[-1][:2].isdigit() and log.lines[-1][2] == ":", "timestamps shown"
         await pilot.press("w")
         assert viewer.wrap
+        assert console.settings.log_wrap and console.settings.log_timestamps, "remembered for the next start"
         await pilot.press("slash", *"started", "enter")
         assert viewer.search == "started"
         assert log.lines and all("started" in line for line in log.lines)

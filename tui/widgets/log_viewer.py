@@ -144,11 +144,18 @@ class LogViewer(Vertical):
 
     def action_toggle_wrap(self) -> None:
         self.wrap = not self.wrap
+        self._remember(log_wrap=self.wrap)
         self._redraw()
 
     def action_toggle_timestamps(self) -> None:
         self.timestamps = not self.timestamps
+        self._remember(log_timestamps=self.timestamps)
         self._redraw()
+
+    def _remember(self, **changes: object) -> None:
+        remember = getattr(self.app, "remember", None)
+        if remember is not None:
+            remember(**changes)
 
     def action_clear(self) -> None:
         self._kept.clear()
