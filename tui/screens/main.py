@@ -367,7 +367,12 @@ class MainScreen(Screen[None]):
             self.query_one(f"#{widget}").focus()
 
     def _title_filters(self) -> None:
-        self.apps.border_title = f"Apps (filter: {self.apps.filter})" if self.apps.filter else "Apps"
+        """Panes with a fixed title say which filter they show (the agents and health panes say it themselves)."""
+        for widget_id, title in (("apps-table", "Apps"), ("deployments-table", "Deployments in progress"),
+                                 ("queue-view", "Waiting apps: why each agent refused them"), ("event-log", "Events")):
+            widget = self.query_one(f"#{widget_id}")
+            text = getattr(widget, "filter", "")
+            widget.border_title = f"{title} (filter: {text})" if text else title
 
     # -- commands -------------------------------------------------------------------------------------
 

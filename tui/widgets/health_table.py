@@ -90,7 +90,8 @@ class HealthTable(KeyedTable):
                                        describe_results(view.health_results.get(t.task_id, {}), state))
         self.counts = (healthy, unhealthy, unknown)
         self.sync(rows)
-        self.border_title = f"Health: {unhealthy} unhealthy, {unknown} unknown, {healthy} healthy"
+        shown = f" (filter: {self.filter})" if self.filter else ""
+        self.border_title = f"Health: {unhealthy} unhealthy, {unknown} unknown, {healthy} healthy{shown}"
 
     def set_filter(self, text: str) -> None:
         self.filter = text
