@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError
+from engine.netaddr import is_loopback
 from engine.policy import AgentPolicy, ClusterPolicy, merge_policies, policy_problems, resolve_key_paths
 
 if sys.version_info >= (3, 11):
@@ -77,7 +78,7 @@ class AgentConfig(_Strict):
             if not (self.token or self.token_file):
                 raise ValueError("a pacer agent needs token or token_file")
             host = re.sub(r"^pacer\+https?://", "", self.url).split("/")[0].rsplit(":", 1)[0].strip("[]")
-            if self.url.startswith("pacer+http://") and host != "localhost" and not _loopback_ip(host):
+            if self.url.startswith("pacer+http://") and not is_loopback(host):
                 raise ValueError(f"plain HTTP to agent host {host!r} is refused: use pacer+https:// "
                                  "(pacer+http:// is allowed only on loopback addresses)")
         return self
@@ -87,15 +88,6 @@ class AgentConfig(_Strict):
         if self.url.startswith("sim://"):
             return "sim"
         return "pacer" if self.url.startswith("pacer+") else "docker"
-
-
-def _loopback_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class SchedulerConfig(_Strict):
@@ -170,17 +162,22 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     return table_line
 
 
-def load_config(path: str | Path) -> PacerConfig:
-    path = Path(path)
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """A TOML file's text and data; ConfigError naming the file (and line) when unreadable or malformed."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), None, "file", f"cannot read: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
         raise ConfigError(str(path), int(match.group(1)) if match else None, "syntax", str(exc)) from None
+
+
+def load_config(path: str | Path) -> PacerConfig:
+    path = Path(path)
+    text, data = read_toml(path)
     try:
         config = PacerConfig.model_validate({**data, "source": str(path)})
     except ValidationError as exc:

@@ -37,8 +37,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.config import DEFAULT_DOCKER_URL, _line_of
+from engine.config import DEFAULT_DOCKER_URL, _line_of, read_toml
 from engine.errors import ConfigError
+from engine.netaddr import parse_host_port
 from engine.policy import AgentPolicy, policy_problems, resolve_key_paths
 
 if sys.version_info >= (3, 11):
@@ -105,17 +106,7 @@ class AgentServerConfig(_Strict):
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); ValueError when malformed."""
-    raw = text.strip()
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-        ok = bool(sep) and rest.startswith(":")
-    else:
-        host, sep, port_text = raw.rpartition(":")
-        ok = bool(sep) and ":" not in host
-    if not ok or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValueError(f"must be HOST:PORT such as 127.0.0.1:7443, got {text!r}")
-    return host, int(port_text)
+    return parse_host_port(text, example=DEFAULT_LISTEN)
 
 
 def _loc_for_line(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -154,15 +145,7 @@ def agent_config_from_table(table: Any, *, source: str = "<config>", text: str =
 def load_agent_config(path: str | Path, *, required: bool = True) -> AgentServerConfig | None:
     """The `[agent]` table of a TOML file; None when there is none and it is not `required`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), None, "file", f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(str(path), int(match.group(1)) if match else None, "syntax", str(exc)) from None
+    text, data = read_toml(path)
     if "agent" not in data:
         if required:
             raise ConfigError(str(path), None, "agent", "no [agent] table: nothing to serve as an agent")

@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import json
 import logging
 import ssl
@@ -48,6 +47,7 @@ from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
 from engine.agentd.policy import refusals
 from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
 from engine.agents.base import LABEL_CLUSTER, AgentDriver
+from engine.netaddr import is_loopback
 from engine.serving import EmbeddedServer, bind_socket
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.policy import PolicyRefusal
@@ -392,15 +392,6 @@ def build_app(backend: AgentBackend, settings: AgentSettings) -> ASGIApp:
 
 
 # --------------------------------------------------------------------------- serving
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_listen(config: AgentServerConfig) -> tuple[str, int]:

@@ -46,23 +46,13 @@ from engine.agentd.wire import (
     spec_to_json,
 )
 from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
+from engine.netaddr import is_loopback
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 
 log = logging.getLogger("pacer.agents.remote")
 
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class PinMismatch(ssl.SSLCertVerificationError):
@@ -137,7 +127,7 @@ class RemoteAgent:
             raise ConfigError("<config>", None, f"agents[{name}].url", f"not a pacer agent URL: {url!r}")
         scheme = parsed.scheme.removeprefix("pacer+")
         host = parsed.hostname or ""
-        if scheme == "http" and not _is_loopback(host):
+        if scheme == "http" and not is_loopback(host):
             raise ConfigError(
                 "<config>", None, f"agents[{name}].url",
                 f"plain HTTP to agent {name} at {host!r} is refused: use pacer+https:// (http only on loopback)",

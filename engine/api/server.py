@@ -15,7 +15,6 @@ token and a TLS certificate and key (ConfigError: exit code 2 in the CLI).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from engine.api.app import api_state, build_app
 from engine.api.state import ApiSettings, ApiState
 from engine.config import PacerConfig, SchedulerConfig
 from engine.errors import ConfigError
+from engine.netaddr import is_loopback, parse_host_port
 from engine.serving import EmbeddedServer, bind_socket
 
 if TYPE_CHECKING:
@@ -35,26 +35,10 @@ log = logging.getLogger("pacer.api")
 
 def parse_bind(text: str, *, source: str = "<command line>", field: str = "scheduler.api") -> tuple[str, int]:
     """``HOST:PORT`` or ``[V6]:PORT`` -> (host, port); ConfigError when malformed."""
-    raw = text.strip()
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-        ok = bool(sep) and rest.startswith(":")
-    else:
-        host, sep, port_text = raw.rpartition(":")
-        ok = bool(sep) and ":" not in host
-    if not ok or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ConfigError(source, None, field, f"must be HOST:PORT such as 127.0.0.1:8080, got {text!r}")
-    return host, int(port_text)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return parse_host_port(text)
+    except ValueError as exc:
+        raise ConfigError(source, None, field, str(exc)) from None
 
 
 def check_binding(host: str, sched: SchedulerConfig, source: str) -> None:
