@@ -1,0 +1,405 @@
+"""Commands on apps, deployments and agents: what an operator, the API or the console asks of the engine.
+
+Each command validates, commits the change with its deployment to the store,
+and only then changes the engine's memory and wakes the reconcile loop. Part of
+`Engine` (engine/core.py), kept here so the loop and the commands each have a module.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Mapping
+
+from engine.deployments import Deployment, progress, steps_for
+from engine.errors import (
+    AgentError,
+    AppExists,
+    AppNotFound,
+    AppValidationError,
+    DeploymentConflict,
+    DeploymentNotFound,
+    FieldError,
+    TaskNotFound,
+)
+from engine.model import (
+    AppDefinition,
+    app_from_json,
+    app_to_json,
+    config_equal,
+    format_ts,
+    merge_app_json,
+    normalize_app_id,
+    parse_app,
+    parse_ts,
+    with_version,
+)
+from engine.reconcile import Kill
+from engine.specs import desired_app
+from engine.state import TaskRecord, TaskState
+
+if TYPE_CHECKING:
+    from engine.agents.base import AgentDriver
+    from engine.config import PacerConfig
+    from engine.core import _AgentSlot
+    from engine.events import EventBus
+    from engine.executor import Executor
+    from engine.reconcile import Waiting
+    from engine.state import AgentState, BackoffState, DesiredApp
+    from engine.store import Store
+    from engine.task_table import TaskTable
+
+
+class AppCommands:
+    """The command half of `Engine`; it works on the state that `Engine.__init__` sets up."""
+
+    # Set up by Engine.__init__ and Engine.start (declared here for readers and type checkers).
+    config: "PacerConfig"
+    store: "Store | None"
+    bus: "EventBus"
+    executor: "Executor"
+    apps: dict[str, AppDefinition]
+    _desired: "dict[str, DesiredApp]"
+    tasks: "TaskTable"
+    backoff: "dict[str, BackoffState]"
+    failures: dict[str, dict[str, Any]]
+    deployments: dict[str, Deployment]
+    waiting: "dict[str, Waiting]"
+    health: dict[str, bool | None]
+    _agents: "dict[str, _AgentSlot]"
+    _agent_states_cache: "dict[str, AgentState] | None"
+    _full_requested: bool
+
+    if TYPE_CHECKING:
+        def clock(self) -> float: ...
+        def wake(self, app_id: str | None = None) -> None: ...
+        def driver(self, agent: str) -> AgentDriver: ...
+        def _persist(self, **kwargs: Any) -> None: ...
+        def _publish_status(self, t: TaskRecord, message: str) -> None: ...
+        def tasks_of(self, app_id: str) -> list[TaskRecord]: ...
+
+    def _set_app(self, app: AppDefinition) -> None:
+        self.apps[app.id] = app
+        self._desired[app.id] = desired_app(app)
+
+    def _next_version(self, app_id: str) -> str:
+        now = self.clock()
+        version = format_ts(now)
+        current = self.apps.get(app_id)
+        if current is not None and current.version and version <= current.version:
+            version = format_ts(parse_ts(current.version) + 0.001)
+        return version
+
+    def _locks(self, app_id: str) -> list[Deployment]:
+        return [d for d in self.deployments.values() if d.app_id == app_id and d.status == "running"]
+
+    def _change(
+        self,
+        app_id: str,
+        target: AppDefinition | None,
+        kind: Literal["create", "scale", "config", "restart", "delete"],
+        *,
+        force: bool,
+        rollback_of: str | None = None,
+        origin: tuple[str | None, str | None] | None = None,
+    ) -> Deployment:
+        """Commit one change of one app, with its deployment, or refuse it if a deployment locks the app.
+        With `origin` (client address, request uri) the change is announced as Marathon's api_post_event."""
+        assert self.store is not None
+        locks = self._locks(app_id)
+        if locks and not force:
+            raise DeploymentConflict(app_id, [d.id for d in locks])
+        previous = self.apps.get(app_id)
+        version = self._next_version(app_id)
+        stamped: AppDefinition | None = None
+        if target is not None:
+            old_info = (previous.version_info or {}) if previous else {}
+            config_change = kind in ("create", "config", "restart") or not old_info
+            info = {
+                "lastScalingAt": version,
+                "lastConfigChangeAt": version if config_change else old_info.get("lastConfigChangeAt", version),
+            }
+            stamped = with_version(target, version, info)
+        deployment = Deployment(
+            id=str(uuid.uuid4()),
+            version=version,
+            app_id=app_id,
+            steps=steps_for(kind),
+            current_step=1,
+            started_at=self.clock(),
+            original=app_to_json(previous) if previous else None,
+            target=app_to_json(stamped) if stamped else None,
+            rollback_of=rollback_of,
+        )
+        self.store.put_apps(
+            [app_to_json(stamped)] if stamped else [],
+            clear_backoff=[app_id] if kind in ("create", "config", "restart") else [],
+            delete_apps=[app_id] if stamped is None else [],
+            deployments=[deployment.to_record()],
+            finished_deployments=[d.id for d in locks],
+        )
+        # Committed: now the in-memory view may change.
+        for d in locks:
+            self.deployments.pop(d.id, None)
+            self.bus.publish("deployment_failed", id=d.id, plan=d.plan_json(), reason=f"replaced by deployment {deployment.id}")
+        if kind in ("create", "config", "restart"):
+            self.backoff.pop(app_id, None)
+        if stamped is not None:
+            self._set_app(stamped)
+        else:
+            self.apps.pop(app_id, None)
+            self._desired.pop(app_id, None)
+            self.backoff.pop(app_id, None)
+            self.failures.pop(app_id, None)
+            self.waiting.pop(app_id, None)
+        self.deployments[deployment.id] = deployment
+        if origin is not None and deployment.target is not None:
+            client_ip, uri = origin
+            self.bus.publish("api_post_event", clientIp=client_ip, uri=uri or f"/v2/apps{app_id}",
+                             appDefinition=dict(deployment.target))
+        self.bus.publish("group_change_success", groupId="/", version=version)
+        self.bus.publish("deployment_info", plan=deployment.plan_json(),
+                         currentStep={"actions": [{"action": a, "app": app_id} for a in deployment.current_actions]})
+        self.wake(app_id)
+        return deployment
+
+    def _parse(self, data: object) -> AppDefinition:
+        return parse_app(data, default_image=self.config.scheduler.default_image)
+
+    async def create_app(
+        self, data: object, *, force: bool = False, client_ip: str | None = None, uri: str | None = None
+    ) -> Deployment:
+        app = self._parse(data)
+        if app.id in self.apps:
+            raise AppExists(app.id)
+        return self._change(app.id, app, "create", force=force, origin=(client_ip, uri))
+
+    async def put_app(
+        self,
+        data: object,
+        *,
+        app_id: str | None = None,
+        partial: bool = True,
+        force: bool = False,
+        client_ip: str | None = None,
+        uri: str | None = None,
+    ) -> Deployment:
+        """Create or update (Marathon's PUT): partial updates merge over the current definition."""
+        if not isinstance(data, dict):
+            raise AppValidationError([FieldError("/", "an app must be a JSON object")])
+        body = dict(data)
+        if app_id is not None:
+            body.setdefault("id", app_id)
+        current = self.apps.get(self._parse_id(body))
+        if current is None:
+            return await self.create_app(body, force=force, client_ip=client_ip, uri=uri)
+        if partial:
+            body = merge_app_json(app_to_json(current), body)
+        app = self._parse(body)
+        kind: Literal["scale", "config"] = "scale" if config_equal(current, app) else "config"
+        return self._change(app.id, app, kind, force=force, origin=(client_ip, uri))
+
+    @staticmethod
+    def _parse_id(body: Mapping[str, Any]) -> str:
+        raw = body.get("id")
+        if not isinstance(raw, str) or not raw.strip("/"):
+            raise AppValidationError([FieldError("/id", "is required")])
+        return normalize_app_id(raw)
+
+    def get_app(self, app_id: str) -> AppDefinition:
+        app = self.apps.get(normalize_app_id(app_id))
+        if app is None:
+            raise AppNotFound(normalize_app_id(app_id))
+        return app
+
+    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> Deployment:
+        app = self.get_app(app_id)
+        if instances < 0:
+            raise AppValidationError([FieldError("/instances", f"must be >= 0, got {instances}")])
+        return self._change(app.id, app.model_copy(update={"instances": instances}), "scale", force=force)
+
+    async def restart_app(self, app_id: str, *, force: bool = False) -> Deployment:
+        """A new version with the same definition: every task is replaced, rolling."""
+        app = self.get_app(app_id)
+        return self._change(app.id, app, "restart", force=force)
+
+    async def delete_app(self, app_id: str, *, force: bool = True) -> Deployment:
+        app = self.get_app(app_id)
+        deployment = self._change(app.id, None, "delete", force=force)
+        self.bus.publish("app_terminated_event", appId=app.id)
+        return deployment
+
+    async def rollback_app(self, app_id: str, version: str, *, force: bool = False) -> Deployment:
+        """Make a stored version current again (Marathon's PUT with only `version`)."""
+        app = self.get_app(app_id)
+        assert self.store is not None
+        stored = self.store.app_version(app.id, version)
+        if stored is None:
+            raise AppNotFound(f"{app.id}' in version '{version}")
+        target = app_from_json(stored)
+        kind: Literal["scale", "config"] = "scale" if config_equal(app, target) else "config"
+        return self._change(app.id, target, kind, force=force)
+
+    async def cancel_deployment(self, deployment_id: str, *, rollback: bool = True) -> Deployment | None:
+        """Stop a running deployment; with rollback, a new (forced) deployment restores the app as it was."""
+        deployment = self.deployments.get(deployment_id)
+        if deployment is None:
+            raise DeploymentNotFound(deployment_id)
+        if not rollback:
+            assert self.store is not None
+            self.store.put_apps([], finished_deployments=[deployment.id])
+            self.deployments.pop(deployment.id, None)
+            self.bus.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json(), reason="cancelled")
+            return None
+        if deployment.original is None:
+            return self._change(deployment.app_id, None, "delete", force=True, rollback_of=deployment.id)
+        original = app_from_json(dict(deployment.original))
+        current = self.apps.get(deployment.app_id)
+        kind: Literal["create", "scale", "config"]
+        if current is None:
+            kind = "create"
+        else:
+            kind = "scale" if config_equal(current, original) else "config"
+        return self._restore(deployment, original, kind)
+
+    def _restore(self, cancelled: Deployment, original: AppDefinition, kind: Literal["create", "scale", "config"]) -> Deployment:
+        assert self.store is not None
+        version = self._next_version(cancelled.app_id)
+        # Keeping the original's lastConfigChangeAt makes its tasks current again: they stay, the new ones go.
+        info = dict(original.version_info or {})
+        info["lastScalingAt"] = version
+        restored = with_version(original, version, info)
+        deployment = Deployment(
+            id=str(uuid.uuid4()), version=version, app_id=cancelled.app_id, steps=steps_for(kind),
+            current_step=1, started_at=self.clock(), original=cancelled.target, target=app_to_json(restored),
+            rollback_of=cancelled.id,
+        )
+        self.store.put_apps([app_to_json(restored)], deployments=[deployment.to_record()],
+                            finished_deployments=[cancelled.id], clear_backoff=[cancelled.app_id])
+        self.deployments.pop(cancelled.id, None)
+        self.bus.publish("deployment_failed", id=cancelled.id, plan=cancelled.plan_json(), reason="rolled back")
+        self.backoff.pop(cancelled.app_id, None)
+        self._set_app(restored)
+        self.deployments[deployment.id] = deployment
+        self.bus.publish("deployment_info", plan=deployment.plan_json(),
+                         currentStep={"actions": [{"action": a, "app": cancelled.app_id} for a in deployment.current_actions]})
+        self.wake(cancelled.app_id)
+        return deployment
+
+    def _track_deployments(self) -> None:
+        """After a round: advance running deployments, finish those whose app reached its target."""
+        assert self.store is not None
+        finished: list[Deployment] = []
+        changed: list[Deployment] = []
+        for d in list(self.deployments.values()):
+            if d.status != "running":
+                continue
+            app = self._desired.get(d.app_id)
+            failure = self.failures.get(d.app_id)
+            waiting = self.waiting.get(d.app_id)
+            p = progress(
+                d, self.tasks_of(d.app_id),
+                instances=app.instances if app else 0,
+                config_version=app.config_version if app else None,
+                healthy=self.health,
+                has_health_checks=app.has_health_checks if app else False,
+                waiting_reason=waiting.reason if waiting else None,
+                last_failure=failure.get("message", "").splitlines()[0] if failure and failure.get("timestamp", "") >= d.version else None,
+            )
+            if p.done:
+                finished.append(d)
+            elif p.step != d.current_step or p.reason != d.reason:
+                changed.append(replace(d, current_step=max(d.current_step, p.step), reason=p.reason))
+        if not finished and not changed:
+            return
+        self.store.put_apps([], deployments=[d.to_record() for d in changed],
+                            finished_deployments=[d.id for d in finished])
+        for d in changed:
+            old = self.deployments[d.id]
+            self.deployments[d.id] = d
+            if d.current_step != old.current_step:
+                step = {"actions": [{"action": a, "app": d.app_id} for a in old.current_actions]}
+                self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
+                self.bus.publish("deployment_info", plan=d.plan_json(),
+                                 currentStep={"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]})
+        for d in finished:
+            self.deployments.pop(d.id, None)
+            step = {"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]}
+            self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
+            self.bus.publish("deployment_success", id=d.id, plan=d.plan_json())
+
+    async def kill_tasks(self, task_ids: list[str], *, scale: bool = False, force: bool = False) -> list[TaskRecord]:
+        """Kill tasks; with scale, lower each app's instances so they are not replaced."""
+        victims = [self.tasks[t] for t in task_ids if t in self.tasks]
+        if scale:
+            per_app: dict[str, int] = {}
+            for t in victims:
+                per_app[t.app_id] = per_app.get(t.app_id, 0) + 1
+            for app_id, n in per_app.items():
+                app = self.apps.get(app_id)
+                if app is not None:
+                    self._change(app_id, app.model_copy(update={"instances": max(0, app.instances - n)}), "scale",
+                                 force=force)
+        assert self.store is not None
+        marked = [replace(t, state=TaskState.KILLING) for t in victims if t.task_id not in self.executor.inflight]
+        self._persist(upsert=marked)
+        for t in marked:
+            self.tasks[t.task_id] = t
+            self._publish_status(t, "killed by request")
+            grace = self._desired[t.app_id].kill_grace_seconds if t.app_id in self._desired else 3.0
+            self.executor.kill(Kill(t, "killed by request", grace))
+        return victims
+
+    async def reset_delay(self, app_id: str) -> bool:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        if app.id not in self.backoff:
+            return False
+        self._persist(backoff={app.id: None})
+        self.backoff.pop(app.id, None)
+        self.wake(app.id)
+        return True
+
+    def app_versions(self, app_id: str) -> list[str]:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        return self.store.app_versions(app.id)
+
+    async def drain_agent(self, name: str, *, draining: bool = True) -> None:
+        """Maintenance: move every task off an agent (new ones first), and place nothing new there."""
+        slot = self._agents.get(name)
+        if slot is None:
+            raise AgentError(f"no agent named {name!r}")
+        assert self.store is not None
+        self.store.set_draining(name, draining)
+        slot.draining = draining
+        self.bus.publish("pacer_agent_draining" if draining else "pacer_agent_resumed", agent=name)
+        self._agent_states_cache = None
+        self._full_requested = True
+        self.wake()
+
+    async def resume_agent(self, name: str) -> None:
+        await self.drain_agent(name, draining=False)
+
+    async def task_logs(self, task_id: str, lines: int = 200) -> list[str]:
+        task = self.tasks.get(task_id)
+        if task is None or not task.container_id:
+            raise TaskNotFound(task_id)
+        return await self.driver(task.agent).tail_logs(task.container_id, lines)
+
+    async def follow_task_logs(self, task_id: str, tail: int = 200) -> AsyncIterator[str]:
+        """Output of one task: the last `tail` lines, then new lines until the task ends or the caller stops."""
+        task = self.tasks.get(task_id)
+        if task is None or not task.container_id:
+            raise TaskNotFound(task_id)
+        async for line in self.driver(task.agent).follow_logs(task.container_id, tail):
+            yield line
+
+    def app_at_version(self, app_id: str, version: str) -> AppDefinition:
+        app = self.get_app(app_id)
+        assert self.store is not None
+        stored = self.store.app_version(app.id, version)
+        if stored is None:
+            raise AppNotFound(f"{app.id}' in version '{version}")
+        return app_from_json(stored)
+
