@@ -201,7 +201,8 @@ async def test_pinned_image_id_refuses_other_content(docker_engine: Engine, imag
     body = app("/trust/pinned", ref)
     body["labels"] = {"pacer.image-id": first}
     await docker_engine.create_app(body)
-    await wait_until(lambda: docker_engine.running_count("/trust/pinned") == 1, 60, message="the pinned image")
+    # Converged: running and its create deployment finished, so the restart below is not a conflict.
+    await wait_until(lambda: docker_engine.converged("/trust/pinned"), 60, message="the pinned image")
     second = images.variant(ref, "second\n")
     await docker_engine.restart_app("/trust/pinned")
     await wait_until(refusal(docker_engine, "/trust/pinned"), 60, message="the moved tag refused")
