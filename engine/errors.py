@@ -100,6 +100,18 @@ class TaskNotFound(PacerError):
         self.task_id = task_id
 
 
+def report(exc: PacerError) -> int:
+    """Tell a person on stderr what went wrong, without a traceback; the exit code for it
+    (2 for a bad config, 1 for anything else)."""
+    import sys
+
+    if isinstance(exc, ConfigError):
+        print(f"pacer: bad config: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"pacer: {exc.title}: {exc.message}", file=sys.stderr)
+    return 1
+
+
 class AgentError(PacerError):
     title = "agent error"
 

@@ -15,7 +15,8 @@ import logging
 import sys
 from pathlib import Path
 
-from engine import ConfigError, PacerConfig, PacerError, default_config, load_config
+from engine import PacerConfig, PacerError, default_config, load_config
+from engine.errors import report
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,12 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app import run_console
 
         return run_console(config)
-    except ConfigError as exc:
-        print(f"pacer: bad config: {exc.message}", file=sys.stderr)
-        return 2
     except PacerError as exc:
-        print(f"pacer: {exc.title}: {exc.message}", file=sys.stderr)
-        return 1
+        return report(exc)
     except KeyboardInterrupt:
         return 130
 

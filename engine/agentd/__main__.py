@@ -9,7 +9,7 @@ import signal
 import sys
 
 from engine.agentd.config import load_agent_config
-from engine.errors import ConfigError, PacerError
+from engine.errors import PacerError, report
 
 
 async def run(path: str) -> int:
@@ -38,12 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return asyncio.run(run(args.agent_config))
-    except ConfigError as exc:
-        print(f"pacer: bad config: {exc.message}", file=sys.stderr)
-        return 2
     except PacerError as exc:
-        print(f"pacer: {exc.title}: {exc.message}", file=sys.stderr)
-        return 1
+        return report(exc)
     except KeyboardInterrupt:
         return 130
 
