@@ -8,7 +8,7 @@ is refused with a conflict unless forced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
 from engine.state import TaskRecord, TaskState
@@ -146,9 +146,5 @@ def progress(
     if not why:
         why.append(f"{len(ready)} of {instances} new task(s) ready, {len(others)} old task(s) left")
     return Progress(False, step, "; ".join(why))
-
-
-def advance(deployment: Deployment, step: int) -> Deployment:
-    return replace(deployment, current_step=max(deployment.current_step, step))
 
 

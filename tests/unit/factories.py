@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 
 from engine.agents.base import ObservedContainer
 from engine.reconcile import ClusterView
@@ -55,17 +54,9 @@ def view(apps: list[DesiredApp], agents: list[AgentState], tasks: list[TaskRecor
     )
 
 
-def counter_ids() -> "itertools.count[int]":
-    return itertools.count(1)
-
-
 def new_id_factory():  # type: ignore[no-untyped-def]
     c = itertools.count(1)
     return lambda app_id: f"{app_id.strip('/').replace('/', '_')}.instance-new{next(c)}._app.1"
-
-
-def with_state(t: TaskRecord, state: TaskState) -> TaskRecord:
-    return replace(t, state=state)
 
 
 __all__ = ["UpgradePolicy"]
