@@ -18,6 +18,8 @@ from engine.placement import ClusterUsage, Rejection, feasible, place
 from engine.state import AgentState, BackoffState, DesiredApp, TaskRecord, TaskState
 
 _ALIVE_CONTAINER_STATES = ("running", "paused", "restarting")
+STAGING_GRACE_SECONDS = 10.0
+"""How long a task whose launch was interrupted may wait for its container to appear before it is replaced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,11 @@ class _Reconciler:
             if task.state == TaskState.KILLING:
                 self._gone(task, TaskState.KILLED, False, "killed")
             elif task.state == TaskState.STAGING:
+                # A launch interrupted by an engine restart: a create the daemon already accepted may still
+                # land, so wait a little before replacing the task (or the late container would be a twin).
+                if view.now < task.staged_at + STAGING_GRACE_SECONDS:
+                    self.plan.wake_at(task.staged_at + STAGING_GRACE_SECONDS)
+                    return
                 self._gone(task, TaskState.GONE, False, "container never appeared (launch interrupted)")
             else:
                 self._gone(task, TaskState.GONE, True, "container disappeared from its agent")

@@ -283,3 +283,13 @@ def test_ports_a_failed_start_says_are_held(message: str, requested: tuple[int, 
     from engine.agents.docker_agent import ports_held
 
     assert ports_held(message, requested) == held
+
+
+def test_interrupted_launch_waits_for_a_late_container_before_replacing() -> None:
+    a = app(instances=1)
+    t = task(a, "a1", state=TaskState.STAGING, started=995.0)
+    plan = run(view([a], [agent("a1")], [t], observed={"a1": []}))
+    assert not plan.gone and not plan.launches, "the create may still land: no twin yet"
+    assert plan.next_wakeup == 1005.0
+    late = run(view([a], [agent("a1")], [t], observed={"a1": [container(t)]}, now=1002.0))
+    assert [u.state for u in late.updates] == [TaskState.RUNNING] and not late.launches
