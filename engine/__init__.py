@@ -8,7 +8,7 @@ The console and the API use only the names listed in `__all__`.
 """
 
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig, default_config, load_config
-from engine.core import AgentView, AppView, ClusterSnapshot, Engine
+from engine.core import Engine
 from engine.deployments import Deployment
 from engine.errors import (
     AgentError,
@@ -24,6 +24,7 @@ from engine.errors import (
     TaskNotFound,
 )
 from engine.events import Event, Subscription
+from engine.views import AgentView, AppView, ClusterSnapshot
 from engine.model import AppDefinition, app_to_json, parse_app
 from engine.state import TaskRecord, TaskState
 

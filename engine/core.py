@@ -42,6 +42,7 @@ from engine.state import AgentState, BackoffState, DesiredApp, Resources, TaskRe
 from engine.store import Store
 from engine.task_table import TaskTable
 from engine.trust import ImageSignature, normalize_ref, repository_of
+from engine.views import AgentView, ClusterSnapshot, app_view, used_of
 
 log = logging.getLogger("pacer.engine")
 
@@ -81,43 +82,6 @@ def make_driver(agent: AgentConfig, policy: AgentPolicy | None = None) -> AgentD
         tls=tls,
         policy=policy,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class AgentView:
-    name: str
-    kind: str
-    hostname: str
-    reachable: bool
-    capacity: Resources
-    used: Resources
-    tasks: int
-    ports_used: int
-    port_range: tuple[int, int]
-    attributes: Mapping[str, str]
-    error: str | None = None
-    draining: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class AppView:
-    app: AppDefinition
-    staged: int
-    running: int
-    healthy: int
-    unhealthy: int
-    waiting: Waiting | None
-    last_failure: Mapping[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterSnapshot:
-    cluster_id: str
-    taken_at: float
-    agents: tuple[AgentView, ...]
-    apps: tuple[AppView, ...]
-    tasks: Mapping[str, tuple[TaskRecord, ...]]
-    reconcile_rounds: int = 0
 
 
 @dataclass(slots=True)
@@ -819,58 +783,24 @@ class Engine(AppCommands):
         return self.tasks.of_app(app_id)
 
     def snapshot(self) -> ClusterSnapshot:
-        by_app: dict[str, list[TaskRecord]] = {}
-        used: dict[str, Resources] = {}
-        ports: dict[str, int] = {}
-        counts: dict[str, int] = {}
-        for t in self.tasks.values():
-            by_app.setdefault(t.app_id, []).append(t)
-            used[t.agent] = used.get(t.agent, Resources()) + t.resources
-            ports[t.agent] = ports.get(t.agent, 0) + len(t.host_ports)
-            counts[t.agent] = counts.get(t.agent, 0) + 1
+        """The cluster now, frozen: from the live indexes, so its cost follows apps and agents, not tasks."""
+        usage = self.tasks.usage
         agents = []
         for name, slot in self._agents.items():
             cap = slot.capacity
-            agents.append(
-                AgentView(
-                    name=name,
-                    kind=slot.driver.kind,
-                    hostname=self._hostname(name),
-                    reachable=slot.reachable,
-                    capacity=Resources(cap.cpus, cap.mem_mib, cap.disk_mib) if cap else Resources(),
-                    used=used.get(name, Resources()),
-                    tasks=counts.get(name, 0),
-                    ports_used=ports.get(name, 0),
-                    port_range=slot.config.port_range,
-                    attributes=dict(cap.attributes) if cap else dict(slot.config.attributes),
-                    error=slot.error,
-                    draining=slot.draining,
-                )
-            )
-        apps = []
-        for app_id, app in sorted(self.apps.items()):
-            tasks = by_app.get(app_id, [])
-            has_checks = bool(app.health_checks)
-            running = [t for t in tasks if t.state == TaskState.RUNNING]
-            apps.append(
-                AppView(
-                    app=app,
-                    staged=sum(1 for t in tasks if t.state == TaskState.STAGING),
-                    running=len(running),
-                    healthy=sum(1 for t in running if self.health.get(t.task_id) is True) if has_checks else 0,
-                    unhealthy=sum(1 for t in running if self.health.get(t.task_id) is False) if has_checks else 0,
-                    waiting=self.waiting.get(app_id),
-                    last_failure=self.failures.get(app_id),
-                )
-            )
-        return ClusterSnapshot(
-            cluster_id=self.cluster_id,
-            taken_at=self.clock(),
-            agents=tuple(agents),
-            apps=tuple(apps),
-            tasks={k: tuple(v) for k, v in by_app.items()},
-            reconcile_rounds=self.stats.rounds,
-        )
+            used, count, ports_used = used_of(usage.peek(name))
+            agents.append(AgentView(
+                name=name, kind=slot.driver.kind, hostname=self._hostname(name), reachable=slot.reachable,
+                capacity=Resources(cap.cpus, cap.mem_mib, cap.disk_mib) if cap else Resources(),
+                used=used, tasks=count, ports_used=ports_used, port_range=slot.config.port_range,
+                attributes=dict(cap.attributes) if cap else dict(slot.config.attributes),
+                error=slot.error, draining=slot.draining))
+        tasks = {app_id: self.tasks.frozen_of_app(app_id) for app_id in self.tasks.app_ids()}
+        apps = tuple(app_view(app, tasks.get(app_id, ()), self.health, self.waiting.get(app_id),
+                              self.failures.get(app_id))
+                     for app_id, app in sorted(self.apps.items()))
+        return ClusterSnapshot(cluster_id=self.cluster_id, taken_at=self.clock(), agents=tuple(agents), apps=apps,
+                               tasks=tasks, reconcile_rounds=self.stats.rounds)
 
     async def wait_for_round(self, timeout: float = 10.0) -> None:
         """Wait until one more reconcile round has finished."""

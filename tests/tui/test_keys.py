@@ -294,6 +294,25 @@ async def test_l_follows_the_logs_of_an_app_with_pause_wrap_timestamps_and_searc
         assert log.lines and all("started" in line for line in log.lines)
 
 
+async def test_logs_that_arrive_while_another_pane_is_shown_are_written_when_it_is_shown_again(console):
+    async with console.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await deployed(pilot, web_app(instances=1))
+        await pilot.press("l")
+        viewer = console.main.query_one(LogViewer)
+        log = viewer.query_one(Log)
+        await until(pilot, lambda: any("tick" in line for line in log.lines), message="ticks")
+        await pilot.press("1")
+        shown, received = log.line_count, viewer.received
+        await until(pilot, lambda: viewer.received >= received + 3, message="lines received while hidden")
+        assert log.line_count == shown, "nothing written into the hidden pane"
+        assert viewer.unshown >= viewer.received - received
+        await pilot.press("7")
+        assert viewer.unshown == 0
+        assert log.line_count == len(viewer._kept) == viewer.received, "every line kept is shown, none twice"
+        assert log.lines[-1] == viewer._format(*viewer._kept[-1])
+
+
 async def test_l_on_a_task_follows_only_that_task(console):
     async with console.run_test(size=SIZE) as pilot:
         await started(pilot)

@@ -146,6 +146,7 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#panes Tabs").can_focus = False
         self.query_one(FilterBar).display = False
+        self.query_one(LogViewer).visible = False  # the first pane shown is the apps pane
         self.apps.border_title = "Apps"
         self.tasks.border_title = "Tasks"
         self.query_one("#agents-table").border_title = "Agents"
@@ -239,10 +240,7 @@ class MainScreen(Screen[None]):
         self.query_one("#deployment-detail", Static).update(table.describe(table.selected_key))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        events = self.query_one(EventLog)
-        events.visible = self.query_one(TabbedContent).active == "events"
-        if events.visible:
-            events.flush()
+        self._logs_visible(self.query_one(TabbedContent).active)
         self._show_active()
         self._bindings_maybe_changed()
 
@@ -307,12 +305,20 @@ class MainScreen(Screen[None]):
         self._focus_pane(tab, widget)
 
     def _focus_pane(self, tab: str, widget_id: str) -> None:
+        self._logs_visible(tab)
+        self.query_one(TabbedContent).active = tab
+        self.query_one(f"#{widget_id}").focus()
+
+    def _logs_visible(self, tab: str) -> None:
+        """The events and logs panes write lines only while shown (a hidden write still costs a layout)."""
         events = self.query_one(EventLog)
         events.visible = tab == "events"
         if events.visible:
             events.flush()
-        self.query_one(TabbedContent).active = tab
-        self.query_one(f"#{widget_id}").focus()
+        viewer = self.query_one(LogViewer)
+        viewer.visible = tab == "logs"
+        if viewer.visible:
+            viewer.show_unshown()
 
     def _step_pane(self, step: int) -> None:
         current = self.focused_pane

@@ -2,7 +2,9 @@
 
 Lines arrive in batches from the engine thread (`LinesArrived`); the last
 `MAX_LINES` are kept in memory and shown in a capped `Log`. Pausing keeps
-collecting (still capped) and shows the backlog on resume.
+collecting (still capped) and shows the backlog on resume. While the pane is
+hidden (another tab is shown) lines are only kept: writing them into the Log
+would make the whole screen lay out again for every batch.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class LogViewer(Vertical):
         self.task_id: str | None = None
         self.received = 0
         self.backlog = 0
+        self.unshown = 0
+        """Lines kept while the pane was hidden, written when it is shown again."""
+        self.visible = True
+        """Set by the screen from the active tab."""
         self._kept: deque[tuple[float, str, str]] = deque(maxlen=MAX_LINES)
         self._last_status = ""
 
@@ -72,7 +78,7 @@ class LogViewer(Vertical):
     def follow(self, app_id: str, task_id: str | None = None) -> None:
         self.app_id, self.task_id = app_id, task_id
         self._kept.clear()
-        self.received = self.backlog = 0
+        self.received = self.backlog = self.unshown = 0
         self.log_widget.clear()
         self.log_widget.border_title = f"Logs of {app_id}" + (f" task {short_task_id(task_id)}" if task_id else
                                                               " (every task)")
@@ -93,9 +99,17 @@ class LogViewer(Vertical):
         self._kept.extend(new)
         if self.paused:
             self.backlog += len(new)
+        elif not self.visible:
+            self.unshown = min(MAX_LINES, self.unshown + len(new))
         else:
             self._write(new)
         self._status()
+
+    def show_unshown(self) -> None:
+        """The pane is visible again: write what came while it was hidden (the last MAX_LINES at most)."""
+        if self.unshown and not self.paused:
+            self._write(list(self._kept)[-self.unshown:])
+        self.unshown = 0
 
     # -- showing -------------------------------------------------------------------------
 
@@ -117,7 +131,7 @@ class LogViewer(Vertical):
 
     def _redraw(self) -> None:
         self.log_widget.clear()
-        self.backlog = 0
+        self.backlog = self.unshown = 0
         self._write(list(self._kept))
         self._status()
 

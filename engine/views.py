@@ -1,0 +1,86 @@
+"""Frozen views of the engine for its readers (the console, the API): what a snapshot holds.
+
+Built on the engine's loop from its live indexes, never by scanning every
+task: an agent's usage comes from the task table's running totals, an app's
+tasks from its cached tuple (the same tuple until one of its tasks changes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from engine.model import AppDefinition
+from engine.placement import AgentUsage
+from engine.reconcile import Waiting
+from engine.state import Resources, TaskRecord, TaskState
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    name: str
+    kind: str
+    hostname: str
+    reachable: bool
+    capacity: Resources
+    used: Resources
+    tasks: int
+    ports_used: int
+    port_range: tuple[int, int]
+    attributes: Mapping[str, str]
+    error: str | None = None
+    draining: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class AppView:
+    app: AppDefinition
+    staged: int
+    running: int
+    healthy: int
+    unhealthy: int
+    waiting: Waiting | None
+    last_failure: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSnapshot:
+    cluster_id: str
+    taken_at: float
+    agents: tuple[AgentView, ...]
+    apps: tuple[AppView, ...]
+    tasks: Mapping[str, tuple[TaskRecord, ...]]
+    reconcile_rounds: int = 0
+
+
+def _settled(value: float) -> float:
+    """Running totals drift by float rounding as tasks come and go; show 0.30000000000000004 as 0.3."""
+    rounded = round(value, 6)
+    return 0.0 if rounded == 0 else rounded
+
+
+def used_of(usage: AgentUsage | None) -> tuple[Resources, int, int]:
+    """(resources used, task count, host ports used) of one agent, from its running totals."""
+    if usage is None:
+        return Resources(), 0, 0
+    used = Resources(_settled(usage.cpus), _settled(usage.mem), _settled(usage.disk))
+    return used, sum(usage.app_tasks.values()), len(usage.ports)
+
+
+def app_view(app: AppDefinition, tasks: tuple[TaskRecord, ...], health: Mapping[str, bool | None],
+             waiting: Waiting | None, last_failure: Mapping[str, Any] | None) -> AppView:
+    staged = running = healthy = unhealthy = 0
+    checked = bool(app.health_checks)
+    for t in tasks:
+        if t.state == TaskState.RUNNING:
+            running += 1
+            if checked:
+                alive = health.get(t.task_id)
+                if alive is True:
+                    healthy += 1
+                elif alive is False:
+                    unhealthy += 1
+        elif t.state == TaskState.STAGING:
+            staged += 1
+    return AppView(app=app, staged=staged, running=running, healthy=healthy, unhealthy=unhealthy,
+                   waiting=waiting, last_failure=last_failure)
