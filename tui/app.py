@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -107,6 +107,13 @@ class PacerApp(App[int]):
         server = await self.host.call(start_api, engine, config)
         self.host.before_stop(server.stop)
         self.notify(f"Marathon API at {server.url}", title="api")
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            # The engine thread steps aside until this key's frame is drawn (see KeyGate).
+            self.host.key_pressed()
+            self.call_after_refresh(self.host.key_shown)
+        await super().on_event(event)
 
     def on_engine_updated(self, message: EngineUpdated) -> None:
         if not self.is_running:  # shutting down: the screen's widgets are going away

@@ -26,6 +26,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, TypeVar
 
@@ -36,6 +37,9 @@ log = logging.getLogger("pacer.console")
 T = TypeVar("T")
 
 MAX_EVENTS_PER_UPDATE = 2_000
+KEY_HOLD_LIMIT = 0.1
+"""The longest the engine waits for a key press to reach the screen."""
+KEY_POLL = 0.005
 LogSink = Callable[[list[tuple[str, str]]], object]
 """Receives batches of (task id, line) from the engine thread; must be thread-safe (post a message)."""
 
@@ -71,6 +75,47 @@ class Update:
     dropped_events: int = 0
 
 
+class KeyGate:
+    """Lets the operator's key press reach the screen before the engine thread takes the CPU back.
+
+    The console and the engine share one interpreter, and so one GIL: while the engine is busy
+    (a thousand task changes a second), the console gets about half of it, and a key press waits
+    for the engine's turns. On a key the console calls `pressed()`; the engine loop, which looks
+    every few milliseconds, then parks its thread (releasing the GIL) until the console calls
+    `shown()` after the frame that shows the key, or for `KEY_HOLD_LIMIT` at most. After a hold
+    the engine runs at least as long as it was held, so keys can never take more than half of
+    its time, however fast they come.
+    """
+
+    def __init__(self) -> None:
+        self._pending = threading.Event()
+        self._shown = threading.Event()
+        self._shown.set()
+        self.holds = 0
+        self.held_seconds = 0.0
+
+    def pressed(self) -> None:
+        self._shown.clear()
+        self._pending.set()
+
+    def shown(self) -> None:
+        self._shown.set()
+
+    async def run(self) -> None:
+        """On the engine loop, until cancelled."""
+        owed = 0.0
+        while True:
+            await asyncio.sleep(KEY_POLL + owed)
+            owed = 0.0
+            if self._pending.is_set():
+                self._pending.clear()
+                started = time.monotonic()
+                self._shown.wait(KEY_HOLD_LIMIT)  # blocks this thread on purpose: that is the point
+                owed = time.monotonic() - started
+                self.holds += 1
+                self.held_seconds += owed
+
+
 class ConsoleHost(Protocol):
     """What the console needs from wherever its engine runs."""
 
@@ -93,6 +138,10 @@ class ConsoleHost(Protocol):
 
     async def follow(self, app_id: str, task_id: str | None, sink: LogSink, *, tail: int = 200) -> None: ...
 
+    def key_pressed(self) -> None: ...
+
+    def key_shown(self) -> None: ...
+
 
 class EngineHost:
     """Runs one `Engine` on a dedicated thread and event loop."""
@@ -108,6 +157,8 @@ class EngineHost:
         self._consumed = threading.Event()
         self._consumed.set()
         self._before_stop: list[Callable[[], Awaitable[Any]]] = []
+        self.keys = KeyGate()
+        self._key_gate: concurrent.futures.Future[None] | None = None
 
     # -- the thread --------------------------------------------------------------
 
@@ -150,12 +201,23 @@ class EngineHost:
     async def start(self) -> None:
         if not self.started:
             await self._await(self._engine.start())
-            self.started = True
+            self._started()
 
     def start_blocking(self) -> None:
         if not self.started:
             self.submit(self._engine.start()).result()
-            self.started = True
+            self._started()
+
+    def _started(self) -> None:
+        self.started = True
+        if self._key_gate is None:
+            self._key_gate = self.submit(self.keys.run())
+
+    def key_pressed(self) -> None:
+        self.keys.pressed()
+
+    def key_shown(self) -> None:
+        self.keys.shown()
 
     def before_stop(self, stop: Callable[[], Awaitable[Any]]) -> None:
         """Run `stop()` on the engine loop before the engine stops (the API server, for one)."""
@@ -176,6 +238,10 @@ class EngineHost:
     def stop_blocking(self, timeout: float = 30.0) -> None:
         if self._loop is None or self._thread is None:
             return
+        self.keys.shown()
+        if self._key_gate is not None:
+            self._key_gate.cancel()
+            self._key_gate = None
         if self.started:
             self.started = False
             try:
@@ -364,6 +430,12 @@ class StaticHost:
         await asyncio.Event().wait()
 
     def consumed(self) -> None:
+        return None
+
+    def key_pressed(self) -> None:
+        return None
+
+    def key_shown(self) -> None:
         return None
 
     async def follow(self, app_id: str, task_id: str | None, sink: LogSink, *, tail: int = 200) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
@@ -65,6 +66,10 @@ def _strip_read_only(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class MainScreen(Screen[None]):
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """Screen's own, without its repaint of the whole screen on every focus change: the widgets that gain
+    and lose focus repaint themselves (their styles change), which is all a focus change shows here."""
+
     BINDINGS: ClassVar = [
         Binding("plus", "scale(1)", "+1", key_display="+", id="scale_up", tooltip="Scale the selected app up by one"),
         Binding("minus", "scale(-1)", "-1", key_display="-", id="scale_down",

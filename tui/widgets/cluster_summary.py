@@ -24,16 +24,26 @@ class ClusterSummary(Widget):
 
     def show(self, view: ConsoleView) -> None:
         self.view = view
-        text = self.render()
+        self._update()
+
+    def set_status(self, status: str) -> None:
+        self.status = status
+        self._update()
+
+    def on_resize(self) -> None:
+        self._update()
+
+    def _update(self) -> None:
+        """Build the text when what it shows changes (not on every repaint: it sums over every agent)."""
+        text = self.describe()
         if text != self._shown:
             self._shown = text
             self.refresh()
 
-    def set_status(self, status: str) -> None:
-        self.status = status
-        self.refresh()
-
     def render(self) -> Text:
+        return self._shown if self._shown.plain else self.describe()
+
+    def describe(self) -> Text:
         p = palette_of(self)
         view = self.view
         text = Text(no_wrap=True, overflow="ellipsis", end="")

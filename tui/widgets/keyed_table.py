@@ -4,6 +4,11 @@
 went are removed, and in rows that changed only the changed cells are
 updated. The table is never cleared and rebuilt, and the cursor stays on the
 same key when rows come, go or move.
+
+Rendering is cached per cell and per line by what each depends on (the row's
+own version, whether the cursor is on it), where DataTable's own caches are
+keyed by a table-wide update count and the cursor position: with those, one
+changed cell or one cursor step re-renders every visible line.
 """
 
 from __future__ import annotations
@@ -48,7 +53,15 @@ class KeyedTable(DataTable[Any]):
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._row_gen: dict[str, int] = {}
         self._cell_ver: dict[tuple[str, str], int] = {}
+        self._row_ver: dict[str, int] = {}
         self._gens = itertools.count(1)
+        self._shape = 0
+        """Bumped by what changes every line: columns, sorting, clearing, resizing. A style change (focus
+        moving, the theme) is not one: the styles a line is drawn with are part of its cache key."""
+        self._pass_key: tuple[Any, ...] = ()
+        self._pass_style = Style()
+        self._pass_fixed_height = 0
+        self._lines: LRUCache[tuple[Any, ...], Any] = LRUCache(2000)
         self._fast_cells: LRUCache[tuple[Any, ...], list[list[Segment]]] = LRUCache(8000)
         """Our own cell cache: DataTable clears its own on every focus change."""
 
@@ -156,15 +169,86 @@ class KeyedTable(DataTable[Any]):
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Any, *,
                     update_width: bool = False) -> None:
         super().update_cell(row_key, column_key, value, update_width=update_width)
-        cell_id = (_value(row_key), _value(column_key))
+        row = _value(row_key)
+        cell_id = (row, _value(column_key))
         self._cell_ver[cell_id] = self._cell_ver.get(cell_id, 0) + 1
+        self._row_ver[row] = self._row_ver.get(row, 0) + 1
+        if update_width:
+            self._shape += 1
 
     def remove_row(self, row_key: RowKey | str) -> None:
         super().remove_row(row_key)
         row = _value(row_key)
         self._row_gen.pop(row, None)
+        self._row_ver.pop(row, None)
         for column, _, _ in self.COLUMNS:
             self._cell_ver.pop((row, column), None)
+
+    def add_column(self, label: Any, *, width: int | None = None, key: str | None = None,
+                   default: Any = None) -> ColumnKey:
+        self._shape += 1
+        return super().add_column(label, width=width, key=key, default=default)
+
+    def sort(self, *columns: Any, key: Any = None, reverse: bool = False) -> "KeyedTable":
+        self._shape += 1
+        return super().sort(*columns, key=key, reverse=reverse)  # type: ignore[return-value]
+
+    def clear(self, columns: bool = False) -> "KeyedTable":
+        self._shape += 1
+        return super().clear(columns)  # type: ignore[return-value]
+
+    def _on_resize(self, event: Any) -> None:
+        self._shape += 1
+        super()._on_resize(event)
+
+    def render_lines(self, crop: Any) -> Any:
+        # What every line of this pass depends on, computed once per pass, not once per line.
+        self._pass_style = self.rich_style
+        self._pass_fixed_height = sum(self.get_row_height(self._row_locations.get_key(i))
+                                      for i in range(self.fixed_rows))
+        if self.show_header:
+            self._pass_fixed_height += self.get_row_height(self._header_row_key)
+        self._pass_key = (
+            self._shape, self.size.width, tuple(c.get_render_width(self) for c in self.ordered_columns),
+            self.cursor_type, self.show_cursor, self._show_hover_cursor, self.fixed_rows, self.fixed_columns,
+            self.get_component_styles("datatable--odd-row").rich_style,
+            self.get_component_styles("datatable--even-row").rich_style,
+        )
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Any:
+        """DataTable's, with the table's style and fixed height taken once per pass (each costs a walk
+        of the DOM's styles, and DataTable asks for them on every line)."""
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= self._pass_fixed_height:
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, self._pass_style)
+
+    def _render_line(self, y: int, x1: int, x2: int, base_style: Style) -> Any:
+        """DataTable's line rendering, cached by the row's version and whether the cursor is on it.
+
+        The focus state (pseudo classes) only enters the key of the cursor, hover and header rows: the
+        other rows look the same focused or not (the themes give tables no focus tint), so moving the
+        focus between panes repaints two lines, not two tables."""
+        if self.cursor_type != "row":
+            return super()._render_line(y, x1, x2, base_style)
+        try:
+            row_key, line_no = self._get_offsets(y)
+        except LookupError:
+            return super()._render_line(y, x1, x2, base_style)
+        header = row_key is self._header_row_key
+        row_index = -1 if header else self._row_locations.get(row_key)
+        row = row_key.value or ""
+        cursor = self.cursor_coordinate.row == row_index
+        hover = self.hover_coordinate.row == row_index
+        key = (y, x1, x2, row_key, line_no, row_index, base_style, self._pass_key, cursor, hover,
+               self._update_count if header else (self._row_gen.get(row, 0), self._row_ver.get(row, 0)),
+               self._pseudo_class_state if header or cursor or hover else None)
+        strip = self._lines.get(key)
+        if strip is None:
+            strip = super()._render_line(y, x1, x2, base_style)
+            self._lines[key] = strip
+        return strip
 
     def _render_cell(self, row_index: int, column_index: int, base_style: Style, width: int,
                      cursor: bool = False, hover: bool = False) -> Any:
@@ -223,6 +307,7 @@ class KeyedTable(DataTable[Any]):
         self._cells.clear()
         self._row_gen.clear()
         self._cell_ver.clear()
+        self._row_ver.clear()
 
     def reformat(self) -> None:
         """Format every row again (the theme changed)."""
