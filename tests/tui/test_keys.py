@@ -18,6 +18,7 @@ from tui.screens.editor import EditorScreen
 from tui.screens.help import HelpScreen
 from tui.screens.versions import VersionsScreen
 from tui.widgets.app_editor import AppEditor
+from tui.widgets.filter_bar import FilterBar
 from tui.widgets.log_viewer import LogViewer
 
 SIZE = (120, 40)
@@ -341,6 +342,20 @@ async def test_slash_filters_the_apps_and_escape_clears(console):
         await until(pilot, lambda: console.host.engine.get_app("/db").instances == 2, message="filtered row scaled")
         await pilot.press("slash", "escape")
         assert sorted(console.main.apps.keys) == ["/db", "/web"]
+
+
+async def test_plus_minus_and_tab_typed_in_the_filter_box_are_text_not_commands(console):
+    """+, - and tab are priority bindings (run before the key reaches the focused widget): in the filter
+    box they must still be plain text, and scale nothing."""
+    async with console.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await deployed(pilot, web_app("/web", instances=1))
+        engine = console.host.engine
+        await pilot.press("slash", "w", "plus", "minus")
+        assert console.main.query_one(FilterBar).value == "w+-"
+        await pilot.pause(0.3)
+        assert engine.get_app("/web").instances == 1
+        assert not [d for d in engine.deployments.values() if d.status == "running"]
 
 
 async def test_s_sorts_the_apps_and_keeps_the_selection(console):

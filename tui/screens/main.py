@@ -71,8 +71,13 @@ class MainScreen(Screen[None]):
     and lose focus repaint themselves (their styles change), which is all a focus change shows here."""
 
     BINDINGS: ClassVar = [
-        Binding("plus", "scale(1)", "+1", key_display="+", id="scale_up", tooltip="Scale the selected app up by one"),
-        Binding("minus", "scale(-1)", "-1", key_display="-", id="scale_down",
+        # +, -, tab and shift+tab are priority bindings: the app runs them as soon as the key arrives, instead
+        # of after the key has bubbled from the focused table up through five containers (one event-loop turn
+        # each, and each turn can wait for the engine thread's share of the GIL). Where they do not apply
+        # (check_action: typing in the filter box) the key goes on to the focused widget as usual.
+        Binding("plus", "scale(1)", "+1", key_display="+", id="scale_up", priority=True,
+                tooltip="Scale the selected app up by one"),
+        Binding("minus", "scale(-1)", "-1", key_display="-", id="scale_down", priority=True,
                 tooltip="Scale the selected app down by one"),
         Binding("equals_sign", "set_instances", "Set", key_display="=", id="set_instances",
                 tooltip="Set the selected app's number of instances"),
@@ -93,8 +98,9 @@ class MainScreen(Screen[None]):
                 tooltip="Resume the selected agent: it takes tasks again"),
         Binding("slash", "filter", "Filter", key_display="/", id="filter",
                 tooltip="Filter the pane (search in logs)"),
-        Binding("tab", "next_pane", "Next pane", id="next_pane", show=False, tooltip="Move to the next pane"),
-        Binding("shift+tab", "previous_pane", "Previous pane", id="previous_pane", show=False,
+        Binding("tab", "next_pane", "Next pane", id="next_pane", show=False, priority=True,
+                tooltip="Move to the next pane"),
+        Binding("shift+tab", "previous_pane", "Previous pane", id="previous_pane", show=False, priority=True,
                 tooltip="Move to the previous pane"),
         *(Binding(str(i), f"show_pane('{tab}')", label, id=f"pane_{tab}", show=False,
                   tooltip=f"Show the {label} pane") for i, (tab, label) in enumerate(TABS, start=1)),

@@ -168,7 +168,16 @@ class KeyedTable(DataTable[Any]):
 
     def update_cell(self, row_key: RowKey | str, column_key: ColumnKey | str, value: Any, *,
                     update_width: bool = False) -> None:
-        super().update_cell(row_key, column_key, value, update_width=update_width)
+        row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
+        column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
+        row_index = self._row_locations.get(row_key) if not update_width else None
+        if row_index is None or column_key not in self._column_locations:
+            super().update_cell(row_key, column_key, value, update_width=update_width)
+        else:
+            # DataTable's update_cell repaints the whole table; a changed cell needs only its row repainted.
+            self._data[row_key][column_key] = value
+            self._update_count += 1  # DataTable's own caches, used when ours misses, key on it
+            self.refresh_row(row_index)
         row = _value(row_key)
         cell_id = (row, _value(column_key))
         self._cell_ver[cell_id] = self._cell_ver.get(cell_id, 0) + 1
