@@ -35,7 +35,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "probes": {},
         "docker_launch": {"n": 50, "rounds": 2},
         "api_load": {"apps": 100, "tasks_per_app": 10, "requests": 3000, "connections": 8, "rounds": 3},
-        "console": {"agents": 1000, "tasks": 10_000, "seconds": 5.0},
+        "console": {"agents": 1000, "tasks": 10_000, "seconds": 20.0},
     },
 }
 

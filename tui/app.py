@@ -7,7 +7,6 @@ failed worker as a notification.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from textual.worker import Worker, WorkerState
 
 from engine import DeploymentConflict, Engine, PacerConfig, PacerError
 from themes import DEFAULT_THEME, STYLESHEET, VARIABLE_DEFAULTS, load_themes
+from tui.collector import IdleCollector
 from tui.commands import PacerCommands
 from tui.engine_host import ConsoleHost, EngineHost
 from tui.messages import EngineUpdated, LogRecorded
@@ -67,7 +67,7 @@ class PacerApp(App[int]):
             self.register_theme(theme)
         self.theme = self.settings.theme if self.settings.theme in self.available_themes else DEFAULT_THEME
         self._first_update = True
-        self.tune_gc = tune_gc
+        self.collector = IdleCollector() if tune_gc else None
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -86,6 +86,8 @@ class PacerApp(App[int]):
         self.run_worker(self._feed(), name="engine feed", group="feed", exclusive=True, exit_on_error=False)
 
     async def on_unmount(self) -> None:
+        if self.collector is not None:
+            self.collector.stop()
         if self.owns_host:
             await self.host.stop()
 
@@ -113,6 +115,8 @@ class PacerApp(App[int]):
             # The engine thread steps aside until this key's frame is drawn (see KeyGate).
             self.host.key_pressed()
             self.call_after_refresh(self.host.key_shown)
+            if self.collector is not None:
+                self.collector.key()
         await super().on_event(event)
 
     def on_engine_updated(self, message: EngineUpdated) -> None:
@@ -133,15 +137,14 @@ class PacerApp(App[int]):
         if self._first_update:
             self._first_update = False
             self._advise(message.update.view.snapshot.agents)
-            if self.tune_gc:
-                self.call_after_refresh(self._freeze_heap)
+            if self.collector is not None:
+                self.call_after_refresh(self._start_collector)
 
-    def _freeze_heap(self) -> None:
-        """Once the first view is on screen: keep what exists now (Textual, the engine's loaded state) out of
-        every later garbage collection. A full collection of a big engine's heap pauses both threads for
-        100 ms or more; freezing the long-lived part roughly halves those pauses."""
-        gc.collect()
-        gc.freeze()
+    def _start_collector(self) -> None:
+        """Once the first view is on screen, full garbage collections wait for a pause in the typing."""
+        if self.collector is not None:
+            self.collector.start()
+            self.set_interval(0.5, self.collector.tick)
 
     def _advise(self, agents: Any) -> None:
         down = [a for a in agents if not a.reachable]

@@ -61,9 +61,15 @@ class KeyedTable(DataTable[Any]):
         self._pass_key: tuple[Any, ...] = ()
         self._pass_style = Style()
         self._pass_fixed_height = 0
-        self._lines: LRUCache[tuple[Any, ...], Any] = LRUCache(2000)
-        self._fast_cells: LRUCache[tuple[Any, ...], list[list[Segment]]] = LRUCache(8000)
+        self._lines: LRUCache[tuple[Any, ...], Any] = LRUCache(300)
+        # Caches sized for a screenful or two: every cached line is a Strip with a dozen objects the
+        # garbage collector walks on each full collection, and a big table churns through new rows.
+        self._fast_cells: LRUCache[tuple[Any, ...], list[list[Segment]]] = LRUCache(1500)
         """Our own cell cache: DataTable clears its own on every focus change."""
+        for name, size in (("_line_cache", 64), ("_row_render_cache", 64), ("_cell_render_cache", 500)):
+            cache = getattr(self, name, None)  # DataTable's own, used only when ours miss
+            if isinstance(cache, LRUCache):
+                cache.maxsize = size
 
     def on_mount(self) -> None:
         # DataTable caches cell styles in one lru_cache per class, keyed by the table object (its id): a new

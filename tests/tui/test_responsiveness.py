@@ -1,0 +1,118 @@
+"""The two things that keep keys fast while the engine is busy: the key gate and the idle-time collector."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+
+from tui import engine_host
+from tui.collector import NEVER, IdleCollector
+from tui.engine_host import KeyGate
+
+
+@contextmanager
+def _engine_loop_with(gate: KeyGate) -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop on its own thread running the gate, as the engine's does."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+
+    async def start() -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(gate.run())
+
+    async def stop(task: asyncio.Task[None]) -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    task = asyncio.run_coroutine_threadsafe(start(), loop).result(5)
+    try:
+        yield loop
+    finally:
+        gate.shown()
+        asyncio.run_coroutine_threadsafe(stop(task), loop).result(5)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
+
+
+def _loop_stall(loop: asyncio.AbstractEventLoop) -> float:
+    """How long a callback scheduled now waits for the loop."""
+    started = time.monotonic()
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(5)
+    return time.monotonic() - started
+
+
+def test_key_gate_parks_the_engine_loop_until_the_key_is_shown() -> None:
+    gate = KeyGate()
+    with _engine_loop_with(gate) as loop:
+        assert _loop_stall(loop) < 0.05
+        gate.pressed()
+        time.sleep(0.03)  # the gate looks every few milliseconds: by now the loop is parked
+        results: list[float] = []
+        stalled = threading.Thread(target=lambda: results.append(_loop_stall(loop)))
+        stalled.start()
+        time.sleep(0.03)
+        assert not results, "the engine loop ran while a key was waiting for the screen"
+        gate.shown()
+        stalled.join(5)
+        assert results and results[0] < engine_host.KEY_HOLD_LIMIT
+        assert gate.holds == 1 and 0.02 < gate.held_seconds < engine_host.KEY_HOLD_LIMIT + 0.05
+
+
+def test_key_gate_never_holds_longer_than_its_limit_and_then_lets_the_engine_run() -> None:
+    gate = KeyGate()
+    with _engine_loop_with(gate) as loop:
+        gate.pressed()  # and the screen never says the key is shown
+        time.sleep(0.02)
+        assert _loop_stall(loop) < engine_host.KEY_HOLD_LIMIT + 0.05
+        assert gate.holds == 1 and gate.held_seconds >= engine_host.KEY_HOLD_LIMIT * 0.9
+        gate.pressed()  # a second key at once: the engine first gets back the time it was held
+        time.sleep(0.01)
+        assert _loop_stall(loop) < 0.05, "the engine did not get its turn after a hold"
+        assert gate.holds == 1
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def thresholds():  # type: ignore[no-untyped-def]
+    saved = gc.get_threshold()
+    yield saved
+    gc.set_threshold(*saved)
+    gc.unfreeze()
+
+
+def test_collector_waits_for_a_pause_in_the_typing_but_not_forever(thresholds) -> None:  # type: ignore[no-untyped-def]
+    clock = _Clock()
+    collector = IdleCollector(every=5, quiet=1, at_most=30, clock=clock)
+    collector.start()
+    assert gc.get_threshold()[2] == NEVER, "no automatic full collection while the console runs"
+    assert gc.get_freeze_count() > 0
+    clock.now += 3
+    assert not collector.tick(), "not due yet"
+    for _ in range(12):  # typing, a key every 1.5 s, for 18 s
+        clock.now += 1
+        collector.key()
+        clock.now += 0.5
+        assert not collector.tick()
+    clock.now += 1.2  # a pause
+    assert collector.tick() and collector.collections == 1 and collector.forced == 0
+    for _ in range(40):  # nonstop typing: collected anyway after 30 s
+        clock.now += 1
+        collector.key()
+        collector.tick()
+    assert collector.collections == 2 and collector.forced == 1
+    collector.stop()
+    assert gc.get_threshold() == thresholds
