@@ -36,7 +36,7 @@ from engine.model import (
 )
 from engine.placement import Rejection
 from engine.policy import AgentPolicy, app_requirements, refusals
-from engine.reconcile import ClusterView, Kill, Plan, TaskGone, Waiting, next_backoff, reconcile
+from engine.reconcile import ClusterView, Kill, Plan, TaskGone, Vacated, Waiting, next_backoff, reconcile
 from engine.specs import task_spec
 from engine.state import AgentState, BackoffState, DesiredApp, Resources, TaskRecord, TaskState
 from engine.store import Store
@@ -145,6 +145,8 @@ class Engine(AppCommands):
         self.waiting: dict[str, Waiting] = {}
         self.health: dict[str, bool | None] = {}
         self._orphans_seen: dict[str, float] = {}
+        self._relaunch: dict[str, tuple[Vacated, ...]] = {}
+        """Instances whose task failed, waiting for their next attempt (in memory: a restart forgets them)."""
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._next_wakeup: float | None = None
@@ -384,6 +386,7 @@ class Engine(AppCommands):
             inflight=self.executor.busy_since(started),
             backoff=backoff,
             health=self.health,
+            relaunch={a: self._relaunch[a] for a in apps if a in self._relaunch},
             orphans_seen=self._orphans_seen,
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
             strategy=self.config.scheduler.strategy,
@@ -451,6 +454,13 @@ class Engine(AppCommands):
             else:
                 self.backoff[app_id] = state
         self.failures.update(failures)
+        if full:
+            self._relaunch = {}
+        for app_id, vacated in plan.relaunch.items():
+            if vacated:
+                self._relaunch[app_id] = vacated
+            else:
+                self._relaunch.pop(app_id, None)
         self.tasks.usage.cursor = plan.placement_cursor
         if full:
             self.waiting = dict(plan.waiting)

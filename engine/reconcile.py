@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
 from engine.agents.base import ObservedContainer
+from engine.model import next_attempt
 from engine.placement import ClusterUsage, Rejection, feasible, place
 from engine.state import AgentState, BackoffState, DesiredApp, TaskRecord, TaskState
 
@@ -44,6 +45,17 @@ class ClusterView:
     preemption: bool = False
     """Stop lower-priority tasks to place higher-priority ones (off by default)."""
     preemption_keeps_min_health: bool = True
+    relaunch: Mapping[str, tuple[Vacated, ...]] = field(default_factory=dict)
+    """Per app, instances whose task failed in an earlier round and that wait for their replacement."""
+
+
+@dataclass(frozen=True, slots=True)
+class Vacated:
+    """An instance whose task failed: its replacement keeps the instance and counts one more attempt
+    (``<app>.instance-<uuid>._app.<n+1>``), so an operator sees how often an instance restarted."""
+
+    task_id: str
+    config_version: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +113,8 @@ class Plan:
     orphans_seen: dict[str, float] = field(default_factory=dict)
     next_wakeup: float | None = None
     placement_cursor: int = 0
+    relaunch: dict[str, tuple[Vacated, ...]] = field(default_factory=dict)
+    """Per app this round looked at: instances still waiting for their replacement (empty: none)."""
 
     def wake_at(self, when: float) -> None:
         if self.next_wakeup is None or when < self.next_wakeup:
@@ -142,6 +156,7 @@ class _Reconciler:
         self.view = view
         self.new_task_id = new_task_id
         self.plan = Plan()
+        self._vacated: dict[str, list[Vacated]] = {}
         self.records: dict[str, TaskRecord] = dict(view.tasks)
         self.by_container: dict[str, ObservedContainer] = {}
         self.container_agent: dict[str, str] = {}
@@ -302,6 +317,10 @@ class _Reconciler:
             for t in self.records.values():
                 usage.add(t.agent, t.app_id, t.resources, t.host_ports)
         self._backoff(by_app)
+        self._vacated: dict[str, list[Vacated]] = {k: list(v) for k, v in view.relaunch.items()}
+        for g in plan.gone:
+            if g.failed:
+                self._vacated.setdefault(g.task.app_id, []).append(Vacated(g.task.task_id, g.task.config_version))
         agents = sorted(view.agents.values(), key=lambda a: a.name)
         for app_id, tasks in by_app.items():
             if app_id not in view.apps:
@@ -310,6 +329,11 @@ class _Reconciler:
                         self._kill(t, "app deleted")
         for app in sorted(view.apps.values(), key=lambda a: (-a.priority, a.app_id)):
             self._converge_app(app, by_app.get(app.app_id, []), agents, usage)
+        for app_id, vacated in self._vacated.items():
+            app = view.apps.get(app_id)
+            # Only the current version's instances wait, and never more of them than the app runs.
+            keep = [v for v in vacated if app is not None and v.config_version == app.config_version]
+            plan.relaunch[app_id] = tuple(keep[-app.instances:]) if app is not None and app.instances > 0 else ()
         plan.placement_cursor = usage.cursor
 
     def _kill(self, task: TaskRecord, reason: str) -> None:
@@ -395,7 +419,7 @@ class _Reconciler:
                        extra_filter=(lambda agent: policy(app, agent)) if policy is not None else None)
         for p in result.placements:
             task = TaskRecord(
-                task_id=self.new_task_id(app.app_id),
+                task_id=self._task_id_for(app),
                 app_id=app.app_id,
                 agent=p.agent,
                 version=app.version,
@@ -416,6 +440,17 @@ class _Reconciler:
                     reason = (f"priority {app.priority}: waiting for {preempted + pending} lower-priority task(s) "
                               f"to stop ({preempted} preempted now); {reason}")
             plan.waiting[app.app_id] = Waiting(app.app_id, result.unplaced, reason, result.rejections)
+
+    def _task_id_for(self, app: DesiredApp) -> str:
+        """The next attempt of an instance whose task failed, else a new instance."""
+        vacated = self._vacated.get(app.app_id)
+        while vacated:
+            v = vacated.pop(0)
+            if v.config_version == app.config_version:
+                task_id = next_attempt(v.task_id)
+                if task_id is not None and task_id not in self.view.tasks:
+                    return task_id
+        return self.new_task_id(app.app_id)
 
     def _preempt(self, app: DesiredApp, needed: int, agents: Sequence[AgentState], usage: ClusterUsage) -> tuple[int, int]:
         """Make room for `needed` tasks of `app` by stopping tasks of lower-priority apps.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.agents.base import PortBinding, TaskSpec, VolumeMount
-from engine.model import AppDefinition, container_name_for
+from engine.model import AppDefinition, attempt_of, container_name_for
 from engine.policy import Isolation, isolation_of
 from engine.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
 
@@ -120,7 +120,7 @@ def task_spec(
         version=task.version,
         config_version=task.config_version,
         cluster_id=cluster_id,
-        name=container_name_for(app.id, uuid_part),
+        name=container_name_for(app.id, uuid_part, attempt_of(task.task_id)),
         image=image,
         entrypoint=entrypoint,
         command=command,

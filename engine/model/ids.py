@@ -18,8 +18,10 @@ __all__ = [
     "RESERVED_LAST_SEGMENTS",
     "app_id_from_task_id",
     "app_id_problems",
+    "attempt_of",
     "container_name_for",
     "instance_id_for",
+    "next_attempt",
     "normalize_app_id",
     "task_id_for",
 ]
@@ -77,6 +79,21 @@ def task_id_for(app_id: str, instance_uuid: str, attempt: int = 1) -> str:
     return f"{_app_path(app_id)}.instance-{instance_uuid}._app.{attempt}"
 
 
+def attempt_of(task_id: str) -> int:
+    """Which attempt of its instance a task is: ``..._app.3`` -> 3 (1 for ids without the suffix)."""
+    m = _TASK_ID_RE.fullmatch(task_id)
+    return int(m.group("attempt")) if m is not None and m.group("attempt") else 1
+
+
+def next_attempt(task_id: str) -> str | None:
+    """The id of the next attempt of the same instance (``._app.<n>`` -> ``._app.<n+1>``); None for ids
+    that are not of the instance form (legacy ``<app>.<uuid>`` ids start a new instance instead)."""
+    m = _TASK_ID_RE.fullmatch(task_id)
+    if m is None or ".instance-" not in task_id:
+        return None
+    return f"{m.group('app')}.instance-{m.group('uuid')}._app.{attempt_of(task_id) + 1}"
+
+
 def app_id_from_task_id(task_id: str) -> str | None:
     """The app id a task id (or instance id) belongs to, or None if it is not one.
 
@@ -99,6 +116,8 @@ def app_id_from_task_id(task_id: str) -> str | None:
     return app_id
 
 
-def container_name_for(app_id: str, instance_uuid: str) -> str:
-    """``/shop/web`` -> ``pacer.shop.web.<uuid>``."""
-    return "pacer." + ".".join(s for s in app_id.split("/") if s) + f".{instance_uuid}"
+def container_name_for(app_id: str, instance_uuid: str, attempt: int = 1) -> str:
+    """``/shop/web`` -> ``pacer.shop.web.<uuid>``, and ``pacer.shop.web.<uuid>.<n>`` for the n-th attempt of
+    an instance (n > 1): the failed attempt's container may still exist while its successor is created."""
+    name = "pacer." + ".".join(s for s in app_id.split("/") if s) + f".{instance_uuid}"
+    return name if attempt <= 1 else f"{name}.{attempt}"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, TaskState
+from engine.model import next_attempt
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.docker
@@ -100,6 +101,11 @@ async def test_container_killed_from_outside_is_replaced(docker_engine: Engine, 
     failure = docker_engine.failures["/victim"]
     assert failure["taskId"] == victim.task_id and failure["state"] == "TASK_FAILED"
     assert "137" in failure["message"]
+    # The replacement is the same instance's next attempt (the console's RESTARTS), in its own container.
+    second = next_attempt(victim.task_id)
+    assert second is not None and second in docker_engine.tasks
+    replacement = docker_client.containers.get(docker_engine.tasks[second].container_id)
+    assert replacement.name.endswith(".2") and replacement.labels["pacer.task"] == second
 
 
 async def test_crash_loop_backs_off_on_schedule(docker_engine: Engine) -> None:

@@ -32,9 +32,9 @@ def _app(data: dict[str, Any], version: str = V1, config: str = V1) -> Any:
 
 
 def _task(app_id: str, n: int, agent: str, *, state: TaskState = TaskState.RUNNING, ports: tuple[int, ...] = (),
-          up: float = 3_600, cpus: float = 0.5, mem: float = 128, config: str = V1) -> TaskRecord:
+          up: float = 3_600, cpus: float = 0.5, mem: float = 128, config: str = V1, attempt: int = 1) -> TaskRecord:
     return TaskRecord(
-        task_id=task_id_for(app_id, f"{n:08x}-0000-4000-8000-000000000000"), app_id=app_id, agent=agent,
+        task_id=task_id_for(app_id, f"{n:08x}-0000-4000-8000-000000000000", attempt), app_id=app_id, agent=agent,
         version=config, config_version=config, state=state, resources=Resources(cpus, mem, 0), host_ports=ports,
         container_id=f"c{n}", staged_at=NOW - up - 2, started_at=None if state == TaskState.STAGING else NOW - up,
         ip_address="10.0.0.1",
@@ -51,7 +51,7 @@ def frozen_view() -> ConsoleView:
     big = _app({"id": "/big-batch", "cmd": "crunch", "cpus": 20, "mem": 1024, "instances": 2}, V2, V2)
     crash = _app({"id": "/crash-loop", "cmd": "exit 1", "cpus": 0.1, "mem": 16, "instances": 1})
     web_tasks = (_task("/web", 1, "sim-1", ports=(31000,)), _task("/web", 2, "sim-2", ports=(31004,), up=95),
-                 _task("/web", 3, "sim-1", ports=(31001,), up=42))
+                 _task("/web", 3, "sim-1", ports=(31001,), up=42, attempt=3))  # relaunched twice after failing
     order_tasks = (_task("/shop/orders", 4, "sim-2", cpus=0.25, mem=64, config=V1, up=7_300),
                    _task("/shop/orders", 5, "sim-1", cpus=0.25, mem=64, config=V2, state=TaskState.STAGING, up=0))
     tasks = {"/web": web_tasks, "/shop/orders": order_tasks}
@@ -91,7 +91,7 @@ def frozen_view() -> ConsoleView:
 
 
 def frozen_events() -> tuple[Event, ...]:
-    web3 = task_id_for("/web", "00000003-0000-4000-8000-000000000000")
+    web3 = task_id_for("/web", "00000003-0000-4000-8000-000000000000", 3)
     return (
         Event("deployment_info", {"plan": {"id": "0f1e2d3c-aaaa"}, "currentStep": {
             "actions": [{"action": "RestartApplication", "app": "/shop/orders"}]}}, NOW - 120),
@@ -112,11 +112,11 @@ def failure_task() -> str:
 
 def frozen_logs() -> dict[str, list[str]]:
     return {
-        task_id_for("/web", f"{n:08x}-0000-4000-8000-000000000000"): [
+        task.task_id: [
             f'10.0.0.{n} - - [01/Jan/2026 10:00:0{i}] "GET /health HTTP/1.1" 200 -' for i in range(4)]
         + ([f"Serving HTTP on 0.0.0.0 port 8080 (http://0.0.0.0:8080/) ... and a much longer line to show "
             f"wrapping of long lines in the logs pane when w is on {'x' * 60}"] if n == 1 else [])
-        for n in (1, 2, 3)
+        for n, task in enumerate(frozen_view().snapshot.tasks["/web"], start=1)
     }
 
 

@@ -12,9 +12,11 @@ from hypothesis import strategies as st
 from engine.model import (
     app_id_from_task_id,
     app_id_problems,
+    attempt_of,
     container_name_for,
     format_ts,
     instance_id_for,
+    next_attempt,
     normalize_app_id,
     parse_ts,
     task_id_for,
@@ -105,6 +107,17 @@ def test_task_and_instance_ids() -> None:
     assert instance_id_for("/shop/web", uuid) == f"shop_web.instance-{uuid}"
     assert container_name_for("/shop/web", uuid) == f"pacer.shop.web.{uuid}"
     assert container_name_for("/example-app", "u1") == "pacer.example-app.u1"
+    assert container_name_for("/shop/web", uuid, 3) == f"pacer.shop.web.{uuid}.3"
+
+
+def test_attempts_of_an_instance() -> None:
+    uuid = "3c2f8b1e-0f4c-4b8a-9d3e-5a6b7c8d9e0f"
+    first = task_id_for("/shop/web", uuid)
+    assert attempt_of(first) == 1 and attempt_of(instance_id_for("/shop/web", uuid)) == 1
+    assert next_attempt(first) == task_id_for("/shop/web", uuid, 2)
+    assert attempt_of(next_attempt(next_attempt(first) or "") or "") == 3
+    assert app_id_from_task_id(next_attempt(first) or "") == "/shop/web"
+    assert next_attempt(f"shop_web.{uuid}") is None, "a legacy id starts a new instance"
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from engine.reconcile import next_backoff, reconcile
-from engine.state import BackoffState, PortRequest, TaskState, UpgradePolicy
+from engine.reconcile import Vacated, next_backoff, reconcile
+from engine.state import BackoffPolicy, BackoffState, PortRequest, TaskState, UpgradePolicy
 from tests.unit.factories import agent, app, container, new_id_factory, task, view
 
 
@@ -293,3 +293,35 @@ def test_interrupted_launch_waits_for_a_late_container_before_replacing() -> Non
     assert plan.next_wakeup == 1005.0
     late = run(view([a], [agent("a1")], [t], observed={"a1": [container(t)]}, now=1002.0))
     assert [u.state for u in late.updates] == [TaskState.RUNNING] and not late.launches
+
+
+def test_a_failed_task_is_replaced_by_the_next_attempt_of_its_instance() -> None:
+    a = app(instances=2, backoff=BackoffPolicy(backoff_seconds=0))
+    crashed = task(a, "a1", task_id="web.instance-u1._app.1")
+    fine = task(a, "a1", task_id="web.instance-u2._app.1")
+    obs = {"a1": [container(crashed, "exited", 1), container(fine)]}
+    plan = run(view([a], [agent("a1")], [crashed, fine], observed=obs))
+    assert [l.task.task_id for l in plan.launches] == ["web.instance-u1._app.2"], "same instance, next attempt"
+    assert plan.relaunch["/web"] == ()
+
+
+def test_an_instance_waits_through_backoff_for_its_next_attempt() -> None:
+    a = app(instances=1)
+    crashed = task(a, "a1", task_id="web.instance-u1._app.3")
+    plan = run(view([a], [agent("a1")], [crashed], observed={"a1": [container(crashed, "exited", 1)]}))
+    assert not plan.launches and plan.relaunch["/web"] == (Vacated("web.instance-u1._app.3", "v1"),)
+    later = run(view([a], [agent("a1")], now=1002.0, relaunch=plan.relaunch))
+    assert [l.task.task_id for l in later.launches] == ["web.instance-u1._app.4"]
+    assert later.relaunch["/web"] == ()
+
+
+def test_scale_down_kills_and_new_versions_start_new_instances() -> None:
+    a = app(instances=1)
+    stale = Vacated("web.instance-old._app.1", "v0")  # failed under an earlier version
+    plan = run(view([a], [agent("a1")], relaunch={"/web": (stale,)}))
+    assert [l.task.task_id for l in plan.launches] == ["web.instance-new1._app.1"]
+    a2 = app(instances=2)
+    t1, t2, t3 = (task(a2, "a1", task_id=f"web.instance-k{i}._app.1", started=100.0 * i) for i in (1, 2, 3))
+    plan = run(view([a2], [agent("a1")], [t1, t2, t3]))
+    assert [k.task.task_id for k in plan.kills] == ["web.instance-k3._app.1"]
+    assert plan.relaunch.get("/web", ()) == (), "an instance stopped on purpose is not restarted"

@@ -46,6 +46,8 @@ class KeyedTable(DataTable[Any]):
     """(column key, label, width or None for auto)."""
     NARROW: ClassVar[Mapping[str, int]] = {}
     """Narrower widths for some columns when the terminal is under 100 columns wide."""
+    NARROW_LABELS: ClassVar[Mapping[str, str]] = {}
+    """Shorter headers for those narrow columns."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
@@ -77,16 +79,18 @@ class KeyedTable(DataTable[Any]):
         self._get_styles_to_render_cell.cache_clear()
         narrow = self.app.size.width < 100
         for key, label, width in self.COLUMNS:
-            self.add_column(label, key=key, width=self.NARROW.get(key, width) if narrow else width)
+            self.add_column(self.NARROW_LABELS.get(key, label) if narrow else label, key=key,
+                            width=self.NARROW.get(key, width) if narrow else width)
 
     def on_resize(self) -> None:
         narrow = self.app.size.width < 100
         changed = False
-        for key, _, width in self.COLUMNS:
+        for key, label, width in self.COLUMNS:
             want = self.NARROW.get(key, width) if narrow else width
             column = self.columns.get(key)  # type: ignore[call-overload]
             if column is not None and want is not None and column.width != want:
                 column.width = want
+                column.label = Text(self.NARROW_LABELS.get(key, label) if narrow else label)
                 changed = True
         if changed:
             self._require_update_dimensions = True  # DataTable recomputes its layout on the next refresh

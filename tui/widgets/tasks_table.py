@@ -1,10 +1,14 @@
-"""The tasks pane: the selected app's tasks only (a table of every task of a big cluster is too slow)."""
+"""The tasks pane: the selected app's tasks only (a table of every task of a big cluster is too slow).
+
+RESTARTS counts how often the task's instance was relaunched after its task failed (the attempt number in
+the task id, ``..._app.<n>``, minus one)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from engine import TaskRecord
+from engine.model import attempt_of
 from tui.render import fmt_duration, health_text, short_task_id, state_text
 from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
 
@@ -15,11 +19,13 @@ class TasksTable(KeyedTable):
         ("agent", "AGENT", 12),
         ("ports", "HOST PORTS", 12),
         ("state", "STATE", 11),
+        ("restarts", "RESTARTS", 8),
         ("health", "HEALTH", 9),
         ("uptime", "UPTIME", 8),
         ("version", "VERSION", 12),
     )
-    NARROW: ClassVar = {"task": 8, "agent": 10, "ports": 11, "uptime": 7, "version": 9}
+    NARROW: ClassVar = {"task": 8, "agent": 8, "ports": 10, "restarts": 3, "uptime": 6, "version": 8}
+    NARROW_LABELS: ClassVar = {"restarts": "RST"}
 
     def __init__(self, *, clock: Callable[[], float], id: str | None = None) -> None:
         super().__init__(id=id)
@@ -38,7 +44,7 @@ class TasksTable(KeyedTable):
         for t in sorted(tasks, key=lambda t: (t.staged_at, t.task_id)):
             started = self._started[t.task_id] = t.started_at
             rows[t.task_id] = (
-                t.agent, ",".join(str(p) for p in t.host_ports) or "-", t.state,
+                t.agent, ",".join(str(p) for p in t.host_ports) or "-", t.state, attempt_of(t.task_id) - 1,
                 health.get(t.task_id), has_checks, None if started is None else int(now - started),
                 t.version, t.config_version == current_config,
             )
@@ -52,14 +58,15 @@ class TasksTable(KeyedTable):
         rows = {}
         for key, raw in self._raw.items():
             started = self._started.get(key)
-            rows[key] = raw[:5] + (None if started is None else int(now - started),) + raw[6:]
+            rows[key] = raw[:6] + (None if started is None else int(now - started),) + raw[7:]
         self.sync(rows)
 
     def format_row(self, key: str, raw: Raw) -> tuple[Any, ...]:
         p = palette_of(self)
-        agent, ports, state, health, has_checks, uptime, version, current = raw
+        agent, ports, state, restarts, health, has_checks, uptime, version, current = raw
         return (
             cell(short_task_id(key)), cell(agent), cell(ports), state_text(state, p),  # type: ignore[arg-type]
+            cell(restarts, p.warn if restarts else p.muted, justify="right"),
             health_text(health, bool(has_checks), p),  # type: ignore[arg-type]
             cell(fmt_duration(uptime), justify="right"),  # type: ignore[arg-type]
             cell(str(version)[11:19] + ("" if current else " old"), "" if current else p.warn),
