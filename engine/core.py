@@ -145,6 +145,9 @@ class Engine(AppCommands):
         self.waiting: dict[str, Waiting] = {}
         self.health: dict[str, bool | None] = {}
         self._orphans_seen: dict[str, float] = {}
+        self.pause_point: Callable[[], None] | None = None
+        """Called between units of work in a round (phases, apps). An embedding host may block in it
+        briefly to let its own thread run; the console does for key presses (tui/engine_host.KeyGate)."""
         self._relaunch: dict[str, tuple[Vacated, ...]] = {}
         """Instances whose task failed, waiting for their next attempt (in memory: a restart forgets them)."""
         self._wake = asyncio.Event()
@@ -387,6 +390,7 @@ class Engine(AppCommands):
             backoff=backoff,
             health=self.health,
             relaunch={a: self._relaunch[a] for a in apps if a in self._relaunch},
+            pause_point=self.pause_point,
             orphans_seen=self._orphans_seen,
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
             strategy=self.config.scheduler.strategy,
@@ -395,12 +399,16 @@ class Engine(AppCommands):
             preemption=self.config.scheduler.preemption,
             preemption_keeps_min_health=self.config.scheduler.preemption_keeps_min_health,
         )
+        self._pause()
         plan = reconcile(view, self._new_task_id)
+        self._pause()
         self._apply(plan, full=full, scope=apps)
+        self._pause()
         if full:
             self.health_monitor.sync(self.tasks)
         else:
             self.health_monitor.sync(tasks, partial=True)
+        self._pause()
         self._track_deployments()
         if self.stats.rounds == 0:
             log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
@@ -417,6 +425,10 @@ class Engine(AppCommands):
         async with self._round_done:
             self._round_done.notify_all()
         return plan
+
+    def _pause(self) -> None:
+        if self.pause_point is not None:
+            self.pause_point()
 
     def _new_task_id(self, app_id: str) -> str:
         return task_id_for(app_id, str(uuid.uuid4()), 1)

@@ -47,6 +47,9 @@ class ClusterView:
     preemption_keeps_min_health: bool = True
     relaunch: Mapping[str, tuple[Vacated, ...]] = field(default_factory=dict)
     """Per app, instances whose task failed in an earlier round and that wait for their replacement."""
+    pause_point: Callable[[], None] | None = None
+    """Called between apps: a scheduling hint for whoever shares the interpreter (the console lets a key
+    press reach the screen there). It must not touch engine state; the plan does not depend on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +330,11 @@ class _Reconciler:
                 for t in tasks:
                     if t.state != TaskState.KILLING and t.task_id not in view.inflight:
                         self._kill(t, "app deleted")
+        pause = view.pause_point
         for app in sorted(view.apps.values(), key=lambda a: (-a.priority, a.app_id)):
             self._converge_app(app, by_app.get(app.app_id, []), agents, usage)
+            if pause is not None:
+                pause()
         for app_id, vacated in self._vacated.items():
             app = view.apps.get(app_id)
             # Only the current version's instances wait, and never more of them than the app runs.

@@ -91,6 +91,8 @@ class KeyGate:
         self._pending = threading.Event()
         self._shown = threading.Event()
         self._shown.set()
+        self._free_at = 0.0
+        """No hold before this time: the engine first gets back as long as it was last held."""
         self.holds = 0
         self.held_seconds = 0.0
 
@@ -101,19 +103,23 @@ class KeyGate:
     def shown(self) -> None:
         self._shown.set()
 
+    def checkpoint(self) -> None:
+        """On the engine thread, between units of work (`Engine.pause_point`): hold if a key waits."""
+        if not self._pending.is_set() or time.monotonic() < self._free_at:
+            return
+        self._pending.clear()
+        started = time.monotonic()
+        self._shown.wait(KEY_HOLD_LIMIT)  # blocks this thread on purpose: that is the point
+        held = time.monotonic() - started
+        self._free_at = time.monotonic() + held
+        self.holds += 1
+        self.held_seconds += held
+
     async def run(self) -> None:
-        """On the engine loop, until cancelled."""
-        owed = 0.0
+        """On the engine loop, until cancelled: the checkpoint for when the engine is between rounds."""
         while True:
-            await asyncio.sleep(KEY_POLL + owed)
-            owed = 0.0
-            if self._pending.is_set():
-                self._pending.clear()
-                started = time.monotonic()
-                self._shown.wait(KEY_HOLD_LIMIT)  # blocks this thread on purpose: that is the point
-                owed = time.monotonic() - started
-                self.holds += 1
-                self.held_seconds += owed
+            await asyncio.sleep(max(KEY_POLL, self._free_at - time.monotonic()))
+            self.checkpoint()
 
 
 class ConsoleHost(Protocol):
@@ -211,6 +217,7 @@ class EngineHost:
     def _started(self) -> None:
         self.started = True
         if self._key_gate is None:
+            self._engine.pause_point = self.keys.checkpoint
             self._key_gate = self.submit(self.keys.run())
 
     def key_pressed(self) -> None:
@@ -240,6 +247,7 @@ class EngineHost:
             return
         self.keys.shown()
         if self._key_gate is not None:
+            self._engine.pause_point = None
             self._key_gate.cancel()
             self._key_gate = None
         if self.started:

@@ -116,3 +116,24 @@ def test_collector_waits_for_a_pause_in_the_typing_but_not_forever(thresholds) -
     assert collector.collections == 2 and collector.forced == 1
     collector.stop()
     assert gc.get_threshold() == thresholds
+
+
+def test_the_engine_host_parks_its_engine_for_key_presses(engine) -> None:  # type: ignore[no-untyped-def]
+    """Key presses park the running engine (between rounds, and at the pause points inside them)."""
+    from tui.engine_host import EngineHost
+
+    host = EngineHost(engine)
+    host.start_blocking()
+    try:
+        assert engine.pause_point == host.keys.checkpoint
+        host.submit(engine.create_app({"id": "/many", "cmd": "serve", "cpus": 0.01, "mem": 8,
+                                       "instances": 30})).result(10)
+        before = host.keys.holds
+        for _ in range(40):
+            host.key_pressed()
+            time.sleep(0.02)
+            host.key_shown()
+        assert host.keys.holds > before
+    finally:
+        host.stop_blocking()
+    assert engine.pause_point is None

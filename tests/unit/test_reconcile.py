@@ -325,3 +325,14 @@ def test_scale_down_kills_and_new_versions_start_new_instances() -> None:
     plan = run(view([a2], [agent("a1")], [t1, t2, t3]))
     assert [k.task.task_id for k in plan.kills] == ["web.instance-k3._app.1"]
     assert plan.relaunch.get("/web", ()) == (), "an instance stopped on purpose is not restarted"
+
+
+def test_pause_point_is_called_between_apps_and_changes_nothing() -> None:
+    apps = [app(f"/a{i}", instances=2) for i in range(5)]
+    agents = [agent("a1"), agent("a2")]
+    calls: list[int] = []
+    with_pauses = reconcile(view(apps, agents, pause_point=lambda: calls.append(1)), new_id_factory())
+    without = reconcile(view(apps, agents), new_id_factory())
+    assert len(calls) == len(apps)
+    assert [(l.task.task_id, l.task.agent) for l in with_pauses.launches] == \
+        [(l.task.task_id, l.task.agent) for l in without.launches]
