@@ -21,6 +21,7 @@ __all__ = [
     "attempt_of",
     "container_name_for",
     "instance_id_for",
+    "instance_of",
     "next_attempt",
     "normalize_app_id",
     "task_id_for",
@@ -77,6 +78,12 @@ def instance_id_for(app_id: str, instance_uuid: str) -> str:
 def task_id_for(app_id: str, instance_uuid: str, attempt: int = 1) -> str:
     """``/shop/web`` -> ``shop_web.instance-<uuid>._app.<attempt>``."""
     return f"{_app_path(app_id)}.instance-{instance_uuid}._app.{attempt}"
+
+
+def instance_of(task_id: str) -> str:
+    """The instance a task id belongs to: ``<app>.instance-<uuid>._app.<n>`` -> ``<app>.instance-<uuid>``
+    (other forms are their own instance)."""
+    return task_id.rsplit("._app.", 1)[0]
 
 
 def attempt_of(task_id: str) -> int:

@@ -263,10 +263,29 @@ async def test_k_kills_the_selected_task_and_it_is_replaced(console):
         (victim,) = [t.task_id for t in engine.tasks_of("/web")]
         await pilot.press("tab")
         assert console.main.focused_pane == "tasks-table"
-        await until(pilot, lambda: console.main.tasks.selected_key == victim, message="the task selected")
+        await until(pilot, lambda: console.main.tasks.selected_task == victim, message="the task selected")
         await pilot.press("k")
         await until(pilot, lambda: victim not in engine.tasks and engine.running_count("/web") == 1,
                     message="replaced")
+
+
+async def test_a_crashed_task_restarts_in_its_row_and_the_restarts_column_counts(console, sim_agents):
+    async with console.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        engine = console.host.engine
+        await deployed(pilot, web_app(instances=2, backoffSeconds=0))
+        tasks = console.main.tasks
+        await until(pilot, lambda: tasks.row_count == 2, message="2 task rows")
+        order = list(tasks.keys)
+        crashed = engine.tasks_of("/web")[0]
+        sim_agents[crashed.agent].crash(crashed.container_id)
+        await until(pilot, lambda: crashed.task_id not in engine.tasks and engine.running_count("/web") == 2,
+                    message="replaced")
+        instance = crashed.task_id.rsplit("._app.", 1)[0]
+        await until(pilot, lambda: tasks.task_ids.get(instance, "").endswith("._app.2"), message="next attempt shown")
+        assert list(tasks.keys) == order, "the instance kept its row"
+        assert tasks.get_cell(instance, "restarts").plain == "1"
+        assert tasks.get_cell(next(k for k in order if k != instance), "restarts").plain == "0"
 
 
 async def test_l_follows_the_logs_of_an_app_with_pause_wrap_timestamps_and_search(console):
@@ -320,7 +339,7 @@ async def test_l_on_a_task_follows_only_that_task(console):
         engine = console.host.engine
         await deployed(pilot, web_app(instances=2))
         await pilot.press("tab")
-        task_id = console.main.tasks.selected_key
+        task_id = console.main.tasks.selected_task
         await pilot.press("l")
         log = console.main.query_one(LogViewer).query_one(Log)
         await until(pilot, lambda: any("tick" in line for line in log.lines), message="ticks")

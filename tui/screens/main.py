@@ -290,9 +290,9 @@ class MainScreen(Screen[None]):
         if action in APP_ACTIONS:
             return on_apps
         if action == "logs":
-            return on_apps and (pane == "apps-table" or self.tasks.selected_key is not None)
+            return on_apps and (pane == "apps-table" or self.tasks.selected_task is not None)
         if action == "kill_task":
-            return pane == "tasks-table" and self.tasks.selected_key is not None
+            return pane == "tasks-table" and self.tasks.selected_task is not None
         if action == "cancel_deployment":
             if pane == "deployments-table":
                 return self.query_one(DeploymentsTable).selected_key is not None
@@ -586,7 +586,7 @@ class MainScreen(Screen[None]):
             self._run(reset(), f"reset delay of {app_id}")
 
     def action_kill_task(self) -> None:
-        task_id = self.tasks.selected_key
+        task_id = self.tasks.selected_task
         if task_id is not None:
             async def kill() -> None:
                 await self.host.call(self._engine().kill_tasks, [task_id])
@@ -622,6 +622,6 @@ class MainScreen(Screen[None]):
         app_id = self.selected_app
         if app_id is None:
             return
-        task_id = self.tasks.selected_key if self.focused_pane == "tasks-table" else None
+        task_id = self.tasks.selected_task if self.focused_pane == "tasks-table" else None
         self.query_one(LogViewer).follow(app_id, task_id)
         self._focus_pane("logs", "log-lines")

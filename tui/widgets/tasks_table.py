@@ -1,14 +1,15 @@
 """The tasks pane: the selected app's tasks only (a table of every task of a big cluster is too slow).
 
-RESTARTS counts how often the task's instance was relaunched after its task failed (the attempt number in
-the task id, ``..._app.<n>``, minus one)."""
+Rows are instances, not task ids: a failed task's replacement is the next attempt of the same instance, so
+its row stays where it is and RESTARTS (the attempt number in the task id, ``..._app.<n>``, minus one) goes
+up, instead of a row going and another coming at the bottom."""
 
 from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from engine import TaskRecord
-from engine.model import attempt_of
+from engine.model import attempt_of, instance_of
 from tui.render import fmt_duration, health_text, short_task_id, state_text
 from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
 
@@ -32,6 +33,16 @@ class TasksTable(KeyedTable):
         self.clock = clock
         self.app_id: str | None = None
         self._started: dict[str, float | None] = {}
+        self.task_ids: dict[str, str] = {}
+        """Row key (instance) -> the instance's current task id."""
+
+    @property
+    def selected_task(self) -> str | None:
+        instance = self.selected_key
+        return self.task_ids.get(instance) if instance is not None else None
+
+    def select_task(self, task_id: str) -> bool:
+        return self.select_key(instance_of(task_id))
 
     def show(self, app_id: str | None, tasks: Sequence[TaskRecord], health: Mapping[str, bool | None],
              has_checks: bool, current_config: str | None) -> None:
@@ -41,12 +52,17 @@ class TasksTable(KeyedTable):
         now = self.clock()
         rows: dict[str, Raw] = {}
         self._started = {}
+        self.task_ids = {}
+        # Oldest first: the order new rows are added in, and a newer attempt of an instance (while the
+        # older one is still being killed) takes the instance's row.
         for t in sorted(tasks, key=lambda t: (t.staged_at, t.task_id)):
-            started = self._started[t.task_id] = t.started_at
-            rows[t.task_id] = (
-                t.agent, ",".join(str(p) for p in t.host_ports) or "-", t.state, attempt_of(t.task_id) - 1,
-                health.get(t.task_id), has_checks, None if started is None else int(now - started),
-                t.version, t.config_version == current_config,
+            instance = instance_of(t.task_id)
+            self.task_ids[instance] = t.task_id
+            started = self._started[instance] = t.started_at
+            rows[instance] = (
+                t.task_id, t.agent, ",".join(str(p) for p in t.host_ports) or "-", t.state,
+                attempt_of(t.task_id) - 1, health.get(t.task_id), has_checks,
+                None if started is None else int(now - started), t.version, t.config_version == current_config,
             )
         self.sync(rows)
 
@@ -58,14 +74,14 @@ class TasksTable(KeyedTable):
         rows = {}
         for key, raw in self._raw.items():
             started = self._started.get(key)
-            rows[key] = raw[:6] + (None if started is None else int(now - started),) + raw[7:]
+            rows[key] = raw[:7] + (None if started is None else int(now - started),) + raw[8:]
         self.sync(rows)
 
     def format_row(self, key: str, raw: Raw) -> tuple[Any, ...]:
         p = palette_of(self)
-        agent, ports, state, restarts, health, has_checks, uptime, version, current = raw
+        task_id, agent, ports, state, restarts, health, has_checks, uptime, version, current = raw
         return (
-            cell(short_task_id(key)), cell(agent), cell(ports), state_text(state, p),  # type: ignore[arg-type]
+            cell(short_task_id(str(task_id))), cell(agent), cell(ports), state_text(state, p),  # type: ignore[arg-type]
             cell(restarts, p.warn if restarts else p.muted, justify="right"),
             health_text(health, bool(has_checks), p),  # type: ignore[arg-type]
             cell(fmt_duration(uptime), justify="right"),  # type: ignore[arg-type]
