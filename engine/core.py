@@ -147,7 +147,8 @@ class Engine(AppCommands):
         self._orphans_seen: dict[str, float] = {}
         self.pause_point: Callable[[], None] | None = None
         """Called between units of work in a round (phases, apps). An embedding host may block in it
-        briefly to let its own thread run; the console does for key presses (tui/engine_host.KeyGate)."""
+        briefly to let its own thread run; the console does while someone waits for the screen
+        (tui/console_turn.py)."""
         self._relaunch: dict[str, tuple[Vacated, ...]] = {}
         """Instances whose task failed, waiting for their next attempt (in memory: a restart forgets them)."""
         self._wake = asyncio.Event()

@@ -112,9 +112,9 @@ class PacerApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):
-            # The engine thread steps aside until this key's frame is drawn (see KeyGate).
-            self.host.key_pressed()
-            self.call_after_refresh(self.host.key_shown)
+            # The engine thread steps aside until this key's frame is drawn (tui/console_turn.py).
+            self.host.console_busy()
+            self.call_after_refresh(self.host.console_idle)
             if self.collector is not None:
                 self.collector.key()
         await super().on_event(event)
@@ -126,6 +126,8 @@ class PacerApp(App[int]):
         if not self.main.ready:  # the first view can beat the main screen's mount: show it once mounted
             self.main.call_after_refresh(self.post_message, message)
             return
+        self.host.console_busy()  # and while this update is applied and drawn
+        self.call_after_refresh(self.host.console_idle)
         try:
             self.main.apply(message.update)
         except NoMatches:

@@ -15,7 +15,9 @@ thread with its own asyncio loop, and the console talks to it only here:
 a `ConsoleView` taken on the engine thread in one go (frozen, safe to read
 from the UI thread), and never posts a new one before the UI has shown the
 last (`consumed()`), so a slow screen sees fewer, bigger updates instead of a
-growing queue.
+growing queue. `console_busy()`/`console_idle()` give the console its turn
+(tui/console_turn.py): the engine thread steps aside while a key or an update
+is being drawn.
 
 `StaticHost` serves one fixed view and runs no engine: snapshot tests use it.
 """
@@ -26,20 +28,17 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, TypeVar
 
 from engine import AppView, ClusterSnapshot, Deployment, Engine, Event, PacerError
+from tui.console_turn import ConsoleTurn
 
 log = logging.getLogger("pacer.console")
 
 T = TypeVar("T")
 
 MAX_EVENTS_PER_UPDATE = 2_000
-KEY_HOLD_LIMIT = 0.1
-"""The longest the engine waits for a key press to reach the screen."""
-KEY_POLL = 0.005
 LogSink = Callable[[list[tuple[str, str]]], object]
 """Receives batches of (task id, line) from the engine thread; must be thread-safe (post a message)."""
 
@@ -75,53 +74,6 @@ class Update:
     dropped_events: int = 0
 
 
-class KeyGate:
-    """Lets the operator's key press reach the screen before the engine thread takes the CPU back.
-
-    The console and the engine share one interpreter, and so one GIL: while the engine is busy
-    (a thousand task changes a second), the console gets about half of it, and a key press waits
-    for the engine's turns. On a key the console calls `pressed()`; the engine loop, which looks
-    every few milliseconds, then parks its thread (releasing the GIL) until the console calls
-    `shown()` after the frame that shows the key, or for `KEY_HOLD_LIMIT` at most. After a hold
-    the engine runs at least as long as it was held, so keys can never take more than half of
-    its time, however fast they come.
-    """
-
-    def __init__(self) -> None:
-        self._pending = threading.Event()
-        self._shown = threading.Event()
-        self._shown.set()
-        self._free_at = 0.0
-        """No hold before this time: the engine first gets back as long as it was last held."""
-        self.holds = 0
-        self.held_seconds = 0.0
-
-    def pressed(self) -> None:
-        self._shown.clear()
-        self._pending.set()
-
-    def shown(self) -> None:
-        self._shown.set()
-
-    def checkpoint(self) -> None:
-        """On the engine thread, between units of work (`Engine.pause_point`): hold if a key waits."""
-        if not self._pending.is_set() or time.monotonic() < self._free_at:
-            return
-        self._pending.clear()
-        started = time.monotonic()
-        self._shown.wait(KEY_HOLD_LIMIT)  # blocks this thread on purpose: that is the point
-        held = time.monotonic() - started
-        self._free_at = time.monotonic() + held
-        self.holds += 1
-        self.held_seconds += held
-
-    async def run(self) -> None:
-        """On the engine loop, until cancelled: the checkpoint for when the engine is between rounds."""
-        while True:
-            await asyncio.sleep(max(KEY_POLL, self._free_at - time.monotonic()))
-            self.checkpoint()
-
-
 class ConsoleHost(Protocol):
     """What the console needs from wherever its engine runs."""
 
@@ -144,9 +96,9 @@ class ConsoleHost(Protocol):
 
     async def follow(self, app_id: str, task_id: str | None, sink: LogSink, *, tail: int = 200) -> None: ...
 
-    def key_pressed(self) -> None: ...
+    def console_busy(self) -> None: ...
 
-    def key_shown(self) -> None: ...
+    def console_idle(self) -> None: ...
 
 
 class EngineHost:
@@ -163,8 +115,8 @@ class EngineHost:
         self._consumed = threading.Event()
         self._consumed.set()
         self._before_stop: list[Callable[[], Awaitable[Any]]] = []
-        self.keys = KeyGate()
-        self._key_gate: concurrent.futures.Future[None] | None = None
+        self.turn = ConsoleTurn()
+        self._turn_task: concurrent.futures.Future[None] | None = None
 
     # -- the thread --------------------------------------------------------------
 
@@ -216,15 +168,16 @@ class EngineHost:
 
     def _started(self) -> None:
         self.started = True
-        if self._key_gate is None:
-            self._engine.pause_point = self.keys.checkpoint
-            self._key_gate = self.submit(self.keys.run())
+        if self._turn_task is None:
+            self._engine.pause_point = self.turn.checkpoint
+            self._turn_task = self.submit(self.turn.run())
 
-    def key_pressed(self) -> None:
-        self.keys.pressed()
+    def console_busy(self) -> None:
+        """Someone waits for the screen (a key, an update being shown): the engine steps aside (ConsoleTurn)."""
+        self.turn.begin()
 
-    def key_shown(self) -> None:
-        self.keys.shown()
+    def console_idle(self) -> None:
+        self.turn.end()
 
     def before_stop(self, stop: Callable[[], Awaitable[Any]]) -> None:
         """Run `stop()` on the engine loop before the engine stops (the API server, for one)."""
@@ -245,11 +198,11 @@ class EngineHost:
     def stop_blocking(self, timeout: float = 30.0) -> None:
         if self._loop is None or self._thread is None:
             return
-        self.keys.shown()
-        if self._key_gate is not None:
+        self.turn.end()
+        if self._turn_task is not None:
             self._engine.pause_point = None
-            self._key_gate.cancel()
-            self._key_gate = None
+            self._turn_task.cancel()
+            self._turn_task = None
         if self.started:
             self.started = False
             try:
@@ -440,10 +393,10 @@ class StaticHost:
     def consumed(self) -> None:
         return None
 
-    def key_pressed(self) -> None:
+    def console_busy(self) -> None:
         return None
 
-    def key_shown(self) -> None:
+    def console_idle(self) -> None:
         return None
 
     async def follow(self, app_id: str, task_id: str | None, sink: LogSink, *, tail: int = 200) -> None:

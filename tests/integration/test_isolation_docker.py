@@ -17,7 +17,7 @@ import pytest
 from engine import Engine
 from engine.agents.base import TaskSpec
 from engine.agents.docker_agent import DockerAgent
-from engine.config import AgentConfig, PacerConfig
+from engine.config import PacerConfig
 from engine.policy import (
     DEFAULT_CAPABILITIES,
     AgentPolicy,

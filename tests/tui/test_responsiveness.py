@@ -1,4 +1,4 @@
-"""The two things that keep keys fast while the engine is busy: the key gate and the idle-time collector."""
+"""What keeps keys fast while the engine is busy: the console's turn and the idle-time collector."""
 
 from __future__ import annotations
 
@@ -11,20 +11,20 @@ from typing import Iterator
 
 import pytest
 
-from tui import engine_host
+from tui import console_turn
 from tui.collector import NEVER, IdleCollector
-from tui.engine_host import KeyGate
+from tui.console_turn import ConsoleTurn
 
 
 @contextmanager
-def _engine_loop_with(gate: KeyGate) -> Iterator[asyncio.AbstractEventLoop]:
-    """A loop on its own thread running the gate, as the engine's does."""
+def _engine_loop_with(turn: ConsoleTurn) -> Iterator[asyncio.AbstractEventLoop]:
+    """A loop on its own thread running the turn's poller, as the engine's does."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
 
     async def start() -> asyncio.Task[None]:
-        return asyncio.get_running_loop().create_task(gate.run())
+        return asyncio.get_running_loop().create_task(turn.run())
 
     async def stop(task: asyncio.Task[None]) -> None:
         task.cancel()
@@ -34,7 +34,7 @@ def _engine_loop_with(gate: KeyGate) -> Iterator[asyncio.AbstractEventLoop]:
     try:
         yield loop
     finally:
-        gate.shown()
+        turn.end()
         asyncio.run_coroutine_threadsafe(stop(task), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
@@ -48,34 +48,34 @@ def _loop_stall(loop: asyncio.AbstractEventLoop) -> float:
     return time.monotonic() - started
 
 
-def test_key_gate_parks_the_engine_loop_until_the_key_is_shown() -> None:
-    gate = KeyGate()
-    with _engine_loop_with(gate) as loop:
+def test_the_engine_loop_parks_until_the_console_is_done() -> None:
+    turn = ConsoleTurn()
+    with _engine_loop_with(turn) as loop:
         assert _loop_stall(loop) < 0.05
-        gate.pressed()
-        time.sleep(0.03)  # the gate looks every few milliseconds: by now the loop is parked
+        turn.begin()
+        time.sleep(0.03)  # run() looks every few milliseconds: by now the loop is parked
         results: list[float] = []
         stalled = threading.Thread(target=lambda: results.append(_loop_stall(loop)))
         stalled.start()
         time.sleep(0.03)
         assert not results, "the engine loop ran while a key was waiting for the screen"
-        gate.shown()
+        turn.end()
         stalled.join(5)
-        assert results and results[0] < engine_host.KEY_HOLD_LIMIT
-        assert gate.holds == 1 and 0.02 < gate.held_seconds < engine_host.KEY_HOLD_LIMIT + 0.05
+        assert results and results[0] < console_turn.HOLD_LIMIT
+        assert turn.holds == 1 and 0.02 < turn.held_seconds < console_turn.HOLD_LIMIT + 0.05
 
 
-def test_key_gate_never_holds_longer_than_its_limit_and_then_lets_the_engine_run() -> None:
-    gate = KeyGate()
-    with _engine_loop_with(gate) as loop:
-        gate.pressed()  # and the screen never says the key is shown
+def test_a_hold_never_outlasts_its_limit_and_the_engine_then_gets_its_turn() -> None:
+    turn = ConsoleTurn()
+    with _engine_loop_with(turn) as loop:
+        turn.begin()  # and the console never says it is done
         time.sleep(0.02)
-        assert _loop_stall(loop) < engine_host.KEY_HOLD_LIMIT + 0.05
-        assert gate.holds == 1 and gate.held_seconds >= engine_host.KEY_HOLD_LIMIT * 0.9
-        gate.pressed()  # a second key at once: the engine first gets back the time it was held
+        assert _loop_stall(loop) < console_turn.HOLD_LIMIT + 0.05
+        assert turn.holds == 1 and turn.held_seconds >= console_turn.HOLD_LIMIT * 0.9
+        turn.begin()  # at once again: the engine first gets back the time it was held
         time.sleep(0.01)
         assert _loop_stall(loop) < 0.05, "the engine did not get its turn after a hold"
-        assert gate.holds == 1
+        assert turn.holds == 1
 
 
 class _Clock:
@@ -125,15 +125,15 @@ def test_the_engine_host_parks_its_engine_for_key_presses(engine) -> None:  # ty
     host = EngineHost(engine)
     host.start_blocking()
     try:
-        assert engine.pause_point == host.keys.checkpoint
+        assert engine.pause_point == host.turn.checkpoint
         host.submit(engine.create_app({"id": "/many", "cmd": "serve", "cpus": 0.01, "mem": 8,
                                        "instances": 30})).result(10)
-        before = host.keys.holds
+        before = host.turn.holds
         for _ in range(40):
-            host.key_pressed()
+            host.console_busy()
             time.sleep(0.02)
-            host.key_shown()
-        assert host.keys.holds > before
+            host.console_idle()
+        assert host.turn.holds > before
     finally:
         host.stop_blocking()
     assert engine.pause_point is None
