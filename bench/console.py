@@ -11,6 +11,8 @@ a second. Measured:
   on the selected app, tab between panes), p50/p99/max over the run;
 - memory: resident size before and after the console ran, and the peak;
 - what the console kept up with: events, log lines, frames per second;
+- the share of the run the engine thread stood aside for the console (tui/console_turn.py), while the
+  engine still had to keep up with the churn and the log stream (the rates above show it did);
 - full garbage collections while keys were being pressed (the console defers them to pauses in the
   typing, at most 30 s; see tui/collector.py) and the longest one.
 
@@ -191,6 +193,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         received0, events0, frames0 = viewer.received, events_log.count, len(frames)
         produced0 = _ChattyAgent.produced
         rss_start = _rss_mb()
+        held0 = host.turn.held_seconds
         loop_started = time.perf_counter()
         delays: list[float] = []
         cpu: list[float] = []
@@ -226,6 +229,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
             cpu.append(probe.cpu if probe.cpu is not None else delays[-1])
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - loop_started
+        engine_held = (host.turn.held_seconds - held0) / elapsed
         gc.callbacks.remove(on_gc)
         lines = viewer.received - received0
         produced = _ChattyAgent.produced - produced0
@@ -263,6 +267,7 @@ async def _drive(engine: Engine, host: Any, drivers: dict[str, _ChattyAgent], ap
         "frames_per_second": fps,
         "rss_console_start_mb": rss_start,
         "rss_console_end_mb": rss_end,
+        "engine_held_for_console_share": engine_held,
         "full_gc_during_keys": len(full_collections),
         "full_gc_longest_ms": max(full_collections, default=0.0),
         "full_gc_after_keys_stopped_seconds": pause_seconds,

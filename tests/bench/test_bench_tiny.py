@@ -42,3 +42,12 @@ def test_docker_benchmarks_run_at_tiny_size(docker_url: str, tmp_path: Path) -> 
     results = {r["benchmark"]: r for r in json.loads(out.read_text())["results"]}
     assert results["docker_launch"]["pacer_seconds"] > 0 and results["docker_launch"]["raw_sdk_seconds"] > 0
     assert results["api_load"]["pacer_rps"] > 0
+
+
+def test_console_tiny_shows_every_key_and_defers_full_collections() -> None:
+    result = BENCHMARKS["console"](**SIZES["tiny"]["console"])
+    assert result["key_presses"] >= 5
+    assert result["key_to_screen_max_ms"] < 5000, "a key press never reached the screen"
+    assert result["log_lines_per_second"] > 0 and result["events_per_second"] > 0
+    assert result["full_gc_during_keys"] == 0, "a full collection ran while keys were being pressed"
+    assert 0 <= result["engine_held_for_console_share"] <= 0.5 + 0.05, "the console took over half the engine's time"
