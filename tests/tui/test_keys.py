@@ -288,6 +288,19 @@ async def test_a_crashed_task_restarts_in_its_row_and_the_restarts_column_counts
         assert tasks.get_cell(next(k for k in order if k != instance), "restarts").plain == "0"
 
 
+async def test_tables_take_their_narrow_columns_when_the_terminal_shrinks_and_back(console):
+    async with console.run_test(size=(120, 40)) as pilot:
+        await started(pilot)
+        restarts = console.main.tasks.columns["restarts"]
+        assert (str(restarts.label), restarts.width) == ("RESTARTS", 8)
+        await pilot.resize_terminal(80, 24)
+        await until(pilot, lambda: restarts.width == 3, message="narrow columns at 80 wide")
+        assert str(restarts.label) == "RST"
+        await pilot.resize_terminal(120, 40)
+        await until(pilot, lambda: restarts.width == 8, message="wide columns again")
+        assert str(restarts.label) == "RESTARTS"
+
+
 async def test_l_follows_the_logs_of_an_app_with_pause_wrap_timestamps_and_search(console):
     async with console.run_test(size=SIZE) as pilot:
         await started(pilot)

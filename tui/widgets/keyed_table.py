@@ -83,6 +83,8 @@ class KeyedTable(DataTable[Any]):
                             width=self.NARROW.get(key, width) if narrow else width)
 
     def on_resize(self) -> None:
+        # (Textual calls one handler per class, `_on_resize` before `on_resize`: this is the only one here.)
+        self._shape += 1
         narrow = self.app.size.width < 100
         changed = False
         for key, label, width in self.COLUMNS:
@@ -215,10 +217,6 @@ class KeyedTable(DataTable[Any]):
     def clear(self, columns: bool = False) -> "KeyedTable":
         self._shape += 1
         return super().clear(columns)  # type: ignore[return-value]
-
-    def _on_resize(self, event: Any) -> None:
-        self._shape += 1
-        super()._on_resize(event)
 
     def render_lines(self, crop: Any) -> Any:
         # What every line of this pass depends on, computed once per pass, not once per line.
