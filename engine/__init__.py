@@ -24,9 +24,9 @@ from engine.errors import (
     TaskNotFound,
 )
 from engine.events import Event, Subscription
-from engine.views import AgentView, AppView, ClusterSnapshot
 from engine.model import AppDefinition, app_to_json, parse_app
 from engine.state import TaskRecord, TaskState
+from engine.views import AgentView, AppView, ClusterSnapshot
 
 __all__ = [
     "AgentConfig",

@@ -32,6 +32,7 @@ from engine.model import (
     app_from_json,
     config_equal,
     format_ts,
+    instance_of,
     task_id_for,
 )
 from engine.placement import Rejection
@@ -799,7 +800,7 @@ class Engine(AppCommands):
     def health_results(self, task_id: str) -> list[dict[str, Any]]:
         """Marathon's healthCheckResults of one task, one per health check."""
         results = self.health_monitor.results.get(task_id, {})
-        instance_id = task_id.rsplit("._app.", 1)[0]
+        instance_id = instance_of(task_id)
         return [results[i].to_json(instance_id) for i in sorted(results)]
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:

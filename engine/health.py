@@ -16,7 +16,7 @@ import ssl
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from engine.model import HealthCheck
+from engine.model import HealthCheck, instance_of
 from engine.model.timefmt import format_ts
 from engine.state import TaskRecord, TaskState
 
@@ -243,7 +243,7 @@ class HealthMonitor:
         n_checks = len(self._checks_for(task))
         was = engine.health.get(task.task_id)
         healthy = task_healthy(per_task, n_checks)
-        instance_id = task.task_id.rsplit("._app.", 1)[0]
+        instance_id = instance_of(task.task_id)
         if not outcome.ok and after.consecutive_failures > before.consecutive_failures:
             engine.bus.publish("failed_health_check_event", appId=task.app_id, taskId=instance_id,
                                instanceId=instance_id, healthCheck=check.model_dump(by_alias=True, exclude_none=True))

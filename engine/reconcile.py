@@ -320,7 +320,7 @@ class _Reconciler:
             for t in self.records.values():
                 usage.add(t.agent, t.app_id, t.resources, t.host_ports)
         self._backoff(by_app)
-        self._vacated: dict[str, list[Vacated]] = {k: list(v) for k, v in view.relaunch.items()}
+        self._vacated = {k: list(v) for k, v in view.relaunch.items()}
         for g in plan.gone:
             if g.failed:
                 self._vacated.setdefault(g.task.app_id, []).append(Vacated(g.task.task_id, g.task.config_version))

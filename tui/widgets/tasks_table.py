@@ -41,9 +41,6 @@ class TasksTable(KeyedTable):
         instance = self.selected_key
         return self.task_ids.get(instance) if instance is not None else None
 
-    def select_task(self, task_id: str) -> bool:
-        return self.select_key(instance_of(task_id))
-
     def show(self, app_id: str | None, tasks: Sequence[TaskRecord], health: Mapping[str, bool | None],
              has_checks: bool, current_config: str | None) -> None:
         if app_id != self.app_id:
