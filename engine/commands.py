@@ -35,6 +35,7 @@ from engine.model import (
     with_version,
 )
 from engine.reconcile import Kill
+from engine.service_ports import assign_service_ports, service_ports
 from engine.specs import desired_app
 from engine.state import TaskRecord, TaskState
 
@@ -163,8 +164,15 @@ class AppCommands:
         self.wake(app_id)
         return deployment
 
-    def _parse(self, data: object) -> AppDefinition:
-        return parse_app(data, default_image=self.config.scheduler.default_image)
+    def _parse(self, data: object, previous: AppDefinition | None = None) -> AppDefinition:
+        """A submitted app, validated, with its service ports assigned (or kept from `previous`)."""
+        app = parse_app(data, default_image=self.config.scheduler.default_image)
+        return self._with_service_ports(app, previous)
+
+    def _with_service_ports(self, app: AppDefinition, previous: AppDefinition | None) -> AppDefinition:
+        others = {port: other.id for other in self.apps.values() if other.id != app.id
+                  for port in service_ports(other) if port}
+        return assign_service_ports(app, others, previous)
 
     async def create_app(
         self, data: object, *, force: bool = False, client_ip: str | None = None, uri: str | None = None
@@ -195,7 +203,7 @@ class AppCommands:
             return await self.create_app(body, force=force, client_ip=client_ip, uri=uri)
         if partial:
             body = merge_app_json(app_to_json(current), body)
-        app = self._parse(body)
+        app = self._parse(body, current)
         kind: Literal["scale", "config"] = "scale" if config_equal(current, app) else "config"
         return self._change(app.id, app, kind, force=force, origin=(client_ip, uri))
 
@@ -236,7 +244,7 @@ class AppCommands:
         stored = self.store.app_version(app.id, version)
         if stored is None:
             raise AppNotFound(f"{app.id}' in version '{version}")
-        target = app_from_json(stored)
+        target = self._with_service_ports(app_from_json(stored), app)
         kind: Literal["scale", "config"] = "scale" if config_equal(app, target) else "config"
         return self._change(app.id, target, kind, force=force)
 

@@ -245,8 +245,10 @@ class Engine(AppCommands):
                 log.error("apps_dir: %s: %s", path, exc)
                 continue
             try:
-                app = self._parse(data)
-                current = self.apps.get(app.id)
+                if not isinstance(data, dict):
+                    raise AppValidationError([FieldError("/", "an app must be a JSON object")])
+                current = self.apps.get(self._parse_id(data))
+                app = self._parse(data, current)  # service ports kept from the current definition
                 if current is None or not config_equal(current, app) or current.instances != app.instances:
                     await self.put_app(data, partial=False, force=True)
             except PacerError as exc:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from engine.api.http import dumps
 from engine.deployments import Deployment
 from engine.model import AppDefinition, app_to_json, format_ts
+from engine.service_ports import service_ports as service_ports_of
 from engine.state import TaskRecord, TaskState
 
 if TYPE_CHECKING:
@@ -121,14 +122,6 @@ def deployments_by_app(engine: "Engine") -> dict[str, list[dict[str, str]]]:
 def instance_id_of(task_id: str) -> str:
     head, sep, _ = task_id.rpartition("._app.")
     return head if sep else task_id
-
-
-def service_ports_of(app: AppDefinition | None) -> list[int]:
-    if app is None:
-        return []
-    if app.network_mode == "host":
-        return [pd.port for pd in app.port_definitions]
-    return [pm.service_port for pm in app.port_mappings]
 
 
 def task_json(

@@ -306,3 +306,29 @@ async def test_groups_read_only(client: httpx.AsyncClient, engine: Engine) -> No
     MarathonGroup.from_json(shop)
     assert (await client.get("/v2/groups/nope")).status_code == 404
     assert (await client.get("/v2/groups/top")).status_code == 404
+
+
+async def test_service_ports_are_assigned_kept_on_update_and_never_shared(client: httpx.AsyncClient,
+                                                                            engine: Engine) -> None:
+    def body(app_id: str, service_port: int = 0) -> dict[str, Any]:
+        return app_body(app_id, instances=1, container={"type": "DOCKER", "docker": {
+            "image": "busybox:latest", "network": "BRIDGE",
+            "portMappings": [{"containerPort": 8080, "hostPort": 0, "servicePort": service_port}]}})
+
+    assert (await client.post("/v2/apps", json=body("/a"))).status_code == 201
+    assert (await client.post("/v2/apps", json=body("/b"))).status_code == 201
+    shown = (await client.get("/v2/apps/a")).json()["app"]
+    assert shown["container"]["portMappings"][0]["servicePort"] == 10000
+    assert (await client.get("/v2/apps/b")).json()["app"]["container"]["portMappings"][0]["servicePort"] == 10001
+    await converged(engine, "/a")
+    changed_at = engine.get_app("/a").version_info["lastConfigChangeAt"]
+    tasks = {t.task_id for t in engine.tasks_of("/a")}
+    r = await client.put("/v2/apps/a", json=body("/a"))  # the same JSON again, servicePort 0
+    assert r.status_code == 200
+    assert engine.get_app("/a").version_info["lastConfigChangeAt"] == changed_at, "not a config change"
+    await converged(engine, "/a")
+    assert {t.task_id for t in engine.tasks_of("/a")} == tasks, "nothing restarted"
+    taken = await client.post("/v2/apps", json=body("/c", 10001))
+    assert taken.status_code == 422
+    assert [(d["path"], d["errors"]) for d in taken.json()["details"]] == [
+        ("/container/portMappings/0/servicePort", ["service port 10001 is already used by app /b"])]

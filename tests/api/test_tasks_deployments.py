@@ -33,7 +33,8 @@ async def test_list_tasks_with_status_filter_and_service_ports(client: httpx.Asy
     assert sorted(t["appId"] for t in all_tasks) == ["/a", "/a", "/b"]
     for t in all_tasks:
         MarathonTask.from_json(t)
-        assert t["servicePorts"] == [0] and len(t["ports"]) == 1
+        # service ports from Marathon's range, one per app port, unique across apps
+        assert t["servicePorts"] == {"/a": [10000], "/b": [10001]}[t["appId"]] and len(t["ports"]) == 1
     run = (await client.get("/v2/tasks", params={"status": "RUNNING"})).json()["tasks"]
     assert sorted(t["appId"] for t in run) == ["/a", "/a"] and all("startedAt" in t for t in run)
     staged = (await client.get("/v2/tasks", params=[("status[]", "staging")])).json()["tasks"]
