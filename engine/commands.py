@@ -61,6 +61,7 @@ class AppCommands:
     executor: "Executor"
     apps: dict[str, AppDefinition]
     _desired: "dict[str, DesiredApp]"
+    _port_owner: dict[int, str]
     tasks: "TaskTable"
     backoff: "dict[str, BackoffState]"
     failures: dict[str, dict[str, Any]]
@@ -80,8 +81,17 @@ class AppCommands:
         def tasks_of(self, app_id: str) -> list[TaskRecord]: ...
 
     def _set_app(self, app: AppDefinition) -> None:
+        self._drop_service_ports(app.id)
         self.apps[app.id] = app
         self._desired[app.id] = desired_app(app)
+        for port in service_ports(app):
+            if port:
+                self._port_owner[port] = app.id
+
+    def _drop_service_ports(self, app_id: str) -> None:
+        for port in service_ports(self.apps.get(app_id)):
+            if self._port_owner.get(port) == app_id:
+                del self._port_owner[port]
 
     def _next_version(self, app_id: str) -> str:
         now = self.clock()
@@ -148,6 +158,7 @@ class AppCommands:
         if stamped is not None:
             self._set_app(stamped)
         else:
+            self._drop_service_ports(app_id)
             self.apps.pop(app_id, None)
             self._desired.pop(app_id, None)
             self.backoff.pop(app_id, None)
@@ -170,8 +181,8 @@ class AppCommands:
         return self._with_service_ports(app, previous)
 
     def _with_service_ports(self, app: AppDefinition, previous: AppDefinition | None) -> AppDefinition:
-        others = {port: other.id for other in self.apps.values() if other.id != app.id
-                  for port in service_ports(other) if port}
+        others = self._port_owner if app.id not in self.apps else \
+            {port: owner for port, owner in self._port_owner.items() if owner != app.id}
         return assign_service_ports(app, others, previous)
 
     async def create_app(

@@ -138,6 +138,8 @@ class Engine(AppCommands):
         self.store: Store | None = None
         self.cluster_id = ""
         self.apps: dict[str, AppDefinition] = {}
+        self._port_owner: dict[int, str] = {}
+        """Service port -> the app holding it (kept by _set_app/_drop_app)."""
         self._desired: dict[str, DesiredApp] = {}
         self.tasks = TaskTable()
         self.backoff: dict[str, BackoffState] = {}

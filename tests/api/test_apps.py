@@ -332,3 +332,7 @@ async def test_service_ports_are_assigned_kept_on_update_and_never_shared(client
     assert taken.status_code == 422
     assert [(d["path"], d["errors"]) for d in taken.json()["details"]] == [
         ("/container/portMappings/0/servicePort", ["service port 10001 is already used by app /b"])]
+    assert (await client.delete("/v2/apps/b")).status_code == 200
+    assert (await client.post("/v2/apps", json=body("/c", 10001))).status_code == 201, "a deleted app's port is free"
+    assert (await client.post("/v2/apps", json=body("/d"))).status_code == 201
+    assert engine.get_app("/d").port_mappings[0].service_port == 10002
