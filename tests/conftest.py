@@ -60,9 +60,12 @@ def cluster_id() -> str:
 
 @pytest.fixture
 def cleanup_cluster(docker_client: Any, cluster_id: str) -> Iterator[str]:
-    """Removes every container of this test's cluster afterwards."""
+    """Removes every container of this test's cluster afterwards.
+
+    Listings in tests are sparse (no inspect per container): the engine may still be removing containers,
+    and docker-py's full listing fails on one that vanished between the list and its inspect."""
     yield cluster_id
-    for c in docker_client.containers.list(all=True, filters={"label": f"pacer.cluster={cluster_id}"}):
+    for c in docker_client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cluster_id}"}):
         try:
             c.remove(force=True)
         except Exception:  # noqa: BLE001 - best-effort cleanup; a vanished container is fine

@@ -100,7 +100,7 @@ async def test_policy_refusals_reach_the_engine(engine: Engine, docker_client: A
             in engine.failures["/agent/hostpath"]["message"])
     app = next(a for a in engine.snapshot().apps if a.app.id == "/agent/root")
     assert app.last_failure is not None and "privileged" in app.last_failure["message"]
-    assert docker_client.containers.list(all=True, filters={"label": f"pacer.cluster={cleanup_cluster}"}) == []
+    assert docker_client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cleanup_cluster}"}) == []
 
 
 async def test_refusals_by_the_real_agent(agent: AgentProcess, tmp_path: Path) -> None:

@@ -94,7 +94,7 @@ async def test_engine_deploys_through_dockerd_with_tls_client_certs(tls_daemon: 
             await wait_until(lambda: not docker.containers.list(
                 all=True, filters={"label": f"pacer.cluster={cluster_id}"}), 30, message="containers removed")
     finally:
-        for c in docker.containers.list(all=True, filters={"label": f"pacer.cluster={cluster_id}"}):
+        for c in docker.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cluster_id}"}):
             c.remove(force=True)
         docker.close()
 

@@ -33,7 +33,7 @@ APP = {
 
 
 def running_ids(client: Any, cluster_id: str) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters={"label": f"pacer.cluster={cluster_id}"})}
+    return {c.id for c in client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cluster_id}"})}
 
 
 def agent_view(engine: Engine) -> Any:

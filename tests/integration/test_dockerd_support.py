@@ -29,7 +29,7 @@ EXTRA_INDEX = 7  # 127.0.0.8, pacerbr7: unlikely to collide with other tests' ag
 
 
 def _remove_labelled(client, run_id: str) -> None:
-    for container in client.containers.list(all=True, filters={"label": f"{LABEL}={run_id}"}):
+    for container in client.containers.list(all=True, sparse=True, filters={"label": f"{LABEL}={run_id}"}):
         container.remove(force=True)
 
 

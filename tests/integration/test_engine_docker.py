@@ -184,5 +184,5 @@ async def test_orphan_of_this_cluster_removed_after_grace(docker_engine: Engine,
                 "pacer.version": "2026-01-01T00:00:00.000Z"},
     )
     docker_engine.wake()
-    await wait_until(lambda: not docker_client.containers.list(all=True, filters={"id": orphan.id}), 30,
+    await wait_until(lambda: not docker_client.containers.list(all=True, sparse=True, filters={"id": orphan.id}), 30,
                      message="orphan removed")

@@ -74,7 +74,7 @@ class Images:
 
     def cleanup(self) -> None:
         # The test's containers go first (before the cleanup_cluster fixture would): they hold the images.
-        for c in self.client.containers.list(all=True, filters={"label": f"pacer.cluster={self.cluster_id}"}):
+        for c in self.client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={self.cluster_id}"}):
             try:
                 c.remove(force=True)
             except Exception:  # noqa: BLE001 - already gone
@@ -190,7 +190,7 @@ async def test_signed_runs_unsigned_untrusted_and_moved_are_refused(
         # signing the new content lets the waiting app run at once (its launch backoff is reset)
         engine.add_signature(sign_image(load_private_key(keys["trusted"]), moved, new_id))
         await wait_until(lambda: engine.running_count("/trust/moved") == 1, 30, message="the re-signed image running")
-    assert not docker_client.containers.list(all=True, filters={"label": f"pacer.cluster={cleanup_cluster}",
+    assert not docker_client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cleanup_cluster}",
                                                                 "status": "created"})
 
 

@@ -147,7 +147,7 @@ async def test_privileged_and_host_paths_are_refused_by_default(docker_engine: E
         "/iso/caps": "policy: capabilities NET_ADMIN are not allowed on this agent (an app may add: none)",
     }
     assert "policy: 1 agent(s)" in docker_engine.waiting["/iso/root"].reason
-    assert not docker_client.containers.list(all=True, filters={"label": f"pacer.cluster={cleanup_cluster}"})
+    assert not docker_client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cleanup_cluster}"})
 
 
 async def test_the_driver_refuses_too(docker_url: str, docker_client: Any, cleanup_cluster: str) -> None:
@@ -163,7 +163,7 @@ async def test_the_driver_refuses_too(docker_url: str, docker_client: Any, clean
         assert info.value.message == "agent local: policy: privileged mode is not allowed on this agent"
     finally:
         await agent.close()
-    assert not docker_client.containers.list(all=True, filters={"label": f"pacer.cluster={cleanup_cluster}"})
+    assert not docker_client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cleanup_cluster}"})
 
 
 async def test_privileged_and_host_paths_run_where_the_policy_allows(docker_config: PacerConfig, tmp_path: Path,

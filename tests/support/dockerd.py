@@ -551,7 +551,7 @@ class ExtraDaemon:
     def _remove_all_containers(self) -> None:
         client = self.client(timeout=30)
         try:
-            for container in client.containers.list(all=True):
+            for container in client.containers.list(all=True, sparse=True):
                 with contextlib.suppress(Exception):
                     container.remove(force=True)
         finally:
