@@ -139,7 +139,7 @@ class Engine(AppCommands):
         self.cluster_id = ""
         self.apps: dict[str, AppDefinition] = {}
         self._port_owner: dict[int, str] = {}
-        """Service port -> the app holding it (kept by _set_app/_drop_app)."""
+        """Service port -> the app holding it (kept by _set_app and _drop_service_ports)."""
         self._desired: dict[str, DesiredApp] = {}
         self.tasks = TaskTable()
         self.backoff: dict[str, BackoffState] = {}
