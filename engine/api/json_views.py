@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from engine.api.http import dumps
 from engine.deployments import Deployment
-from engine.model import AppDefinition, app_to_json, format_ts
+from engine.model import AppDefinition, app_to_json, format_ts, instance_of
 from engine.service_ports import service_ports as service_ports_of
 from engine.state import TaskRecord, TaskState
 
@@ -119,11 +119,6 @@ def deployments_by_app(engine: "Engine") -> dict[str, list[dict[str, str]]]:
 # -- tasks --------------------------------------------------------------------------
 
 
-def instance_id_of(task_id: str) -> str:
-    head, sep, _ = task_id.rpartition("._app.")
-    return head if sep else task_id
-
-
 def task_json(
     t: TaskRecord,
     *,
@@ -150,14 +145,14 @@ def task_json(
     out["ipAddresses"] = [{"ipAddress": t.ip_address, "protocol": "IPv4"}] if t.ip_address else []
     out["localVolumes"] = []
     if app is not None and app.health_checks and health_results:
-        instance_id = instance_id_of(t.task_id)
+        instance_id = instance_of(t.task_id)
         out["healthCheckResults"] = [r.to_json(instance_id) for _, r in sorted(health_results.items())]
     elif app is not None and app.health_checks and health is not None:
         out["healthCheckResults"] = [
             {
                 "alive": health,
                 "consecutiveFailures": 0 if health else 1,
-                "instanceId": instance_id_of(t.task_id),
+                "instanceId": instance_of(t.task_id),
             }
         ]
     return out
