@@ -393,6 +393,7 @@ class Engine(AppCommands):
             agents=agents,
             observed=observed,
             inflight=self.executor.busy_since(started),
+            removing=self.executor.removing_since(started),
             backoff=backoff,
             health=self.health,
             relaunch={a: self._relaunch[a] for a in apps if a in self._relaunch},
@@ -493,6 +494,8 @@ class Engine(AppCommands):
                 self._next_wakeup = plan.next_wakeup
         for a in plan.adopted:
             log.info("adopted running container %s as task %s", (a.container_id or "")[:12], a.task_id)
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_plan(plan)
         for kill in plan.kills:
             self.stats.kills += 1
             self.executor.kill(replace(kill, task=self.tasks.get(kill.task.task_id, kill.task)))
@@ -501,6 +504,19 @@ class Engine(AppCommands):
             self.executor.launch(launch)
         for removal in plan.removals:
             self.executor.remove(removal)
+
+    @staticmethod
+    def _log_plan(plan: Plan) -> None:
+        for g in plan.gone:
+            log.debug("task %s ended as %s: %s", g.task.task_id, g.state.value, g.message)
+        for k in plan.kills:
+            log.debug("kill %s on %s: %s", k.task.task_id, k.task.agent, k.reason)
+        for launch in plan.launches:
+            log.debug("launch %s on %s: %s", launch.task.task_id, launch.task.agent, launch.reason)
+        for u in plan.updates:
+            log.debug("task %s is %s (container %s)", u.task_id, u.state.value, (u.container_id or "-")[:12])
+        for r in plan.removals:
+            log.debug("remove container %s on %s: %s", r.container_id[:12], r.agent, r.reason)
 
     def _persist(
         self,

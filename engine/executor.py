@@ -30,6 +30,10 @@ class Executor:
         self.inflight: set[str] = set()
         self.touched: dict[str, float] = {}
         """Task id -> monotonic time its launch or kill finished; older observations must not judge it."""
+        self.removing: set[str] = set()
+        """Container ids whose removal (without a task: orphans, leftovers, ended tasks) is under way."""
+        self.removed: dict[str, float] = {}
+        """Container id -> monotonic time its removal finished; older listings may still show it."""
         self._jobs: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coro: "asyncio.Future[None] | object", name: str) -> None:
@@ -43,12 +47,21 @@ class Executor:
         self.engine.wake(app_id)
 
     def forget_touched_before(self, moment: float) -> None:
-        for task_id, when in list(self.touched.items()):
-            if when < moment:
-                del self.touched[task_id]
+        for done in (self.touched, self.removed):
+            for key, when in list(done.items()):
+                if when < moment:
+                    del done[key]
 
     def busy_since(self, moment: float) -> frozenset[str]:
         return frozenset(self.inflight) | frozenset(t for t, when in self.touched.items() if when >= moment)
+
+    def removing_since(self, moment: float) -> frozenset[str]:
+        """Containers a listing begun at `moment` may show but that are being, or have been, removed."""
+        return frozenset(self.removing) | frozenset(c for c, when in self.removed.items() if when >= moment)
+
+    def _removal_done(self, container_id: str) -> None:
+        self.removing.discard(container_id)
+        self.removed[container_id] = time.monotonic()
 
     # -- actions -------------------------------------------------------------
 
@@ -67,6 +80,7 @@ class Executor:
             message = exc.message if isinstance(exc, PacerError) else str(exc)
             engine.report_launch_failed(task, message)
         else:
+            log.debug("launched %s: container %s", task.task_id, (observed.container_id or "-")[:12])
             engine.report_launched(task, observed)
         finally:
             self._finish(task.task_id, task.app_id)
@@ -87,12 +101,15 @@ class Executor:
             # Stays KILLING; the next reconcile round tries again once the agent answers.
             log.warning("kill of %s on %s failed: %s", task.task_id, task.agent, exc.message)
         else:
+            log.debug("killed %s (container %s)", task.task_id, (task.container_id or "-")[:12])
             engine.report_killed(task, action.reason)
         finally:
             self._finish(task.task_id, task.app_id)
 
     def collect(self, gone: TaskGone) -> None:
         """A task ended by itself: keep its last log lines as lastTaskFailure, then remove its container."""
+        if gone.container_id:
+            self.removing.add(gone.container_id)
         self._spawn(self._collect(gone), f"collect {gone.task.task_id}")
 
     async def _collect(self, gone: TaskGone) -> None:
@@ -106,10 +123,13 @@ class Executor:
                 await driver.remove(gone.container_id)
             except AgentError as exc:
                 log.warning("cleanup of %s failed: %s", gone.task.task_id, exc.message)
+            finally:
+                self._removal_done(gone.container_id)
         if gone.failed:
             engine.report_failure_logs(gone, lines)
 
     def remove(self, action: RemoveContainer) -> None:
+        self.removing.add(action.container_id)
         self._spawn(self._remove(action), f"remove {action.container_id[:12]}")
 
     async def _remove(self, action: RemoveContainer) -> None:
@@ -121,6 +141,8 @@ class Executor:
             log.info("removed container %s on %s: %s", action.container_id[:12], action.agent, action.reason)
         except AgentError as exc:
             log.warning("removing %s on %s failed: %s", action.container_id[:12], action.agent, exc.message)
+        finally:
+            self._removal_done(action.container_id)
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait for every action under way (used on shutdown and by tests)."""

@@ -33,6 +33,9 @@ class ClusterView:
     """Containers per agent, for the agents that answered this round."""
     inflight: frozenset[str] = frozenset()
     """Task ids with a launch or kill under way: left alone this round."""
+    removing: frozenset[str] = frozenset()
+    """Container ids being removed (or removed since this round's listing began): on their way out, so
+    neither adopted nor judged nor removed again, whatever state the listing caught them in."""
     backoff: Mapping[str, BackoffState] = field(default_factory=dict)
     health: Mapping[str, bool | None] = field(default_factory=dict)
     orphans_seen: Mapping[str, float] = field(default_factory=dict)
@@ -170,6 +173,8 @@ class _Reconciler:
         view = self.view
         for agent, containers in view.observed.items():
             for c in containers:
+                if c.container_id in view.removing:
+                    continue
                 self.by_container[c.task_id] = c
                 self.container_agent[c.task_id] = agent
         for task in list(self.records.values()):
@@ -245,6 +250,11 @@ class _Reconciler:
                 )
             return
         if c.state == "created":
+            if task.state == TaskState.STAGING and view.now < task.staged_at + STAGING_GRACE_SECONDS:
+                # Created but not started by an engine that was then restarted: its start request may still be
+                # under way in the daemon, and removing the container now would race it. Give it the grace.
+                self.plan.wake_at(task.staged_at + STAGING_GRACE_SECONDS)
+                return
             self._gone(task, TaskState.GONE, False, "container created but never started", container_id=c.container_id)
             self.plan.removals.append(RemoveContainer(task.agent, c.container_id, "never started"))
             return

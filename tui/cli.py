@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.log_level == "DEBUG":
+        # Debugging pacer: the HTTP libraries' per-request lines would bury the engine's own.
+        for noisy in ("urllib3", "httpcore", "httpx", "docker", "asyncio"):
+            logging.getLogger(noisy).setLevel(logging.INFO)
     try:
         if args.command == "image":
             from tui.image_cmd import run_image

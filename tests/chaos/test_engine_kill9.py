@@ -77,7 +77,8 @@ async def test_kill9_during_deployments_then_restart(tmp_path: Path, agents: lis
                                                      record_recovery: Any) -> None:
     api = f"127.0.0.1:{free_port()}"
     view = ApiView(f"http://{api}")
-    headless = Headless(config_toml(tmp_path, chaos_cluster, agents, api=api), tmp_path / "pacer.log")
+    config = config_toml(tmp_path, chaos_cluster, agents, api=api)
+    headless = Headless(config, tmp_path / "pacer.log", log_level="DEBUG")
     apps = [sleeper(f"/k9/app-{i}", 2) for i in range(5)]
 
     def containers() -> list[Any]:
@@ -155,7 +156,7 @@ async def test_kill9_with_an_agent_down_then_restart(tmp_path: Path, agents: lis
     view = ApiView(f"http://{api}")
     app_id = "/k9/with-agent"
     config = config_toml(tmp_path, chaos_cluster, agents, api=api, apps=[sleeper(app_id, 3, inactive=3)])
-    headless = Headless(config, tmp_path / "pacer.log")
+    headless = Headless(config, tmp_path / "pacer.log", log_level="DEBUG")
     headless.start()
     try:
         await api_up(view)

@@ -43,20 +43,31 @@ def write_config(tmp_path: Path, cluster_id: str, docker_url: str, apps: list[di
 
 
 class Headless:
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
+    """`pacer --serve` as a child process. Every start appends to one log (so a failure shows what each run
+    did); `output()` is the current run's part."""
+
+    def __init__(self, config: Path, log: Path, *, log_level: str = "INFO") -> None:
+        self.config, self.log, self.log_level = config, log, log_level
         self.proc: subprocess.Popen[bytes] | None = None
+        self._run_starts_at = 0
+        self._runs = 0
 
     def start(self) -> None:
-        self.log.write_text("")
+        self._runs += 1
         with self.log.open("ab") as log:
+            log.write(f"==== run {self._runs}\n".encode())
+            log.flush()
+            self._run_starts_at = log.tell()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tui.cli", "--serve", "--config", str(self.config)],
+                [sys.executable, "-m", "tui.cli", "--serve", "--config", str(self.config),
+                 "--log-level", self.log_level],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
             )
 
     def output(self) -> str:
-        return self.log.read_text(errors="replace")
+        with self.log.open("rb") as log:
+            log.seek(self._run_starts_at)
+            return log.read().decode(errors="replace")
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -67,6 +78,8 @@ class Headless:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        # Captured output: pytest shows it only when the test failed.
+        print(f"---- tail of {self.log}:\n{self.log.read_text(errors='replace')[-30000:]}")
 
     def terminate(self) -> int:
         assert self.proc is not None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -178,3 +181,47 @@ async def test_priority_and_preemption_on_a_full_sim_cluster(tmp_path: Path, age
         assert len(preempted) == 2
     finally:
         await e.stop()
+
+
+class SlowRemovalAgent(SimAgent):
+    """Removals wait until the test lets them finish, as a busy daemon's would."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, cpus=2, mem_mib=1024)
+        self.removals: list[str] = []
+        self.release = asyncio.Event()
+
+    async def remove(self, container_id: str) -> None:
+        self.removals.append(container_id)
+        await self.release.wait()
+        await super().remove(container_id)
+
+
+async def test_a_container_being_removed_is_not_adopted_when_it_starts(tmp_path: Path) -> None:
+    agent = SlowRemovalAgent("s1")
+    engine = Engine(sim_config(tmp_path), drivers={"s1": agent})
+    await engine.start()
+    try:
+        await engine.create_app(app(instances=1))
+        await wait_until(lambda: engine.converged("/web"), 5, message="running")
+        # A leftover of an interrupted launch: created by an engine that died, with no task record.
+        running = next(iter(agent._containers.values()))
+        leftover = replace(running.observed, container_id="sim-leftover", task_id="web.instance-lost._app.1",
+                           state="created", started_at=None)
+        agent._containers["sim-leftover"] = replace(running, observed=leftover, logs=[])
+        agent._changed()
+        await wait_until(lambda: agent.removals == ["sim-leftover"], 5, message="its removal under way")
+        # The dead engine's start lands while the removal is still under way.
+        agent._containers["sim-leftover"].observed = replace(leftover, state="running", started_at=time.time())
+        rounds = engine.stats.rounds
+        agent._changed()
+        await wait_until(lambda: engine.stats.rounds >= rounds + 3, 5, message="rounds that list the agent")
+        assert [t.container_id for t in engine.tasks_of("/web")] == [running.observed.container_id]
+        assert agent.removals == ["sim-leftover"], "one removal, not one per round"
+        agent.release.set()
+        await wait_until(lambda: "sim-leftover" not in agent._containers, 5, message="removed")
+        await engine.wait_for_round()
+        assert engine.converged("/web") and len(agent._containers) == 1
+    finally:
+        agent.release.set()
+        await engine.stop()

@@ -336,3 +336,27 @@ def test_pause_point_is_called_between_apps_and_changes_nothing() -> None:
     assert len(calls) == len(apps)
     assert [(l.task.task_id, l.task.agent) for l in with_pauses.launches] == \
         [(l.task.task_id, l.task.agent) for l in without.launches]
+
+
+def test_a_container_being_removed_is_neither_adopted_nor_removed_again() -> None:
+    a = app(instances=1)
+    leftover = task(a, "a1")
+    # Its removal is under way; a start the previous engine sent may have landed, so the listing says running.
+    plan = run(view([a], [agent("a1")], [], observed={"a1": [container(leftover)]},
+                    removing=frozenset({leftover.container_id})))
+    assert not plan.adopted and not plan.removals
+    assert len(plan.launches) == 1, "the instance it would have been is launched anew"
+
+
+def test_a_created_container_of_an_interrupted_launch_gets_the_grace_before_removal() -> None:
+    a = app(instances=1)
+    t = task(a, "a1", state=TaskState.STAGING, started=995.0)
+    created = {"a1": [container(t, "created")]}
+    early = run(view([a], [agent("a1")], [t], observed=created))
+    assert not early.gone and not early.removals and not early.launches, "its start may still be under way"
+    assert early.next_wakeup == 1005.0
+    started = run(view([a], [agent("a1")], [t], observed={"a1": [container(t)]}, now=1001.0))
+    assert [u.state for u in started.updates] == [TaskState.RUNNING]
+    never = run(view([a], [agent("a1")], [t], observed=created, now=1006.0))
+    assert [g.message for g in never.gone] == ["container created but never started"]
+    assert [r.container_id for r in never.removals] == [t.container_id] and len(never.launches) == 1
