@@ -253,10 +253,8 @@ class EngineHost:
         engine = self._engine
         self._seq += 1
         health = dict(engine.health)
-        results = getattr(getattr(engine, "health_monitor", None), "results", None)
-        unhealthy_results = {}
-        if isinstance(results, Mapping):
-            unhealthy_results = {tid: dict(per) for tid, per in results.items() if health.get(tid) is not True}
+        unhealthy_results = {tid: dict(per) for tid, per in engine.health_monitor.results.items()
+                             if health.get(tid) is not True}
         return ConsoleView.of(self._seq, engine.snapshot(), tuple(engine.deployments.values()), health,
                               unhealthy_results)
 

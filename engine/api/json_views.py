@@ -224,9 +224,7 @@ def tasks_json(engine: "Engine", tasks: Sequence[TaskRecord], hosts: AgentHosts,
 
 def health_results_of(engine: "Engine") -> Mapping[str, Mapping[int, Any]]:
     """Per task, per health check: the monitor's results (they render as Marathon's healthCheckResults)."""
-    monitor = getattr(engine, "health_monitor", None)
-    results = getattr(monitor, "results", None)
-    return results if isinstance(results, Mapping) else {}
+    return engine.health_monitor.results
 
 
 # -- embedded app extras -------------------------------------------------------------

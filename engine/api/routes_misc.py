@@ -158,7 +158,7 @@ def _stat(engine: Any, name: str) -> Any:
     """An engine statistic; health probe counts live on the health monitor."""
     value = getattr(engine.stats, name, None)
     if value is None and name in _MONITOR_COUNTS:
-        value = getattr(getattr(engine, "health_monitor", None), _MONITOR_COUNTS[name], None)
+        value = getattr(engine.health_monitor, _MONITOR_COUNTS[name])
     return value
 
 

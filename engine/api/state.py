@@ -54,8 +54,7 @@ class ResponseCache:
         published = getattr(bus, "published", None)
         if published is None:
             return None
-        monitor = getattr(engine, "health_monitor", None)
-        return (published, engine.stats.rounds, getattr(monitor, "probe_count", 0) if probes else 0)
+        return (published, engine.stats.rounds, engine.health_monitor.probe_count if probes else 0)
 
     def get(self, key: Any, *, probes: bool = False) -> bytes | None:
         if not self.enabled:
