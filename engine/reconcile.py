@@ -250,11 +250,9 @@ class _Reconciler:
                 )
             return
         if c.state == "created":
-            if task.state == TaskState.STAGING and view.now < task.staged_at + STAGING_GRACE_SECONDS:
-                # Created but not started by an engine that was then restarted: its start request may still be
-                # under way in the daemon, and removing the container now would race it. Give it the grace.
-                self.plan.wake_at(task.staged_at + STAGING_GRACE_SECONDS)
-                return
+            # A launch interrupted between create and start (an engine restart). The dead engine's start may
+            # still land: the forced removal wins, and while it runs the container is in `removing`, so a
+            # listing that catches it running does not adopt it.
             self._gone(task, TaskState.GONE, False, "container created but never started", container_id=c.container_id)
             self.plan.removals.append(RemoveContainer(task.agent, c.container_id, "never started"))
             return
