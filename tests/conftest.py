@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
-
-import os
 
 import pytest
 from hypothesis import settings

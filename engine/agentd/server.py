@@ -47,10 +47,10 @@ from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
 from engine.agentd.policy import refusals
 from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
 from engine.agents.base import LABEL_CLUSTER, AgentDriver
-from engine.netaddr import is_loopback
-from engine.serving import EmbeddedServer, bind_socket
 from engine.errors import AgentError, AgentUnreachable, ConfigError
+from engine.netaddr import is_loopback
 from engine.policy import PolicyRefusal
+from engine.serving import EmbeddedServer, bind_socket
 
 log = logging.getLogger("pacer.agentd")
 

@@ -46,8 +46,8 @@ from engine.agentd.wire import (
     spec_to_json,
 )
 from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
-from engine.netaddr import is_loopback
 from engine.errors import AgentError, AgentUnreachable, ConfigError
+from engine.netaddr import is_loopback
 
 log = logging.getLogger("pacer.agents.remote")
 
