@@ -178,6 +178,8 @@ class Engine(AppCommands):
         self.tasks = TaskTable(self.store.load_tasks())
         self.backoff = self.store.load_backoff()
         self.failures = self.store.load_failures()
+        self._relaunch = {app_id: tuple(Vacated(*v) for v in vacated)
+                          for app_id, vacated in self.store.load_relaunch().items()}
         self.deployments = {d["id"]: Deployment.from_record(d) for d in self.store.load_deployments()}
         for agent in self.config.agents:
             driver = self._drivers_given.get(agent.name) or make_driver(agent, self.config.policy_for(agent))
@@ -445,12 +447,23 @@ class Engine(AppCommands):
         killing = [replace(k.task, state=TaskState.KILLING) for k in plan.kills if k.task.state != TaskState.KILLING]
         launching = [l.task for l in plan.launches]
         failures = {g.task.app_id: self._failure_json(g, []) for g in plan.gone if g.failed}
+        relaunch = {} if full else dict(self._relaunch)
+        relaunch.update((app_id, vacated) for app_id, vacated in plan.relaunch.items() if vacated)
+        for app_id, vacated in plan.relaunch.items():
+            if not vacated:
+                relaunch.pop(app_id, None)
+        relaunch_changes = {
+            app_id: ([(v.task_id, v.config_version) for v in relaunch[app_id]] if app_id in relaunch else None)
+            for app_id in self._relaunch.keys() | relaunch.keys()
+            if self._relaunch.get(app_id) != relaunch.get(app_id)
+        }
         # Commit first: a launch is only started once its record is durable.
         self._persist(
             upsert=[*plan.updates, *plan.adopted, *killing, *launching],
             delete=[g.task.task_id for g in plan.gone],
             backoff=plan.backoff,
             failures=failures,
+            relaunch=relaunch_changes,
         )
         reasons = {k.task.task_id: k.reason for k in plan.kills}
         reasons.update((l.task.task_id, l.reason) for l in plan.launches)
@@ -473,13 +486,7 @@ class Engine(AppCommands):
             else:
                 self.backoff[app_id] = state
         self.failures.update(failures)
-        if full:
-            self._relaunch = {}
-        for app_id, vacated in plan.relaunch.items():
-            if vacated:
-                self._relaunch[app_id] = vacated
-            else:
-                self._relaunch.pop(app_id, None)
+        self._relaunch = relaunch
         self.tasks.usage.cursor = plan.placement_cursor
         if full:
             self.waiting = dict(plan.waiting)
@@ -525,6 +532,7 @@ class Engine(AppCommands):
         delete: list[str] | tuple[str, ...] = (),
         backoff: Mapping[str, BackoffState | None] | None = None,
         failures: Mapping[str, dict[str, Any]] | None = None,
+        relaunch: Mapping[str, list[tuple[str, str]] | None] | None = None,
         deferred: bool = False,
     ) -> None:
         """Write task state. `deferred` writes (launch outcomes, which reconcile can always rebuild from what
@@ -541,7 +549,8 @@ class Engine(AppCommands):
         pending, self._pending_writes = self._pending_writes, {}
         for task_id in delete:
             pending.pop(task_id, None)
-        self.store.write(upsert=[*pending.values(), *upsert], delete=delete, backoff=backoff, failures=failures)
+        self.store.write(upsert=[*pending.values(), *upsert], delete=delete, backoff=backoff, failures=failures,
+                         relaunch=relaunch)
 
     def _flush_pending(self) -> None:
         self._flush_scheduled = False

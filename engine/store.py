@@ -63,6 +63,10 @@ CREATE TABLE IF NOT EXISTS task_failures (
     app_id TEXT PRIMARY KEY,
     failure TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS relaunch (
+    app_id TEXT PRIMARY KEY,
+    vacated TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS image_signatures (
     image_id TEXT NOT NULL,
     public_key TEXT NOT NULL,
@@ -175,6 +179,7 @@ class Store:
                 db.execute("DELETE FROM app_versions WHERE app_id = ?", (app_id,))
                 db.execute("DELETE FROM backoff WHERE app_id = ?", (app_id,))
                 db.execute("DELETE FROM task_failures WHERE app_id = ?", (app_id,))
+                db.execute("DELETE FROM relaunch WHERE app_id = ?", (app_id,))
             for dep_id in finished_deployments:
                 db.execute("DELETE FROM deployments WHERE id = ?", (dep_id,))
             for dep in deployments:
@@ -219,6 +224,11 @@ class Store:
     def load_failures(self) -> dict[str, dict[str, Any]]:
         return {r[0]: json.loads(r[1]) for r in self._db.execute("SELECT app_id, failure FROM task_failures")}
 
+    def load_relaunch(self) -> dict[str, list[tuple[str, str]]]:
+        """Per app, the failed tasks (task id, config version) whose instance waits for its next attempt."""
+        rows = self._db.execute("SELECT app_id, vacated FROM relaunch")
+        return {r[0]: [(task_id, version) for task_id, version in json.loads(r[1])] for r in rows}
+
     # -- image signatures (engine.trust) --------------------------------------------
 
     def load_signatures(self) -> list[ImageSignature]:
@@ -244,8 +254,9 @@ class Store:
         delete: Iterable[str] = (),
         backoff: Mapping[str, BackoffState | None] | None = None,
         failures: Mapping[str, dict[str, Any]] | None = None,
+        relaunch: Mapping[str, Iterable[tuple[str, str]] | None] | None = None,
     ) -> None:
-        """One reconcile round's changes, committed together."""
+        """One reconcile round's changes, committed together (None in `backoff`/`relaunch`: that app's is gone)."""
         rows = [_task_row(t) for t in upsert]
         gone = [(task_id,) for task_id in delete]
         with self.transaction() as db:
@@ -263,3 +274,8 @@ class Store:
                     )
             for app_id, failure in (failures or {}).items():
                 db.execute("INSERT OR REPLACE INTO task_failures VALUES (?, ?)", (app_id, json.dumps(failure)))
+            for app_id, vacated in (relaunch or {}).items():
+                if vacated is None:
+                    db.execute("DELETE FROM relaunch WHERE app_id = ?", (app_id,))
+                else:
+                    db.execute("INSERT OR REPLACE INTO relaunch VALUES (?, ?)", (app_id, json.dumps(list(vacated))))

@@ -13,6 +13,7 @@ import pytest
 from engine import DeploymentConflict, Engine, TaskState
 from engine.agents.sim import SimAgent
 from engine.config import PacerConfig, SchedulerConfig
+from engine.model.ids import attempt_of, instance_of
 from tests.conftest import wait_until
 
 
@@ -225,3 +226,26 @@ async def test_a_container_being_removed_is_not_adopted_when_it_starts(tmp_path:
     finally:
         agent.release.set()
         await engine.stop()
+
+
+async def test_a_failed_instance_keeps_its_next_attempt_across_an_engine_restart(
+        tmp_path: Path, agents: dict[str, SimAgent]) -> None:
+    first = Engine(sim_config(tmp_path), drivers=agents)
+    await first.start()
+    await first.create_app(app(instances=1, backoffSeconds=30))
+    await wait_until(lambda: first.converged("/web"), 5, message="running")
+    (crashed,) = first.tasks_of("/web")
+    agents[crashed.agent].crash(crashed.container_id or "", exit_code=2)
+    await wait_until(lambda: not first.tasks_of("/web"), 5, message="failure noticed; the backoff holds the next")
+    await first.stop()
+    second = Engine(sim_config(tmp_path), drivers=agents)
+    await second.start()
+    try:
+        second.backoff.pop("/web")  # no need to wait 30 s: the backoff is not what this test is about
+        second.wake("/web")
+        await wait_until(lambda: second.converged("/web"), 5, message="replaced")
+        (replacement,) = second.tasks_of("/web")
+        assert instance_of(replacement.task_id) == instance_of(crashed.task_id)
+        assert attempt_of(replacement.task_id) == 2
+    finally:
+        await second.stop()
