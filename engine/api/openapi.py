@@ -26,6 +26,10 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": {"type": "string"}}
+
+
 def _bool(name: str, description: str, default: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "description": description,
             "schema": {"type": "boolean", "default": default}}
@@ -183,6 +187,10 @@ def _schemas() -> dict[str, Any]:
         "Info": {"type": "object", "required": ["name", "version", "leader", "marathon_config", "zookeeper_config",
                                                 "http_config"]},
         "Metrics": {"type": "object", "required": ["version", "gauges", "counters", "histograms", "meters", "timers"]},
+        "Signature": {"type": "object", "required": ["image", "imageId", "keyId", "publicKey", "signature"],
+                      "properties": {"image": {"type": "string"}, "imageId": {"type": "string"},
+                                     "keyId": {"type": "string"}, "publicKey": {"type": "string"},
+                                     "signature": {"type": "string"}, "signedAt": {"type": "number"}}},
     }
 
 
@@ -192,6 +200,8 @@ def openapi_document() -> dict[str, Any]:
                                                                                   "items": _ref("AppInfo")}}}
     tasks_list = {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array",
                                                                                      "items": _ref("Task")}}}
+    signatures = {"type": "object", "required": ["signatures"], "properties": {"signatures": {
+        "type": "array", "items": _ref("Signature")}}}
     kill_params = [_bool("scale", "lower instances by the number killed"),
                    _bool("wipe", "forget the tasks (resident apps)"), _FORCE]
     paths: dict[str, Any] = {
@@ -312,6 +322,26 @@ def openapi_document() -> dict[str, Any]:
             "200": _json({"type": "array", "items": {"type": "object"}}, "deployments")}, tag="pacer")},
         "/pacer/v1/agents": {"get": _op("agents (pacer)", {"200": _json({"type": "object", "required": ["agents"]},
                                                                           "agents")}, tag="pacer")},
+        "/pacer/v1/signatures": {
+            "get": _op("trusted image signatures (pacer)", {"200": _json(signatures, "signatures")},
+                       params=[_query("image", "only this image reference"), _query("imageId", "only this image id")],
+                       tag="pacer"),
+            "post": _op("add a signature of an image (pacer image sign prints one)", {
+                "201": _json(_ref("Signature"), "the stored signature"),
+                "400": _error("malformed JSON"), "422": _error("a bad field, or a signature that does not verify")},
+                body={"type": "object", "required": ["image", "imageId", "publicKey", "signature"],
+                      "properties": {"image": {"type": "string"}, "imageId": {"type": "string"},
+                                     "publicKey": {"type": "string"}, "signature": {"type": "string"},
+                                     "signedAt": {"type": "number", "minimum": 0}}}, tag="pacer"),
+            "delete": _op("forget the signatures matching every filter given (at least one)", {
+                "200": _json({"type": "object", "required": ["removed"], "properties": {
+                    "removed": {"type": "array", "items": _ref("Signature")}}}, "the removed signatures"),
+                "422": _error("no filter given")},
+                params=[_query("imageId", "image id"), _query("keyId", "key id"), _query("image", "image reference")],
+                tag="pacer"),
+        },
+        "/pacer/v1/policies": {"get": _op("each agent's isolation policy and who enforces it (pacer)", {
+            "200": _json({"type": "object", "required": ["agents"]}, "policies")}, tag="pacer")},
     }
     return {
         "openapi": "3.0.3",

@@ -89,6 +89,29 @@ async def test_openapi_document_is_served_and_valid(client: httpx.AsyncClient) -
     assert {"/v2/apps", "/v2/apps/{appId}", "/v2/events", "/v2/queue/{appId}/delay"} <= set(doc["paths"])
 
 
+def test_every_fixed_route_is_documented() -> None:
+    """Each route without a catch-all path is in /openapi.json with its method (the catch-all routes, such as
+    /v2/apps/{rest:path}, serve several documented paths)."""
+    import re
+
+    from engine.api import openapi_document
+    from engine.api.app import routes
+
+    def camel(match: re.Match[str]) -> str:
+        head, *rest = match.group(1).split("_")
+        return "{" + head + "".join(w.title() for w in rest) + "}"
+
+    documented = {(path, method.upper()) for path, ops in openapi_document()["paths"].items() for method in ops}
+    not_api = {"/openapi.json", "/metrics", "/metrics/prometheus"}  # the document itself, and scrape formats
+    missing = [
+        (route.path, method)
+        for route in routes() if ":path}" not in route.path and route.path not in not_api
+        for method in sorted(route.methods or ()) if method != "HEAD"
+        and (re.sub(r"{(\w+)}", camel, route.path), method) not in documented
+    ]
+    assert missing == []
+
+
 async def test_logs_of_app_and_task(client: httpx.AsyncClient, engine: Engine) -> None:
     await client.post("/v2/apps", json=app_body("/shop/web", instances=2))
     await wait_until(lambda: engine.running_count("/shop/web") == 2, 5, message="running")
