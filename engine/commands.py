@@ -8,8 +8,8 @@ and only then changes the engine's memory and wakes the reconcile loop. Part of
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Literal, Mapping, Sequence
 
 from engine.deployments import Deployment, progress, steps_for
 from engine.errors import (
@@ -49,6 +49,23 @@ if TYPE_CHECKING:
     from engine.state import AgentState, BackoffState, DesiredApp
     from engine.store import Store
     from engine.task_table import TaskTable
+
+
+ChangeKind = Literal["create", "scale", "config", "restart", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class AppChange:
+    """One app's part of a change: its new definition (None: delete it) and what kind of change it is."""
+
+    app_id: str
+    target: AppDefinition | None
+    kind: ChangeKind
+
+
+def _under(prefix: str, errors: Iterable[FieldError]) -> list[FieldError]:
+    """Errors of one app of a request, at their path in the request."""
+    return [FieldError((prefix + e.path if e.path != "/" else prefix) or "/", e.message) for e in errors]
 
 
 class AppCommands:
@@ -108,72 +125,107 @@ class AppCommands:
         self,
         app_id: str,
         target: AppDefinition | None,
-        kind: Literal["create", "scale", "config", "restart", "delete"],
+        kind: ChangeKind,
         *,
         force: bool,
         rollback_of: str | None = None,
         origin: tuple[str | None, str | None] | None = None,
+        group_id: str | None = None,
     ) -> Deployment:
         """Commit one change of one app, with its deployment, or refuse it if a deployment locks the app.
         With `origin` (client address, request uri) the change is announced as Marathon's api_post_event."""
+        (deployment,) = self._change_apps([AppChange(app_id, target, kind)], force=force, rollback_of=rollback_of,
+                                          origin=origin, group_id=group_id)
+        return deployment
+
+    def _change_apps(
+        self,
+        changes: Sequence[AppChange],
+        *,
+        force: bool,
+        rollback_of: str | None = None,
+        origin: tuple[str | None, str | None] | None = None,
+        group_id: str | None = None,
+    ) -> list[Deployment]:
+        """Commit changes of several apps in one transaction, one deployment per app; with more than one
+        they share a `group_id`, the deployment id clients see. Refused whole if a deployment locks any app."""
         assert self.store is not None
-        locks = self._locks(app_id)
+        locks = list({d.id: d for c in changes for d in self._locks(c.app_id)}.values())
         if locks and not force:
-            raise DeploymentConflict(app_id, [d.id for d in locks])
-        previous = self.apps.get(app_id)
-        version = self._next_version(app_id)
-        stamped: AppDefinition | None = None
-        if target is not None:
-            old_info = (previous.version_info or {}) if previous else {}
-            config_change = kind in ("create", "config", "restart") or not old_info
-            info = {
-                "lastScalingAt": version,
-                "lastConfigChangeAt": version if config_change else old_info.get("lastConfigChangeAt", version),
-            }
-            stamped = with_version(target, version, info)
-        deployment = Deployment(
-            id=str(uuid.uuid4()),
-            version=version,
-            app_id=app_id,
-            steps=steps_for(kind),
-            current_step=1,
-            started_at=self.clock(),
-            original=app_to_json(previous) if previous else None,
-            target=app_to_json(stamped) if stamped else None,
-            rollback_of=rollback_of,
-        )
+            locked = next(c.app_id for c in changes if self._locks(c.app_id))
+            raise DeploymentConflict(locked, list(dict.fromkeys(d.public_id for d in locks)))
+        if group_id is None and len(changes) > 1:
+            group_id = str(uuid.uuid4())
+        # One version for the whole change, later than each app's current one.
+        version = max(self._next_version(c.app_id) for c in changes)
+        started = self.clock()
+        parts: list[tuple[AppChange, AppDefinition | None, Deployment]] = []
+        for c in changes:
+            previous = self.apps.get(c.app_id)
+            stamped: AppDefinition | None = None
+            if c.target is not None:
+                old_info = (previous.version_info or {}) if previous else {}
+                config_change = c.kind in ("create", "config", "restart") or not old_info
+                info = {
+                    "lastScalingAt": version,
+                    "lastConfigChangeAt": version if config_change else old_info.get("lastConfigChangeAt", version),
+                }
+                stamped = with_version(c.target, version, info)
+            deployment = Deployment(
+                id=str(uuid.uuid4()),
+                version=version,
+                app_id=c.app_id,
+                steps=steps_for(c.kind),
+                current_step=1,
+                started_at=started,
+                original=app_to_json(previous) if previous else None,
+                target=app_to_json(stamped) if stamped else None,
+                rollback_of=rollback_of,
+                group_id=group_id,
+            )
+            parts.append((c, stamped, deployment))
         self.store.put_apps(
-            [app_to_json(stamped)] if stamped else [],
-            clear_backoff=[app_id] if kind in ("create", "config", "restart") else [],
-            delete_apps=[app_id] if stamped is None else [],
-            deployments=[deployment.to_record()],
+            [app_to_json(stamped) for _, stamped, _ in parts if stamped is not None],
+            clear_backoff=[c.app_id for c, _, _ in parts if c.kind in ("create", "config", "restart")],
+            delete_apps=[c.app_id for c, stamped, _ in parts if stamped is None],
+            deployments=[d.to_record() for _, _, d in parts],
             finished_deployments=[d.id for d in locks],
         )
         # Committed: now the in-memory view may change.
+        replaced_by = parts[0][2].public_id
         for d in locks:
             self.deployments.pop(d.id, None)
-            self.bus.publish("deployment_failed", id=d.id, plan=d.plan_json(), reason=f"replaced by deployment {deployment.id}")
-        if kind in ("create", "config", "restart"):
+            self.bus.publish("deployment_failed", id=d.public_id, plan=d.plan_json(),
+                             reason=f"replaced by deployment {replaced_by}")
+        for c, stamped, deployment in parts:
+            self._commit_app(c, stamped)
+            self.deployments[deployment.id] = deployment
+            if origin is not None and deployment.target is not None:
+                client_ip, uri = origin
+                self.bus.publish("api_post_event", clientIp=client_ip, uri=uri or f"/v2/apps{c.app_id}",
+                                 appDefinition=dict(deployment.target))
+        self.bus.publish("group_change_success", groupId="/", version=version)
+        for _, _, deployment in parts:
+            self.bus.publish("deployment_info", plan=deployment.plan_json(), currentStep={
+                "actions": [{"action": a, "app": deployment.app_id} for a in deployment.current_actions]})
+        for c in changes:
+            self.wake(c.app_id)
+        return [d for _, _, d in parts]
+
+    def _commit_app(self, change: AppChange, stamped: AppDefinition | None) -> None:
+        """The in-memory side of one committed app change."""
+        app_id = change.app_id
+        if change.kind in ("create", "config", "restart"):
             self.backoff.pop(app_id, None)
         if stamped is not None:
             self._set_app(stamped)
-        else:
-            self._drop_service_ports(app_id)
-            self.apps.pop(app_id, None)
-            self._desired.pop(app_id, None)
-            self.backoff.pop(app_id, None)
-            self.failures.pop(app_id, None)
-            self.waiting.pop(app_id, None)
-        self.deployments[deployment.id] = deployment
-        if origin is not None and deployment.target is not None:
-            client_ip, uri = origin
-            self.bus.publish("api_post_event", clientIp=client_ip, uri=uri or f"/v2/apps{app_id}",
-                             appDefinition=dict(deployment.target))
-        self.bus.publish("group_change_success", groupId="/", version=version)
-        self.bus.publish("deployment_info", plan=deployment.plan_json(),
-                         currentStep={"actions": [{"action": a, "app": app_id} for a in deployment.current_actions]})
-        self.wake(app_id)
-        return deployment
+            return
+        self._drop_service_ports(app_id)
+        self.apps.pop(app_id, None)
+        self._desired.pop(app_id, None)
+        self.backoff.pop(app_id, None)
+        self.failures.pop(app_id, None)
+        self.waiting.pop(app_id, None)
 
     def _parse(self, data: object, previous: AppDefinition | None = None) -> AppDefinition:
         """A submitted app, validated, with its service ports assigned (or kept from `previous`)."""
@@ -218,6 +270,56 @@ class AppCommands:
         kind: Literal["scale", "config"] = "scale" if config_equal(current, app) else "config"
         return self._change(app.id, app, kind, force=force, origin=(client_ip, uri))
 
+    def plan_changes(self, submitted: Sequence[tuple[str, object]], *, partial: bool = False,
+                     delete: Iterable[str] = ()) -> list[AppChange]:
+        """Several apps (creates or updates) and deletions, validated as one change before any is made.
+        `submitted`: (where the app is in the request, such as /apps/0, and its JSON). Every bad field of every
+        app is named at its full path in one AppValidationError. Service ports are assigned across the change."""
+        errors: list[FieldError] = []
+        changes: list[AppChange] = []
+        taken = dict(self._port_owner)
+        seen: set[str] = set()
+        default_image = self.config.scheduler.default_image
+        for prefix, body in submitted:
+            if not isinstance(body, dict):
+                errors.append(FieldError(prefix or "/", "must be a JSON object (an app)"))
+                continue
+            try:
+                app_id = self._parse_id(body)
+            except AppValidationError as exc:
+                errors.extend(_under(prefix, exc.errors))
+                continue
+            if app_id in seen:
+                errors.append(FieldError(f"{prefix}/id", f"app {app_id} appears twice"))
+                continue
+            seen.add(app_id)
+            current = self.apps.get(app_id)
+            candidate = merge_app_json(app_to_json(current), body) if current is not None and partial else body
+            try:
+                app = parse_app(candidate, default_image=default_image)
+                app = assign_service_ports(app, {p: o for p, o in taken.items() if o != app_id}, current)
+            except AppValidationError as exc:
+                errors.extend(_under(prefix, exc.errors))
+                continue
+            taken.update((port, app_id) for port in service_ports(app) if port)
+            kind: ChangeKind = "create" if current is None else "scale" if config_equal(current, app) else "config"
+            changes.append(AppChange(app_id, app, kind))
+        if errors:
+            raise AppValidationError(errors)
+        changes.extend(AppChange(a, None, "delete") for a in dict.fromkeys(delete) if a in self.apps and a not in seen)
+        return changes
+
+    async def apply_changes(self, changes: Sequence[AppChange], *, force: bool = False, client_ip: str | None = None,
+                            uri: str | None = None) -> list[Deployment]:
+        """Commit a planned change of several apps: one deployment per app, one id for clients (`public_id`)."""
+        if not changes:
+            return []
+        deployments = self._change_apps(changes, force=force, origin=(client_ip, uri))
+        for c in changes:
+            if c.target is None:
+                self.bus.publish("app_terminated_event", appId=c.app_id)
+        return deployments
+
     @staticmethod
     def _parse_id(body: Mapping[str, Any]) -> str:
         raw = body.get("id")
@@ -260,18 +362,27 @@ class AppCommands:
         return self._change(app.id, target, kind, force=force)
 
     async def cancel_deployment(self, deployment_id: str, *, rollback: bool = True) -> Deployment | None:
-        """Stop a running deployment; with rollback, a new (forced) deployment restores the app as it was."""
-        deployment = self.deployments.get(deployment_id)
-        if deployment is None:
+        """Stop a running deployment; with rollback, a new (forced) deployment restores the app as it was.
+        `deployment_id` may be a change of several apps: each part is stopped (and rolled back, the rollbacks
+        sharing one new id, which the returned deployment's `public_id` carries)."""
+        parts = [d for d in self.deployments.values() if deployment_id in (d.id, d.group_id)]
+        if not parts:
             raise DeploymentNotFound(deployment_id)
         if not rollback:
             assert self.store is not None
-            self.store.put_apps([], finished_deployments=[deployment.id])
-            self.deployments.pop(deployment.id, None)
-            self.bus.publish("deployment_failed", id=deployment.id, plan=deployment.plan_json(), reason="cancelled")
+            self.store.put_apps([], finished_deployments=[d.id for d in parts])
+            for d in parts:
+                self.deployments.pop(d.id, None)
+            self.bus.publish("deployment_failed", id=deployment_id, plan=parts[0].plan_json(), reason="cancelled")
             return None
+        group_id = str(uuid.uuid4()) if len(parts) > 1 else None
+        rollbacks = [self._roll_back(d, group_id) for d in parts]
+        return rollbacks[0]
+
+    def _roll_back(self, deployment: Deployment, group_id: str | None) -> Deployment:
         if deployment.original is None:
-            return self._change(deployment.app_id, None, "delete", force=True, rollback_of=deployment.id)
+            return self._change(deployment.app_id, None, "delete", force=True, rollback_of=deployment.public_id,
+                                group_id=group_id)
         original = app_from_json(dict(deployment.original))
         current = self.apps.get(deployment.app_id)
         kind: Literal["create", "scale", "config"]
@@ -279,9 +390,10 @@ class AppCommands:
             kind = "create"
         else:
             kind = "scale" if config_equal(current, original) else "config"
-        return self._restore(deployment, original, kind)
+        return self._restore(deployment, original, kind, group_id)
 
-    def _restore(self, cancelled: Deployment, original: AppDefinition, kind: Literal["create", "scale", "config"]) -> Deployment:
+    def _restore(self, cancelled: Deployment, original: AppDefinition, kind: Literal["create", "scale", "config"],
+                 group_id: str | None = None) -> Deployment:
         assert self.store is not None
         version = self._next_version(cancelled.app_id)
         # Keeping the original's lastConfigChangeAt makes its tasks current again: they stay, the new ones go.
@@ -291,12 +403,12 @@ class AppCommands:
         deployment = Deployment(
             id=str(uuid.uuid4()), version=version, app_id=cancelled.app_id, steps=steps_for(kind),
             current_step=1, started_at=self.clock(), original=cancelled.target, target=app_to_json(restored),
-            rollback_of=cancelled.id,
+            rollback_of=cancelled.public_id, group_id=group_id,
         )
         self.store.put_apps([app_to_json(restored)], deployments=[deployment.to_record()],
                             finished_deployments=[cancelled.id], clear_backoff=[cancelled.app_id])
         self.deployments.pop(cancelled.id, None)
-        self.bus.publish("deployment_failed", id=cancelled.id, plan=cancelled.plan_json(), reason="rolled back")
+        self.bus.publish("deployment_failed", id=cancelled.public_id, plan=cancelled.plan_json(), reason="rolled back")
         self.backoff.pop(cancelled.app_id, None)
         self._set_app(restored)
         self.deployments[deployment.id] = deployment
@@ -345,7 +457,9 @@ class AppCommands:
             self.deployments.pop(d.id, None)
             step = {"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]}
             self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
-            self.bus.publish("deployment_success", id=d.id, plan=d.plan_json())
+            # A change of several apps succeeds once its last part has.
+            if d.group_id is None or not any(o.group_id == d.group_id for o in self.deployments.values()):
+                self.bus.publish("deployment_success", id=d.public_id, plan=d.plan_json())
 
     async def kill_tasks(self, task_ids: list[str], *, scale: bool = False, force: bool = False) -> list[TaskRecord]:
         """Kill tasks; with scale, lower each app's instances so they are not replaced."""

@@ -32,6 +32,14 @@ class Deployment:
     status: Status = "running"
     reason: str | None = None
     rollback_of: str | None = None
+    group_id: str | None = None
+    """Set when this is one app's part of a change of several apps (a group write, PUT /v2/apps with a list):
+    the parts run and finish each on its own, and Marathon's API shows them as one deployment with this id."""
+
+    @property
+    def public_id(self) -> str:
+        """The id clients see: the change's, for a part of a change of several apps."""
+        return self.group_id or self.id
 
     @property
     def total_steps(self) -> int:
@@ -45,7 +53,7 @@ class Deployment:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            "id": self.public_id,
             "version": self.version,
             "affectedApps": [self.app_id],
             "affectedPods": [],
@@ -65,7 +73,7 @@ class Deployment:
                     "version": self.version}
 
         return {
-            "id": self.id,
+            "id": self.public_id,
             "version": self.version,
             "original": group(self.original),
             "target": group(self.target),
@@ -78,6 +86,7 @@ class Deployment:
             "steps": [list(s) for s in self.steps], "current_step": self.current_step,
             "started_at": self.started_at, "original": self.original, "target": self.target,
             "status": self.status, "reason": self.reason, "rollback_of": self.rollback_of,
+            "group_id": self.group_id,
         }
 
     @classmethod
@@ -87,7 +96,34 @@ class Deployment:
             steps=tuple(tuple(s) for s in r["steps"]), current_step=r["current_step"],
             started_at=r["started_at"], original=r["original"], target=r["target"],
             status=r["status"], reason=r.get("reason"), rollback_of=r.get("rollback_of"),
+            group_id=r.get("group_id"),
         )
+
+
+def deployments_json(deployments: Sequence[Deployment]) -> list[dict[str, Any]]:
+    """Marathon's deployment list: the parts of one change of several apps merged into one entry (its
+    affected apps, each step's actions, the step the slowest part is at), oldest first."""
+    merged: dict[str, dict[str, Any]] = {}
+    for d in sorted(deployments, key=lambda d: (d.version, d.app_id)):
+        part = d.to_json()
+        entry = merged.get(d.public_id)
+        if entry is None:
+            merged[d.public_id] = part
+            continue
+        entry["version"] = max(entry["version"], part["version"])
+        entry["affectedApps"] = entry["affectedApps"] + part["affectedApps"]
+        steps = entry["steps"]
+        for i, step in enumerate(part["steps"]):
+            if i < len(steps):
+                steps[i] = {"actions": steps[i]["actions"] + step["actions"]}
+            else:
+                steps.append(step)
+        entry["totalSteps"] = len(steps)
+        if part["currentStep"] < entry["currentStep"]:
+            entry["currentStep"], entry["currentActions"] = part["currentStep"], part["currentActions"]
+        elif part["currentStep"] == entry["currentStep"]:
+            entry["currentActions"] = entry["currentActions"] + part["currentActions"]
+    return list(merged.values())
 
 
 def steps_for(kind: Literal["create", "scale", "config", "restart", "delete"]) -> tuple[tuple[Action, ...], ...]:

@@ -112,7 +112,7 @@ def deployments_by_app(engine: "Engine") -> dict[str, list[dict[str, str]]]:
     out: dict[str, list[dict[str, str]]] = {}
     for d in engine.deployments.values():
         if d.status == "running":
-            out.setdefault(d.app_id, []).append({"id": d.id})
+            out.setdefault(d.app_id, []).append({"id": d.public_id})
     return out
 
 
@@ -314,7 +314,7 @@ def last_task_failure(failure: Mapping[str, Any]) -> dict[str, Any]:
 
 def deployment_result(d: Deployment) -> tuple[dict[str, str], dict[str, str]]:
     """Marathon's DR: body and header."""
-    return {"deploymentId": d.id, "version": d.version}, {"Marathon-Deployment-Id": d.id}
+    return {"deploymentId": d.public_id, "version": d.version}, {"Marathon-Deployment-Id": d.public_id}
 
 
 def pacer_deployment(d: Deployment) -> dict[str, Any]:
@@ -323,6 +323,7 @@ def pacer_deployment(d: Deployment) -> dict[str, Any]:
     out["reason"] = d.reason
     out["startedAt"] = format_ts(d.started_at)
     out["rollbackOf"] = d.rollback_of
+    out["part"] = {"id": d.id, "appId": d.app_id} if d.group_id else None
     return out
 
 

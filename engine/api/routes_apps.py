@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.api.http import ApiError, dumps, embeds, flag, invalid, json_response, read_json, validation_details
+from engine.api.http import ApiError, dumps, embeds, flag, invalid, json_response, read_json
 from engine.api.json_views import (
     AgentHosts,
     TaskCounts,
@@ -25,15 +25,14 @@ from engine.api.json_views import (
     with_extras,
 )
 from engine.api.state import ApiState
+from engine.commands import AppChange
 from engine.deployments import Deployment
-from engine.errors import AppNotFound, AppValidationError, DeploymentConflict, TaskNotFound
+from engine.errors import AppNotFound, AppValidationError, FieldError, TaskNotFound
 from engine.model import (
     VERSION_ONLY_MESSAGE,
     AppDefinition,
     app_to_json,
-    merge_app_json,
     normalize_app_id,
-    parse_app,
     parse_app_version_only,
 )
 
@@ -210,75 +209,56 @@ async def create_app(request: Request) -> Response:
     return json_response(info, 201, headers)
 
 
-def _check_batch(state: ApiState, body: Any, *, partial: bool, force: bool, create: bool) -> list[dict[str, Any]]:
+def _check_batch(state: ApiState, body: Any, *, partial: bool, create: bool) -> list[AppChange]:
     """Validate every app of PUT/PATCH /v2/apps before changing any (one answer names every bad field)."""
     engine = state.engine
     if not isinstance(body, list):
         raise invalid("/", "must be a JSON array of apps")
-    errors: list[dict[str, Any]] = []
-    items: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    locked: list[str] = []
+    if not body:
+        raise invalid("/", "give at least one app")
+    errors: list[FieldError] = []
+    submitted: list[tuple[str, object]] = []
     for i, item in enumerate(body):
-        prefix = f"/{i}"
-        if not isinstance(item, dict):
-            errors.append({"path": prefix, "errors": ["must be a JSON object (an app)"]})
-            continue
-        raw_id = item.get("id")
-        if not isinstance(raw_id, str) or not raw_id.strip("/"):
-            errors.append({"path": f"{prefix}/id", "errors": ["is required"]})
-            continue
-        app_id = normalize_app_id(raw_id)
-        if app_id in seen:
-            errors.append({"path": f"{prefix}/id", "errors": [f"app {app_id} appears twice"]})
-            continue
-        seen.add(app_id)
-        current = engine.apps.get(app_id)
-        if current is None and not create:
-            errors.append({"path": f"{prefix}/id", "errors": [f"App '{app_id}' does not exist"]})
-            continue
-        candidate = merge_app_json(app_to_json(current), item) if current is not None and partial else item
-        try:
-            parse_app(candidate, default_image=engine.config.scheduler.default_image)
-        except AppValidationError as exc:
-            errors.extend(validation_details(exc.errors, prefix))
-            continue
-        locked.extend(d.id for d in engine.deployments.values() if d.app_id == app_id and d.status == "running")
-        items.append(item)
+        if not create and isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"].strip("/") \
+                and normalize_app_id(item["id"]) not in engine.apps:
+            errors.append(FieldError(f"/{i}/id", f"App '{normalize_app_id(item['id'])}' does not exist"))
+        else:
+            submitted.append((f"/{i}", item))
+    try:
+        changes = engine.plan_changes(submitted, partial=partial)
+    except AppValidationError as exc:
+        errors.extend(exc.errors)
     if errors:
-        raise ApiError(422, "Object is not valid", errors)
-    if locked and not force:
-        raise DeploymentConflict("/", locked)
-    return items
+        raise AppValidationError(sorted(errors, key=lambda e: _index_of(e.path)))
+    return changes
+
+
+def _index_of(path: str) -> int:
+    head = path.split("/")[1] if path.count("/") else ""
+    return int(head) if head.isdigit() else -1
 
 
 async def put_apps(request: Request) -> Response:
-    """PUT /v2/apps: create or update several apps (partialUpdate=true by default)."""
+    """PUT /v2/apps: create or update several apps (partialUpdate=true by default), as one deployment."""
     state = api(request)
     body = await read_json(request)
     force, partial = flag(request, "force"), flag(request, "partialUpdate", True)
-    items = _check_batch(state, body, partial=partial, force=force, create=True)
-    return await _apply_batch(request, state, items, partial=partial, force=force)
+    changes = _check_batch(state, body, partial=partial, create=True)
+    return await _apply_batch(request, state, changes, force=force)
 
 
 async def patch_apps(request: Request) -> Response:
     state = api(request)
     body = await read_json(request)
     force = flag(request, "force")
-    items = _check_batch(state, body, partial=True, force=force, create=False)
-    return await _apply_batch(request, state, items, partial=True, force=force)
+    changes = _check_batch(state, body, partial=True, create=False)
+    return await _apply_batch(request, state, changes, force=force)
 
 
-async def _apply_batch(request: Request, state: ApiState, items: list[dict[str, Any]], *, partial: bool,
-                       force: bool) -> Response:
-    if not items:
-        raise invalid("/", "give at least one app")
-    last: Deployment | None = None
-    for item in items:
-        last = await state.engine.put_app(item, partial=partial, force=True if last is not None else force,
-                                          client_ip=client_ip(request), uri=request.url.path)
-    assert last is not None
-    return _dr(last)
+async def _apply_batch(request: Request, state: ApiState, changes: list[AppChange], *, force: bool) -> Response:
+    deployments = await state.engine.apply_changes(changes, force=force, client_ip=client_ip(request),
+                                                   uri=request.url.path)
+    return _dr(deployments[0])
 
 
 # -- /v2/apps/{id...} ------------------------------------------------------------------

@@ -182,8 +182,8 @@ def metrics_json(state: "ApiState") -> dict[str, Any]:
     snapshot_agents = engine.snapshot().agents if hasattr(engine, "snapshot") else ()
     gauges: dict[str, dict[str, Any]] = {
         "marathon.apps.active.gauge": {"value": len(engine.apps)},
-        "marathon.deployments.active.gauge": {"value": sum(1 for d in engine.deployments.values()
-                                                            if d.status == "running")},
+        "marathon.deployments.active.gauge": {"value": len({d.public_id for d in engine.deployments.values()
+                                                             if d.status == "running"})},
         "marathon.tasks.running.gauge": {"value": by_state[TaskState.RUNNING]},
         "marathon.tasks.staged.gauge": {"value": by_state[TaskState.STAGING]},
         "marathon.instances.launch-overdue.gauge": {"value": sum(w.count for w in engine.waiting.values())},
@@ -264,7 +264,7 @@ def prometheus_text(state: "ApiState") -> str:
     _family(lines, "pacer_tasks", "gauge", "Tasks by Mesos state.",
             [("", {"state": s.value}, n) for s, n in by_state.items()])
     _family(lines, "pacer_deployments", "gauge", "Running deployments.",
-            [("", {}, sum(1 for d in engine.deployments.values() if d.status == "running"))])
+            [("", {}, len({d.public_id for d in engine.deployments.values() if d.status == "running"}))])
     _family(lines, "pacer_tasks_waiting", "gauge", "Tasks that could not be placed or are delayed by backoff.",
             [("", {}, sum(w.count for w in engine.waiting.values()))])
     _family(lines, "pacer_agents", "gauge", "Agents by reachability.",

@@ -72,7 +72,7 @@ def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
         },
         "agents": agents,
         "deployments": [
-            {"id": d.id, "currentStep": d.current_step, "totalSteps": d.total_steps, "reason": d.reason}
+            {"id": d.public_id, "currentStep": d.current_step, "totalSteps": d.total_steps, "reason": d.reason}
             for d in engine.deployments.values() if d.app_id == app.id and d.status == "running"
         ],
         "lastTaskFailure": last_task_failure(failure) if failure else None,

@@ -8,6 +8,7 @@ from starlette.responses import Response
 from engine.api.http import ApiError, flag, invalid, json_response, read_json, values
 from engine.api.json_views import deployment_result, queue_item
 from engine.api.routes_apps import api, kill_and_answer
+from engine.deployments import deployments_json
 from engine.errors import AppNotFound
 from engine.model import app_id_from_task_id, normalize_app_id
 from engine.state import TaskState
@@ -53,8 +54,7 @@ async def delete_tasks(request: Request) -> Response:
 
 async def list_deployments(request: Request) -> Response:
     engine = api(request).engine
-    running = sorted((d for d in engine.deployments.values() if d.status == "running"), key=lambda d: d.version)
-    return json_response([d.to_json() for d in running])
+    return json_response(deployments_json([d for d in engine.deployments.values() if d.status == "running"]))
 
 
 async def delete_deployment(request: Request) -> Response:
