@@ -83,6 +83,8 @@ class AppCommands:
     backoff: "dict[str, BackoffState]"
     failures: dict[str, dict[str, Any]]
     deployments: dict[str, Deployment]
+    _group_failures: dict[str, str]
+    """Changes of several apps with a part that failed, until their last part ends (then announced)."""
     waiting: "dict[str, Waiting]"
     health: dict[str, bool | None]
     _agents: "dict[str, _AgentSlot]"
@@ -195,8 +197,7 @@ class AppCommands:
         replaced_by = parts[0][2].public_id
         for d in locks:
             self.deployments.pop(d.id, None)
-            self.bus.publish("deployment_failed", id=d.public_id, plan=d.plan_json(),
-                             reason=f"replaced by deployment {replaced_by}")
+            self._part_ended(d, failure=f"replaced by deployment {replaced_by}")
         for c, stamped, deployment in parts:
             self._commit_app(c, stamped)
             self.deployments[deployment.id] = deployment
@@ -373,7 +374,8 @@ class AppCommands:
             self.store.put_apps([], finished_deployments=[d.id for d in parts])
             for d in parts:
                 self.deployments.pop(d.id, None)
-            self.bus.publish("deployment_failed", id=deployment_id, plan=parts[0].plan_json(), reason="cancelled")
+            for d in parts:
+                self._part_ended(d, failure="cancelled")
             return None
         group_id = str(uuid.uuid4()) if len(parts) > 1 else None
         rollbacks = [self._roll_back(d, group_id) for d in parts]
@@ -408,7 +410,7 @@ class AppCommands:
         self.store.put_apps([app_to_json(restored)], deployments=[deployment.to_record()],
                             finished_deployments=[cancelled.id], clear_backoff=[cancelled.app_id])
         self.deployments.pop(cancelled.id, None)
-        self.bus.publish("deployment_failed", id=cancelled.public_id, plan=cancelled.plan_json(), reason="rolled back")
+        self._part_ended(cancelled, failure="rolled back")
         self.backoff.pop(cancelled.app_id, None)
         self._set_app(restored)
         self.deployments[deployment.id] = deployment
@@ -416,6 +418,20 @@ class AppCommands:
                          currentStep={"actions": [{"action": a, "app": cancelled.app_id} for a in deployment.current_actions]})
         self.wake(cancelled.app_id)
         return deployment
+
+    def _part_ended(self, d: Deployment, *, failure: str | None = None) -> None:
+        """A deployment left `self.deployments`: announce its end. A change of several apps ends with its last
+        part: deployment_failed (with the first failure's reason) if any part failed, else deployment_success."""
+        if d.group_id is not None:
+            if failure is not None:
+                self._group_failures.setdefault(d.group_id, failure)
+            if any(o.group_id == d.group_id for o in self.deployments.values()):
+                return
+            failure = self._group_failures.pop(d.group_id, None)
+        if failure is None:
+            self.bus.publish("deployment_success", id=d.public_id, plan=d.plan_json())
+        else:
+            self.bus.publish("deployment_failed", id=d.public_id, plan=d.plan_json(), reason=failure)
 
     def _track_deployments(self) -> None:
         """After a round: advance running deployments, finish those whose app reached its target."""
@@ -457,9 +473,7 @@ class AppCommands:
             self.deployments.pop(d.id, None)
             step = {"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]}
             self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
-            # A change of several apps succeeds once its last part has.
-            if d.group_id is None or not any(o.group_id == d.group_id for o in self.deployments.values()):
-                self.bus.publish("deployment_success", id=d.public_id, plan=d.plan_json())
+            self._part_ended(d)
 
     async def kill_tasks(self, task_ids: list[str], *, scale: bool = False, force: bool = False) -> list[TaskRecord]:
         """Kill tasks; with scale, lower each app's instances so they are not replaced."""

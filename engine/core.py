@@ -145,6 +145,7 @@ class Engine(AppCommands):
         self.backoff: dict[str, BackoffState] = {}
         self.failures: dict[str, dict[str, Any]] = {}
         self.deployments: dict[str, Deployment] = {}
+        self._group_failures: dict[str, str] = {}
         self.waiting: dict[str, Waiting] = {}
         self.health: dict[str, bool | None] = {}
         self._orphans_seen: dict[str, float] = {}

@@ -200,6 +200,30 @@ def openapi_document() -> dict[str, Any]:
                                                                                   "items": _ref("AppInfo")}}}
     tasks_list = {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array",
                                                                                      "items": _ref("Task")}}}
+    group_id = {"name": "groupId", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    group_update = {"type": "object", "properties": {
+        "id": {"type": "string"}, "apps": {"type": "array", "items": {"type": "object"}},
+        "groups": {"type": "array", "items": {"type": "object"}}, "dependencies": {"type": "array"},
+        "scaleBy": {"type": "number", "exclusiveMinimum": True, "minimum": 0}, "version": {"type": "string"}}}
+
+    def group_writes(with_id: bool) -> dict[str, Any]:
+        params = [group_id] if with_id else []
+        return {
+            "post": _op("create a group and its apps, as one deployment", {
+                "201": _json(_ref("DeploymentResult"), "deployment"), "409": _error("the group exists, or locked"),
+                "422": _error("bad fields, each at its path")}, params=[*params, _FORCE], body=group_update,
+                tag="groups"),
+            "put": _op("replace the group's apps (created when missing), or scale them all with scaleBy", {
+                "200": _json({"oneOf": [_ref("DeploymentResult"), {"type": "object", "required": ["steps"]}]},
+                             "deployment, or the steps with dryRun"),
+                "404": _error("scaleBy on no such group"), "409": _error("locked"),
+                "422": _error("bad fields, each at its path")},
+                params=[*params, _FORCE, _bool("dryRun", "only show the steps")], body=group_update, tag="groups"),
+            "delete": _op("remove every app of the group, as one deployment", {
+                "200": _json(_ref("DeploymentResult"), "deployment"), "404": _error("no such group"),
+                "409": _error("locked")}, params=[*params, _FORCE], tag="groups"),
+        }
+
     signatures = {"type": "object", "required": ["signatures"], "properties": {"signatures": {
         "type": "array", "items": _ref("Signature")}}}
     kill_params = [_bool("scale", "lower instances by the number killed"),
@@ -267,12 +291,11 @@ def openapi_document() -> dict[str, Any]:
         "/v2/apps/{appId}/versions/{version}": {"get": _op("one stored version", {
             "200": _json(_ref("App"), "the app as it was"), "404": _error("no such app or version")},
             params=[_APP_ID, {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}])},
-        "/v2/groups": {"get": _op("the root group (read-only; groups follow from path ids)", {
-            "200": _json(_ref("Group"), "root group")}, tag="groups")},
-        "/v2/groups/{groupId}": {"get": _op("one group (read-only)", {
+        "/v2/groups": {"get": _op("the root group (groups follow from path ids)", {
+            "200": _json(_ref("Group"), "root group")}, tag="groups"), **group_writes(False)},
+        "/v2/groups/{groupId}": {"get": _op("one group", {
             "200": _json(_ref("Group"), "group"), "404": _error("no such group")},
-            params=[{"name": "groupId", "in": "path", "required": True, "schema": {"type": "string"}}],
-            tag="groups")},
+            params=[group_id], tag="groups"), **group_writes(True)},
         "/v2/tasks": {"get": _op("every task", {"200": _json(tasks_list, "tasks")}, params=[
             {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["running", "staging"]}}],
             tag="tasks")},

@@ -1,21 +1,30 @@
-"""GET /v2/groups[/{groupId}]: the app tree, read-only (groups are implied by path ids in pacer).
+"""/v2/groups: the app tree. Groups are implied by path ids in pacer (an app /shop/web is in group /shop).
 
-Group JSON carries Marathon's keys except `enforceRole`, which
-marathon-python 0.13 refuses. Changing apps through groups (POST/PUT/DELETE)
-is not offered: use /v2/apps.
+GET reads it. POST creates a group's apps, PUT replaces them (apps of the group the body leaves out are
+removed; {"scaleBy": f} scales them all; dryRun shows the steps), DELETE removes them: each as one
+deployment of every app it touches (engine.commands.AppChange). Group JSON carries Marathon's keys except
+`enforceRole`, which marathon-python 0.13 refuses. Not offered: rolling a group back to a version
+(pacer keeps app versions, not group versions: roll back each app) and ordering by `dependencies`.
 """
 
 from __future__ import annotations
 
+import math
+import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engine.api.http import ApiError, json_response
-from engine.api.routes_apps import api
+from engine.api.http import ApiError, flag, json_response, read_json
+from engine.api.json_views import deployment_result
+from engine.api.routes_apps import api, client_ip
 from engine.api.state import ApiState
-from engine.model import AppDefinition, app_to_json
+from engine.commands import AppChange
+from engine.deployments import steps_for
+from engine.errors import AppValidationError, FieldError
+from engine.model import AppDefinition, app_id_problems, app_to_json, format_ts, normalize_app_id
 
 
 def _group(state: ApiState, group_id: str, apps: list[AppDefinition]) -> dict[str, Any]:
@@ -44,3 +53,205 @@ async def get_group(request: Request) -> Response:
     if group_id != "/" and not any(a.id.startswith(group_id + "/") for a in apps):
         raise ApiError(404, f"Group '{group_id}' does not exist")
     return json_response(_group(state, group_id, apps))
+
+
+# -- writes ------------------------------------------------------------------------------
+
+
+def _path_group_id(request: Request) -> str:
+    return normalize_app_id(request.path_params.get("rest", ""))
+
+
+def _inside(group_id: str, app_id: str) -> bool:
+    return group_id == "/" or app_id.startswith(group_id + "/")
+
+
+def _under_group(state: ApiState, group_id: str) -> list[str]:
+    return sorted(a for a in state.engine.apps if _inside(group_id, a))
+
+
+def _absolute(raw: str, parent: str) -> str:
+    return normalize_app_id(raw if raw.startswith("/") else f"{parent}/{raw}")
+
+
+@dataclass
+class _GroupBody:
+    """A GroupUpdate read into the apps it declares and what it replaces."""
+
+    apps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """(path in the request, app JSON with its absolute id)."""
+    app_lists: list[str] = field(default_factory=list)
+    """Groups whose `apps` the body gives: their direct apps are exactly those."""
+    group_lists: list[tuple[str, set[str]]] = field(default_factory=list)
+    """Groups whose `groups` the body gives, with the subgroups given: apps of other subgroups go."""
+    errors: list[FieldError] = field(default_factory=list)
+
+
+_NO_GROUP_ROLLBACK = ("rolling a group back to a version is not supported: roll back each app "
+                      '(PUT /v2/apps/{id} with {"version": ...})')
+_GROUP_KEYS = {"id", "apps", "groups", "dependencies", "version", "scaleBy", "pods", "enforceRole"}
+
+
+def _read_group(node: Any, group_id: str, path: str, out: _GroupBody) -> None:
+    if not isinstance(node, dict):
+        out.errors.append(FieldError(path or "/", "must be a JSON object (a group)"))
+        return
+    for key in sorted(set(node) - _GROUP_KEYS):
+        out.errors.append(FieldError(f"{path}/{key}", "is not a field of a group"))
+    if node.get("pods"):
+        out.errors.append(FieldError(f"{path}/pods", "pods are not supported: run their containers as apps"))
+    apps, groups = node.get("apps"), node.get("groups")
+    if apps is not None:
+        if not isinstance(apps, list):
+            out.errors.append(FieldError(f"{path}/apps", "must be an array of apps"))
+        else:
+            out.app_lists.append(group_id)
+            for i, app in enumerate(apps):
+                where = f"{path}/apps/{i}"
+                if not isinstance(app, dict) or not isinstance(app.get("id"), str) or not app["id"].strip("/"):
+                    out.apps.append((where, app))  # the engine names what is wrong with it
+                    continue
+                app_id = _absolute(app["id"], group_id)
+                if app_id.rpartition("/")[0] != ("" if group_id == "/" else group_id):
+                    out.errors.append(FieldError(f"{where}/id", f"app {app_id} is not in group {group_id}"))
+                    continue
+                out.apps.append((where, {**app, "id": app_id}))
+    if groups is not None:
+        if not isinstance(groups, list):
+            out.errors.append(FieldError(f"{path}/groups", "must be an array of groups"))
+            return
+        given: set[str] = set()
+        for i, child in enumerate(groups):
+            where = f"{path}/groups/{i}"
+            raw = child.get("id") if isinstance(child, dict) else None
+            if not isinstance(raw, str) or not raw.strip("/"):
+                out.errors.append(FieldError(f"{where}/id", "is required"))
+                continue
+            child_id = _absolute(raw, group_id)
+            if child_id.rpartition("/")[0] != ("" if group_id == "/" else group_id):
+                out.errors.append(FieldError(f"{where}/id", f"group {child_id} is not in group {group_id}"))
+                continue
+            given.add(child_id)
+            _read_group(child, child_id, where, out)
+        out.group_lists.append((group_id, given))
+
+
+def _replaced(state: ApiState, body: _GroupBody) -> list[str]:
+    """Apps that a PUT leaves out of the lists it gives: they are removed."""
+    gone = []
+    for app_id in state.engine.apps:
+        parent = app_id.rpartition("/")[0] or "/"
+        if parent in body.app_lists:
+            gone.append(app_id)
+        for group_id, given in body.group_lists:
+            if _inside(group_id, app_id) and parent != group_id and not any(_inside(g, app_id) for g in given):
+                gone.append(app_id)
+    kept = {app_id for _, app in body.apps if isinstance(app, dict) for app_id in [app.get("id")]}
+    return [a for a in dict.fromkeys(gone) if a not in kept]
+
+
+def _plan(state: ApiState, body: _GroupBody, *, delete: list[str]) -> list[AppChange]:
+    try:
+        changes = state.engine.plan_changes(body.apps, delete=delete)
+    except AppValidationError as exc:
+        raise AppValidationError(body.errors + exc.errors) from None
+    if body.errors:
+        raise AppValidationError(body.errors)
+    return changes
+
+
+async def _commit(request: Request, state: ApiState, changes: list[AppChange], status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    deployments = await state.engine.apply_changes(changes, force=flag(request, "force"),
+                                                   client_ip=client_ip(request), uri=request.url.path)
+    if deployments:
+        result, dr_headers = deployment_result(deployments[0])
+    else:  # nothing to change: a deployment that is already over
+        result = {"deploymentId": str(uuid.uuid4()), "version": format_ts(state.engine.clock())}
+        dr_headers = {"Marathon-Deployment-Id": result["deploymentId"]}
+    return json_response(result, status, {**dr_headers, **(headers or {})})
+
+
+def _target_group(request: Request, body: Any) -> str:
+    """The group a write is about: the path's, or the body's id relative to the path. A group id follows the
+    rules of app ids, and is not an app's."""
+    group_id = _path_group_id(request)
+    raw = body.get("id") if isinstance(body, dict) else None
+    if isinstance(raw, str) and raw.strip("/"):
+        group_id = _absolute(raw, group_id)
+    problems = app_id_problems(group_id) if group_id != "/" else []
+    if group_id in api(request).engine.apps:
+        problems.append(f"{group_id} is an app, not a group")
+    if problems:
+        raise AppValidationError([FieldError("/id", p) for p in problems])
+    return group_id
+
+
+async def create_group(request: Request) -> Response:
+    """POST /v2/groups[/{id}]: a new group and its apps."""
+    state = api(request)
+    body = await read_json(request)
+    group_id = _target_group(request, body)
+    if group_id == "/" or _under_group(state, group_id):
+        raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
+    read = _GroupBody()
+    _read_group(body, group_id, "", read)
+    if isinstance(body, dict) and not read.apps and not read.errors:
+        # Groups are implied by their apps' ids: an empty one would not exist.
+        read.errors.append(FieldError("/apps", "give at least one app: a group exists through its apps"))
+    changes = _plan(state, read, delete=[])
+    base = str(request.base_url).rstrip("/")
+    return await _commit(request, state, changes, 201, {"Location": f"{base}/v2/groups{group_id}"})
+
+
+async def update_group(request: Request) -> Response:
+    """PUT /v2/groups[/{id}]: replace the group's apps (created when missing), or scale them with scaleBy."""
+    state = api(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise AppValidationError([FieldError("/", "must be a JSON object (a group)")])
+    group_id = _target_group(request, body)
+    if body.get("version") is not None:
+        raise AppValidationError([FieldError("/version", _NO_GROUP_ROLLBACK)])
+    if "scaleBy" in body:
+        changes = _scale_by(state, group_id, body)
+    else:
+        read = _GroupBody()
+        _read_group(body, group_id, "", read)
+        changes = _plan(state, read, delete=_replaced(state, read))
+    if flag(request, "dryRun"):
+        return json_response({"steps": _dry_run_steps(changes)})
+    return await _commit(request, state, changes)
+
+
+def _scale_by(state: ApiState, group_id: str, body: dict[str, Any]) -> list[AppChange]:
+    factor = body["scaleBy"]
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0 or math.isinf(factor):
+        raise AppValidationError([FieldError("/scaleBy", "must be a positive number")])
+    if set(body) - {"id", "scaleBy"}:
+        raise AppValidationError([FieldError("/scaleBy", "give scaleBy alone (with the group's id at most)")])
+    apps = [state.engine.apps[a] for a in _under_group(state, group_id)]
+    if not apps:
+        raise ApiError(404, f"Group '{group_id}' does not exist")
+    return [AppChange(a.id, a.model_copy(update={"instances": math.ceil(a.instances * factor)}), "scale")
+            for a in apps]
+
+
+def _dry_run_steps(changes: list[AppChange]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    for c in changes:
+        for i, actions in enumerate(steps_for(c.kind)):
+            if i == len(steps):
+                steps.append({"actions": []})
+            steps[i]["actions"].extend({"action": a, "app": c.app_id} for a in actions)
+    return steps
+
+
+async def delete_group(request: Request) -> Response:
+    """DELETE /v2/groups[/{id}]: remove every app of the group (the root: every app)."""
+    state = api(request)
+    group_id = _path_group_id(request)
+    apps = _under_group(state, group_id)
+    if not apps and group_id != "/":
+        raise ApiError(404, f"Group '{group_id}' does not exist")
+    return await _commit(request, state, state.engine.plan_changes([], delete=apps))
