@@ -81,7 +81,8 @@ def add_client_commands(sub: Any) -> None:
         p.add_argument("--no-wait", action="store_true", help="return once the change is accepted")
         p.add_argument("--force", action="store_true", help="override the lock of a running deployment")
 
-    p = command("deploy", "create or replace an app from a JSON or TOML file (- reads stdin) and wait for it")
+    p = command("deploy", "create or replace the apps of a JSON or TOML file (- reads stdin): one app, a list, "
+                          "or a Marathon group (whose apps the file leaves out are removed); wait for it")
     p.add_argument("file", metavar="FILE|-")
     waits(p)
     p = command("apps", "list apps")
@@ -352,8 +353,11 @@ async def wait_for(api: Api, watch: DeploymentWatch, deployment_id: str, app_id:
 
 async def _progress_text(api: Api, d: dict[str, Any], app_id: str, deleting: bool, elapsed: float) -> str:
     actions = ", ".join(a.get("action", "?") for a in d.get("currentActions", []))
+    affected = d.get("affectedApps") or []
+    if len(affected) == 1 and isinstance(affected[0], str):
+        app_id = affected[0]  # one app's part of a change of several apps: show that app's progress
     text = f"{app_id}: step {d.get('currentStep')}/{d.get('totalSteps')} {actions}"
-    if not deleting:
+    if not deleting and app_id.startswith("/") and len(affected) <= 1:
         try:
             app = (await api.json("GET", f"/v2/apps{app_path(app_id)}"))["app"]
             text += f", {app.get('tasksRunning', 0)}/{app.get('instances', 0)} running"
@@ -369,7 +373,14 @@ async def _progress_text(api: Api, d: dict[str, Any], app_id: str, deleting: boo
 # -- app files ------------------------------------------------------------------------------
 
 
-def read_app_file(name: str) -> list[dict[str, Any]]:
+def is_group(data: Any) -> bool:
+    """A Marathon group file: an id with apps or groups under it."""
+    return isinstance(data, dict) and isinstance(data.get("id"), str) and any(
+        isinstance(data.get(key), list) for key in ("apps", "groups"))
+
+
+def read_app_file(name: str) -> list[dict[str, Any]] | dict[str, Any]:
+    """The apps of a JSON or TOML file (one app, a list, or {"apps": [...]}); a group file as it is."""
     if name == "-":
         text = sys.stdin.read()
         source = "<stdin>"
@@ -389,6 +400,8 @@ def read_app_file(name: str) -> list[dict[str, Any]]:
             if source.endswith(".json"):
                 raise ClientError(EXIT_USAGE, f"{source}: not valid JSON: {json_error}") from None
             data = _toml(text, source, also=f"not JSON either ({json_error})")
+    if is_group(data):
+        return dict(data)
     apps = data if isinstance(data, list) else [data]
     if isinstance(data, dict) and isinstance(data.get("apps"), list) and "id" not in data:
         apps = data["apps"]
@@ -440,14 +453,20 @@ def _force(args: argparse.Namespace) -> dict[str, str]:
 
 
 async def cmd_deploy(api: Api, args: argparse.Namespace) -> int:
-    code = EXIT_OK
-    for app in read_app_file(args.file):
-        app_id = "/" + "/".join(s for s in app["id"].split("/") if s)
-        code = await _change(api, args, "PUT", f"/v2/apps{app_path(app_id)}", app_id, body=app,
+    """The file is the whole truth: each app replaced as written; a group's apps the file leaves out removed.
+    Several apps, or a group, go as one deployment."""
+    content = read_app_file(args.file)
+    if isinstance(content, dict):
+        group_id = "/" + "/".join(s for s in content["id"].split("/") if s)
+        return await _change(api, args, "PUT", f"/v2/groups{app_path(group_id)}", f"group {group_id}",
+                             body=content, params=_force(args))
+    if len(content) > 1:
+        label = ", ".join("/" + "/".join(s for s in app["id"].split("/") if s) for app in content)
+        return await _change(api, args, "PUT", "/v2/apps", label, body=content,
                              params={"partialUpdate": "false", **_force(args)})
-        if code != EXIT_OK:
-            return code
-    return code
+    app_id = "/" + "/".join(s for s in content[0]["id"].split("/") if s)
+    return await _change(api, args, "PUT", f"/v2/apps{app_path(app_id)}", app_id, body=content[0],
+                         params={"partialUpdate": "false", **_force(args)})
 
 
 async def cmd_scale(api: Api, args: argparse.Namespace) -> int:

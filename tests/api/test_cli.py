@@ -250,3 +250,25 @@ async def test_tls_api_with_token(engine: Engine, tmp_path: Path) -> None:
         assert rc == 0, err
     finally:
         await server.stop()
+
+
+async def test_deploy_a_group_file_or_several_apps_as_one_deployment(server: ApiServer, engine: Engine,
+                                                                     tmp_path: Path) -> None:
+    group = tmp_path / "shop.json"
+    group.write_text(json.dumps({"id": "/shop", "apps": [app_body("web", instances=2), app_body("api", instances=1)],
+                                 "groups": [{"id": "db", "apps": [app_body("main", instances=1)]}]}))
+    rc, out, err = await pacer("deploy", str(group), url=server.url)
+    assert rc == 0, err
+    assert "group /shop: deployed" in out
+    assert {a: engine.running_count(a) for a in engine.apps} == {"/shop/web": 2, "/shop/api": 1, "/shop/db/main": 1}
+    # The file is the truth: an app it no longer names is removed.
+    group.write_text(json.dumps({"id": "/shop", "apps": [app_body("web", instances=1)], "groups": []}))
+    rc, out, err = await pacer("deploy", str(group), url=server.url)
+    assert rc == 0, err
+    assert set(engine.apps) == {"/shop/web"} and engine.running_count("/shop/web") == 1
+    several = tmp_path / "two.json"
+    several.write_text(json.dumps([app_body("/a", instances=1), app_body("/b", instances=1)]))
+    rc, out, err = await pacer("deploy", str(several), url=server.url)
+    assert rc == 0, err
+    assert "/a, /b: deployed" in out and out.count("deployed") == 1, "one deployment for both"
+    assert engine.running_count("/a") == engine.running_count("/b") == 1
