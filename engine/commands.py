@@ -278,6 +278,7 @@ class AppCommands:
         app is named at its full path in one AppValidationError. Service ports are assigned across the change."""
         errors: list[FieldError] = []
         changes: list[AppChange] = []
+        where: dict[str, str] = {}
         taken = dict(self._port_owner)
         seen: set[str] = set()
         default_image = self.config.scheduler.default_image
@@ -305,10 +306,41 @@ class AppCommands:
             taken.update((port, app_id) for port in service_ports(app) if port)
             kind: ChangeKind = "create" if current is None else "scale" if config_equal(current, app) else "config"
             changes.append(AppChange(app_id, app, kind))
+            where[app_id] = prefix
+        errors.extend(self._dependency_cycles(changes, where))
         if errors:
             raise AppValidationError(errors)
         changes.extend(AppChange(a, None, "delete") for a in dict.fromkeys(delete) if a in self.apps and a not in seen)
         return changes
+
+    def _dependency_cycles(self, changes: Sequence[AppChange], where: Mapping[str, str]) -> list[FieldError]:
+        """A change whose apps depend on each other in a circle could never deploy (each would wait)."""
+        depends = {a.id: list(a.dependencies) for a in self.apps.values()}
+        depends.update((c.app_id, list(c.target.dependencies)) for c in changes if c.target is not None)
+        errors = []
+        for c in changes:
+            path = self._cycle_from(c.app_id, depends)
+            if path:
+                errors.append(FieldError(f"{where[c.app_id]}/dependencies",
+                                         f"dependencies form a cycle: {' -> '.join(path)}"))
+        return errors
+
+    @staticmethod
+    def _cycle_from(start: str, depends: Mapping[str, list[str]]) -> list[str]:
+        """The shortest way back to `start` along dependencies (empty: none)."""
+        paths = {start: [start]}
+        frontier = [start]
+        while frontier:
+            following = []
+            for app_id in frontier:
+                for dep in depends.get(app_id, ()):
+                    if dep == start:
+                        return [*paths[app_id], start]
+                    if dep not in paths:
+                        paths[dep] = [*paths[app_id], dep]
+                        following.append(dep)
+            frontier = following
+        return []
 
     async def apply_changes(self, changes: Sequence[AppChange], *, force: bool = False, client_ip: str | None = None,
                             uri: str | None = None) -> list[Deployment]:
@@ -419,13 +451,29 @@ class AppCommands:
         self.wake(cancelled.app_id)
         return deployment
 
+    def held_by_dependencies(self) -> dict[str, str]:
+        """Apps whose part of a change waits for the part of an app they depend on (`dependencies`), as
+        Marathon orders a deployment's steps: app id -> why."""
+        parts = {(d.group_id, d.app_id) for d in self.deployments.values()
+                 if d.group_id is not None and d.status == "running" and d.target is not None}
+        held: dict[str, str] = {}
+        for group_id, app_id in parts:
+            app = self.apps.get(app_id)
+            first = [dep for dep in app.dependencies if (group_id, dep) in parts] if app is not None else []
+            if first:
+                held[app_id] = f"waiting for {', '.join(sorted(first))} to be deployed first (dependencies)"
+        return held
+
     def _part_ended(self, d: Deployment, *, failure: str | None = None) -> None:
         """A deployment left `self.deployments`: announce its end. A change of several apps ends with its last
         part: deployment_failed (with the first failure's reason) if any part failed, else deployment_success."""
         if d.group_id is not None:
             if failure is not None:
                 self._group_failures.setdefault(d.group_id, failure)
-            if any(o.group_id == d.group_id for o in self.deployments.values()):
+            others = [o for o in self.deployments.values() if o.group_id == d.group_id]
+            for o in others:
+                self.wake(o.app_id)  # one that waited for this app (dependencies) may start now
+            if others:
                 return
             failure = self._group_failures.pop(d.group_id, None)
         if failure is None:

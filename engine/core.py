@@ -400,6 +400,7 @@ class Engine(AppCommands):
             backoff=backoff,
             health=self.health,
             relaunch={a: self._relaunch[a] for a in apps if a in self._relaunch},
+            held=self.held_by_dependencies(),
             pause_point=self.pause_point,
             orphans_seen=self._orphans_seen,
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,

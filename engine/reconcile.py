@@ -50,6 +50,9 @@ class ClusterView:
     preemption_keeps_min_health: bool = True
     relaunch: Mapping[str, tuple[Vacated, ...]] = field(default_factory=dict)
     """Per app, instances whose task failed in an earlier round and that wait for their replacement."""
+    held: Mapping[str, str] = field(default_factory=dict)
+    """Apps whose part of a change waits for the apps they depend on (Marathon orders a deployment's steps by
+    `dependencies`): app id -> why. Nothing is launched or replaced for them; their running tasks stay."""
     pause_point: Callable[[], None] | None = None
     """Called between apps: a scheduling hint for whoever shares the interpreter (the console lets a key
     press reach the screen there). It must not touch engine state; the plan does not depend on it."""
@@ -340,6 +343,12 @@ class _Reconciler:
                         self._kill(t, "app deleted")
         pause = view.pause_point
         for app in sorted(view.apps.values(), key=lambda a: (-a.priority, a.app_id)):
+            held = view.held.get(app.app_id)
+            if held is not None:
+                current = sum(1 for t in by_app.get(app.app_id, []) if self._is_active(app, t)
+                              and not self._outdated(app, t))
+                plan.waiting[app.app_id] = Waiting(app.app_id, max(0, app.instances - current), held)
+                continue
             self._converge_app(app, by_app.get(app.app_id, []), agents, usage)
             if pause is not None:
                 pause()

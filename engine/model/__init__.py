@@ -42,10 +42,12 @@ from engine.model.ids import (
     app_id_problems,
     attempt_of,
     container_name_for,
+    group_of,
     instance_id_for,
     instance_of,
     next_attempt,
     normalize_app_id,
+    resolve_app_id,
     task_id_for,
 )
 from engine.model.timefmt import format_ts, parse_ts
@@ -92,6 +94,8 @@ __all__ = [
     "merge_app_json",
     "next_attempt",
     "normalize_app_id",
+    "resolve_app_id",
+    "group_of",
     "parse_app",
     "parse_app_version_only",
     "parse_ts",

@@ -34,7 +34,7 @@ from pydantic.alias_generators import to_camel
 
 from engine.autoscale import policy_errors
 from engine.errors import AppValidationError, FieldError
-from engine.model.ids import app_id_problems, normalize_app_id
+from engine.model.ids import app_id_problems, group_of, normalize_app_id, resolve_app_id
 from engine.policy import isolation_errors
 
 __all__ = [
@@ -726,8 +726,15 @@ class _Checks:
         self.strategies(d)
         self.health_checks(d)
         self.readiness_checks(d)
+        own = d.get("id")
+        group = group_of(own) if isinstance(own, str) else "/"
         for i, dep in enumerate(_lst(d.get("dependencies"))):
-            self.app_id(dep, f"/dependencies/{i}")
+            if isinstance(dep, str):
+                resolved = resolve_app_id(dep, group)
+                if resolved is None:
+                    self.add(f"/dependencies/{i}", f"'{dep}' climbs above the root group from {group}")
+                else:
+                    self.app_id(resolved, f"/dependencies/{i}")
         roles = d.get("acceptedResourceRoles")
         if type(roles) is list and not roles:
             self.add("/acceptedResourceRoles", "must not be empty when given")
@@ -1206,7 +1213,7 @@ def _normalize(m: AppDefinition, d: dict[str, Any], *, disabled: bool) -> AppDef
             "constraints": constraints,
             "env": env,
             "check": copy.deepcopy(m.check) if m.check is not None else None,
-            "dependencies": [normalize_app_id(x) for x in m.dependencies],
+            "dependencies": [resolve_app_id(x, group_of(m.id)) or normalize_app_id(x) for x in m.dependencies],
             "upgrade_strategy": upgrade,
             "unreachable_strategy": unreachable,
             "residency": residency,

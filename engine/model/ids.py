@@ -46,6 +46,27 @@ def normalize_app_id(raw: str) -> str:
     return "/" + "/".join(s for s in raw.split("/") if s)
 
 
+def resolve_app_id(raw: str, group: str) -> str | None:
+    """A path id as Marathon resolves one given relative to `group` (an app's dependencies are relative to its
+    group): ``db``, ``./db``, ``../shared/db``; an absolute id is only normalised. None: ``..`` above the root."""
+    if raw.startswith("/"):
+        return normalize_app_id(raw)
+    parts = [s for s in group.split("/") if s]
+    for seg in (s for s in raw.split("/") if s):
+        if seg == "..":
+            if not parts:
+                return None
+            parts.pop()
+        elif seg != ".":
+            parts.append(seg)
+    return "/" + "/".join(parts)
+
+
+def group_of(app_id: str) -> str:
+    """The group an app id is in: ``/shop/web`` -> ``/shop``, ``/web`` -> ``/``."""
+    return normalize_app_id(app_id).rpartition("/")[0] or "/"
+
+
 def app_id_problems(app_id: str) -> list[str]:
     """Human-readable problems with an app id (normalised or not); empty when valid."""
     segments = [s for s in app_id.split("/") if s]

@@ -141,3 +141,27 @@ async def test_marathon_python_group_calls(server: ApiServer, engine: Engine) ->
     await wait_until(lambda: not engine.deployments, 10, message="scaled")
     await asyncio.to_thread(c.delete_group, "/shop", force=True)
     assert not engine.apps
+
+
+async def test_dependencies_order_the_change_and_cycles_are_refused(client: httpx.AsyncClient,
+                                                                    engine: Engine) -> None:
+    staged = engine.bus.subscribe(event_types=frozenset({"status_update_event"}))
+    group = {"id": "/stack", "apps": [app_body("web", instances=2, dependencies=["/stack/db"]),
+                                      app_body("db", instances=1)]}
+    r = await client.post("/v2/groups", json=group)
+    assert r.status_code == 201, r.text
+    await wait_until(lambda: not engine.deployments, 10, message="deployed")
+    order = []
+    while not staged.queue.empty():
+        event = staged.queue.get_nowait()
+        assert event is not None
+        order.append((event.fields["appId"], event.fields["taskStatus"]))
+    first_web = next(i for i, (app_id, _) in enumerate(order) if app_id == "/stack/web")
+    assert ("/stack/db", "TASK_RUNNING") in order[:first_web], f"web started before db ran: {order}"
+    assert engine.running_count("/stack/web") == 2
+    cycle = {"id": "/loop", "apps": [app_body("a", dependencies=["/loop/b"]), app_body("b", dependencies=["a"])]}
+    bad = await client.post("/v2/groups", json=cycle)
+    assert bad.status_code == 422
+    messages = {d["path"]: d["errors"] for d in bad.json()["details"]}
+    assert messages == {"/apps/0/dependencies": ["dependencies form a cycle: /loop/a -> /loop/b -> /loop/a"],
+                        "/apps/1/dependencies": ["dependencies form a cycle: /loop/b -> /loop/a -> /loop/b"]}

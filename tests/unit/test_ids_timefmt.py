@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from engine.errors import AppValidationError
 from engine.model import (
     app_id_from_task_id,
     app_id_problems,
@@ -18,7 +19,9 @@ from engine.model import (
     instance_id_for,
     next_attempt,
     normalize_app_id,
+    parse_app,
     parse_ts,
+    resolve_app_id,
     task_id_for,
 )
 
@@ -232,3 +235,23 @@ def test_timestamp_round_trip(ms: int) -> None:
     text = format_ts(ms / 1000)
     assert parse_ts(text) == pytest.approx(ms / 1000, abs=1e-6)
     assert format_ts(parse_ts(text)) == text
+
+
+@pytest.mark.parametrize(("raw", "group", "expected"), [
+    ("db", "/shop", "/shop/db"),
+    ("./db", "/shop", "/shop/db"),
+    ("../shared/db", "/shop/web", "/shop/shared/db"),
+    ("..", "/shop", "/"),
+    ("/abs//db/", "/shop", "/abs/db"),
+    ("../db", "/", None),
+])
+def test_relative_ids_resolve_as_marathon_does(raw: str, group: str, expected: str | None) -> None:
+    assert resolve_app_id(raw, group) == expected
+
+
+def test_dependencies_are_relative_to_the_apps_group() -> None:
+    app = parse_app({"id": "/shop/web", "cmd": "x", "dependencies": ["db", "../top", "/abs"]}, default_image="busybox")
+    assert app.dependencies == ["/shop/db", "/top", "/abs"]
+    with pytest.raises(AppValidationError) as bad:
+        parse_app({"id": "/web", "cmd": "x", "dependencies": ["../../db"]}, default_image="busybox")
+    assert [e.path for e in bad.value.errors] == ["/dependencies/0"]

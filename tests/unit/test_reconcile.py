@@ -358,3 +358,13 @@ def test_a_created_container_of_an_interrupted_launch_is_removed_and_replaced_at
     later = run(view([a], [agent("a1")], [plan.launches[0].task], observed={"a1": [container(t)]}, now=1001.0,
                      inflight=frozenset({plan.launches[0].task.task_id}), removing=frozenset({t.container_id})))
     assert later.empty
+
+
+def test_an_app_held_for_its_dependencies_launches_and_replaces_nothing() -> None:
+    web = app("/web", instances=2)
+    old = task(web, "a1", config_version="v0")
+    plan = run(view([web], [agent("a1")], [old], held={"/web": "waiting for /db to be deployed first"}))
+    assert not plan.launches and not plan.kills, "its upgrade waits too: the old task keeps serving"
+    assert plan.waiting["/web"].reason == "waiting for /db to be deployed first"
+    assert plan.waiting["/web"].count == 2
+    assert len(run(view([web], [agent("a1")], [old])).launches) > 0, "without the hold it would upgrade"
