@@ -173,14 +173,21 @@ async def _commit(request: Request, state: ApiState, changes: list[AppChange], s
     return json_response(result, status, {**dr_headers, **(headers or {})})
 
 
-def _target_group(request: Request, body: Any) -> str:
-    """The group a write is about: the path's, or the body's id relative to the path. A group id follows the
-    rules of app ids, and is not an app's."""
+def _target_group(request: Request, body: Any, *, creating: bool) -> str:
+    """The group a write is about. POST: the body's id relative to the path's (Marathon creates a subgroup
+    there). PUT: the path's; at the root, the body's id; a body id that names another group is refused. A group
+    id follows the rules of app ids, and is not an app's."""
     group_id = _path_group_id(request)
     raw = body.get("id") if isinstance(body, dict) else None
+    problems = []
     if isinstance(raw, str) and raw.strip("/"):
-        group_id = _absolute(raw, group_id)
-    problems = app_id_problems(group_id) if group_id != "/" else []
+        if creating:
+            group_id = _absolute(raw, group_id)
+        elif group_id == "/":
+            group_id = normalize_app_id(raw)
+        elif normalize_app_id(raw) != group_id:
+            problems.append(f"{raw} is not the group of the path, {group_id}")
+    problems += app_id_problems(group_id) if group_id != "/" else []
     if group_id in api(request).engine.apps:
         problems.append(f"{group_id} is an app, not a group")
     if problems:
@@ -192,7 +199,7 @@ async def create_group(request: Request) -> Response:
     """POST /v2/groups[/{id}]: a new group and its apps."""
     state = api(request)
     body = await read_json(request)
-    group_id = _target_group(request, body)
+    group_id = _target_group(request, body, creating=True)
     if group_id == "/" or _under_group(state, group_id):
         raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
     read = _GroupBody()
@@ -211,7 +218,7 @@ async def update_group(request: Request) -> Response:
     body = await read_json(request)
     if not isinstance(body, dict):
         raise AppValidationError([FieldError("/", "must be a JSON object (a group)")])
-    group_id = _target_group(request, body)
+    group_id = _target_group(request, body, creating=False)
     if body.get("version") is not None:
         raise AppValidationError([FieldError("/version", _NO_GROUP_ROLLBACK)])
     if "scaleBy" in body:

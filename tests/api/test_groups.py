@@ -98,9 +98,14 @@ async def test_put_replaces_the_given_lists_and_scale_by(client: httpx.AsyncClie
     # `groups` given (empty): the subgroups' apps go.
     r = await client.put("/v2/groups/shop", json={"groups": []})
     assert r.status_code == 200 and set(engine.apps) == {"/shop/web"}
-    # A PUT on a missing group creates it.
-    made = await client.put("/v2/groups/new", json={"apps": [app_body("one", instances=1)]})
+    # A PUT on a missing group creates it; the body may name the path's group, not another.
+    made = await client.put("/v2/groups/new", json={"id": "new", "apps": [app_body("one", instances=1)]})
     assert made.status_code == 200 and "/new/one" in engine.apps
+    other = await client.put("/v2/groups/new", json={"id": "/elsewhere", "apps": []})
+    assert other.status_code == 422 and other.json()["details"][0]["path"] == "/id"
+    # POST under a path makes a subgroup of it.
+    sub = await client.post("/v2/groups/new", json={"id": "sub", "apps": [app_body("two", instances=0)]})
+    assert sub.status_code == 201 and "/new/sub/two" in engine.apps
 
 
 async def test_conflict_cancel_rolls_back_every_part_and_delete(client: httpx.AsyncClient, engine: Engine) -> None:
