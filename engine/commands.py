@@ -22,9 +22,11 @@ from engine.errors import (
     FieldError,
     TaskNotFound,
 )
+from engine.groups import read_group, replaced
 from engine.model import (
     AppDefinition,
     app_from_json,
+    app_id_problems,
     app_to_json,
     config_equal,
     format_ts,
@@ -312,6 +314,37 @@ class AppCommands:
             raise AppValidationError(errors)
         changes.extend(AppChange(a, None, "delete") for a in dict.fromkeys(delete) if a in self.apps and a not in seen)
         return changes
+
+    def plan_group(self, document: object, group_id: str, *, replace: bool) -> list[AppChange]:
+        """A Marathon group document as one change: its apps created or replaced as written; with `replace`
+        (PUT), the apps of each group it lists that it leaves out are removed. Every bad field is named at
+        its path in the document."""
+        read = read_group(document, group_id)
+        if not replace and isinstance(document, dict) and not read.apps and not read.errors:
+            # Groups are implied by their apps' ids: an empty one would not exist.
+            read.errors.append(FieldError("/apps", "give at least one app: a group exists through its apps"))
+        delete = replaced(read, self.apps) if replace else []
+        try:
+            changes = self.plan_changes(read.apps, delete=delete)
+        except AppValidationError as exc:
+            raise AppValidationError(read.errors + exc.errors) from None
+        if read.errors:
+            raise AppValidationError(read.errors)
+        return changes
+
+    async def put_group(self, document: object, *, force: bool = False) -> list[Deployment]:
+        """Create or replace the group a document names (its `id`), as `PUT /v2/groups/{id}` does."""
+        raw = document.get("id") if isinstance(document, dict) else None
+        if not isinstance(raw, str) or not raw.strip("/"):
+            raise AppValidationError([FieldError("/id", "is required: the group's id, such as /shop")])
+        group_id = normalize_app_id(raw)
+        problems = app_id_problems(group_id) + ([f"{group_id} is an app, not a group"] if group_id in self.apps else [])
+        if problems:
+            raise AppValidationError([FieldError("/id", p) for p in problems])
+        changes = self.plan_group(document, group_id, replace=True)
+        if not changes:
+            raise AppValidationError([FieldError("/apps", "give at least one app: a group exists through its apps")])
+        return await self.apply_changes(changes, force=force)
 
     def _dependency_cycles(self, changes: Sequence[AppChange], where: Mapping[str, str]) -> list[FieldError]:
         """A change whose apps depend on each other in a circle could never deploy (each would wait)."""

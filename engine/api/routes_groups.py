@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from engine.api.state import ApiState
 from engine.commands import AppChange
 from engine.deployments import steps_for
 from engine.errors import AppValidationError, FieldError
+from engine.groups import absolute, apps_in_group
 from engine.model import AppDefinition, app_id_problems, app_to_json, format_ts, normalize_app_id
 
 
@@ -63,102 +63,12 @@ def _path_group_id(request: Request) -> str:
     return normalize_app_id(request.path_params.get("rest", ""))
 
 
-def _inside(group_id: str, app_id: str) -> bool:
-    return group_id == "/" or app_id.startswith(group_id + "/")
+_NO_GROUP_ROLLBACK = ("rolling a group back to a version is not supported: roll back each app "
+                      '(PUT /v2/apps/{id} with {"version": ...})')
 
 
 def _under_group(state: ApiState, group_id: str) -> list[str]:
-    return sorted(a for a in state.engine.apps if _inside(group_id, a))
-
-
-def _absolute(raw: str, parent: str) -> str:
-    return normalize_app_id(raw if raw.startswith("/") else f"{parent}/{raw}")
-
-
-@dataclass
-class _GroupBody:
-    """A GroupUpdate read into the apps it declares and what it replaces."""
-
-    apps: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    """(path in the request, app JSON with its absolute id)."""
-    app_lists: list[str] = field(default_factory=list)
-    """Groups whose `apps` the body gives: their direct apps are exactly those."""
-    group_lists: list[tuple[str, set[str]]] = field(default_factory=list)
-    """Groups whose `groups` the body gives, with the subgroups given: apps of other subgroups go."""
-    errors: list[FieldError] = field(default_factory=list)
-
-
-_NO_GROUP_ROLLBACK = ("rolling a group back to a version is not supported: roll back each app "
-                      '(PUT /v2/apps/{id} with {"version": ...})')
-_GROUP_KEYS = {"id", "apps", "groups", "dependencies", "version", "scaleBy", "pods", "enforceRole"}
-
-
-def _read_group(node: Any, group_id: str, path: str, out: _GroupBody) -> None:
-    if not isinstance(node, dict):
-        out.errors.append(FieldError(path or "/", "must be a JSON object (a group)"))
-        return
-    for key in sorted(set(node) - _GROUP_KEYS):
-        out.errors.append(FieldError(f"{path}/{key}", "is not a field of a group"))
-    if node.get("pods"):
-        out.errors.append(FieldError(f"{path}/pods", "pods are not supported: run their containers as apps"))
-    apps, groups = node.get("apps"), node.get("groups")
-    if apps is not None:
-        if not isinstance(apps, list):
-            out.errors.append(FieldError(f"{path}/apps", "must be an array of apps"))
-        else:
-            out.app_lists.append(group_id)
-            for i, app in enumerate(apps):
-                where = f"{path}/apps/{i}"
-                if not isinstance(app, dict) or not isinstance(app.get("id"), str) or not app["id"].strip("/"):
-                    out.apps.append((where, app))  # the engine names what is wrong with it
-                    continue
-                app_id = _absolute(app["id"], group_id)
-                if app_id.rpartition("/")[0] != ("" if group_id == "/" else group_id):
-                    out.errors.append(FieldError(f"{where}/id", f"app {app_id} is not in group {group_id}"))
-                    continue
-                out.apps.append((where, {**app, "id": app_id}))
-    if groups is not None:
-        if not isinstance(groups, list):
-            out.errors.append(FieldError(f"{path}/groups", "must be an array of groups"))
-            return
-        given: set[str] = set()
-        for i, child in enumerate(groups):
-            where = f"{path}/groups/{i}"
-            raw = child.get("id") if isinstance(child, dict) else None
-            if not isinstance(raw, str) or not raw.strip("/"):
-                out.errors.append(FieldError(f"{where}/id", "is required"))
-                continue
-            child_id = _absolute(raw, group_id)
-            if child_id.rpartition("/")[0] != ("" if group_id == "/" else group_id):
-                out.errors.append(FieldError(f"{where}/id", f"group {child_id} is not in group {group_id}"))
-                continue
-            given.add(child_id)
-            _read_group(child, child_id, where, out)
-        out.group_lists.append((group_id, given))
-
-
-def _replaced(state: ApiState, body: _GroupBody) -> list[str]:
-    """Apps that a PUT leaves out of the lists it gives: they are removed."""
-    gone = []
-    for app_id in state.engine.apps:
-        parent = app_id.rpartition("/")[0] or "/"
-        if parent in body.app_lists:
-            gone.append(app_id)
-        for group_id, given in body.group_lists:
-            if _inside(group_id, app_id) and parent != group_id and not any(_inside(g, app_id) for g in given):
-                gone.append(app_id)
-    kept = {app_id for _, app in body.apps if isinstance(app, dict) for app_id in [app.get("id")]}
-    return [a for a in dict.fromkeys(gone) if a not in kept]
-
-
-def _plan(state: ApiState, body: _GroupBody, *, delete: list[str]) -> list[AppChange]:
-    try:
-        changes = state.engine.plan_changes(body.apps, delete=delete)
-    except AppValidationError as exc:
-        raise AppValidationError(body.errors + exc.errors) from None
-    if body.errors:
-        raise AppValidationError(body.errors)
-    return changes
+    return apps_in_group(state.engine.apps, group_id)
 
 
 async def _commit(request: Request, state: ApiState, changes: list[AppChange], status: int = 200,
@@ -182,7 +92,7 @@ def _target_group(request: Request, body: Any, *, creating: bool) -> str:
     problems = []
     if isinstance(raw, str) and raw.strip("/"):
         if creating:
-            group_id = _absolute(raw, group_id)
+            group_id = absolute(raw, group_id)
         elif group_id == "/":
             group_id = normalize_app_id(raw)
         elif normalize_app_id(raw) != group_id:
@@ -202,12 +112,7 @@ async def create_group(request: Request) -> Response:
     group_id = _target_group(request, body, creating=True)
     if group_id == "/" or _under_group(state, group_id):
         raise ApiError(409, f"Group {group_id} is already created. Use PUT to change this group.")
-    read = _GroupBody()
-    _read_group(body, group_id, "", read)
-    if isinstance(body, dict) and not read.apps and not read.errors:
-        # Groups are implied by their apps' ids: an empty one would not exist.
-        read.errors.append(FieldError("/apps", "give at least one app: a group exists through its apps"))
-    changes = _plan(state, read, delete=[])
+    changes = state.engine.plan_group(body, group_id, replace=False)
     base = str(request.base_url).rstrip("/")
     return await _commit(request, state, changes, 201, {"Location": f"{base}/v2/groups{group_id}"})
 
@@ -224,9 +129,7 @@ async def update_group(request: Request) -> Response:
     if "scaleBy" in body:
         changes = _scale_by(state, group_id, body)
     else:
-        read = _GroupBody()
-        _read_group(body, group_id, "", read)
-        changes = _plan(state, read, delete=_replaced(state, read))
+        changes = state.engine.plan_group(body, group_id, replace=True)
     if flag(request, "dryRun"):
         return json_response({"steps": _dry_run_steps(changes)})
     return await _commit(request, state, changes)

@@ -107,6 +107,34 @@ async def test_n_deploys_from_a_typed_path(console, tmp_path: Path):
         await until(pilot, lambda: "/mine" in console.host.engine.apps, message="app from the file")
 
 
+async def test_n_deploys_a_marathon_group_file_as_one_change(console, tmp_path: Path):
+    path = tmp_path / "stack.json"
+    group = {"id": "/stack", "apps": [web_app("web", instances=2, dependencies=["db"]), web_app("db", instances=1)]}
+    path.write_text(json.dumps(group, indent=2))
+    async with console.run_test(size=SIZE, notifications=True) as pilot:
+        await started(pilot)
+        await pilot.press("n", "tab")
+        console.screen.query_one("#path", Input).value = str(path)
+        await pilot.press("enter")
+        engine = console.host.engine
+        await until(pilot, lambda: {"/stack/web", "/stack/db"} <= set(engine.apps), message="the group's apps")
+        assert engine.get_app("/stack/web").dependencies == ["/stack/db"]
+        await until(pilot, lambda: engine.running_count("/stack/web") == 2 and engine.running_count("/stack/db") == 1,
+                    message="all running")
+        assert any("other apps of its group" in n.message for n in console._notifications)
+        # The file edited to a bad group: the editor opens at the bad field of the document.
+        group["apps"][1]["mem"] = -5
+        path.write_text(json.dumps(group, indent=2))
+        await pilot.press("n", "tab")
+        console.screen.query_one("#path", Input).value = str(path)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(console.screen, EditorScreen), message="the editor")
+        editor = console.screen.query_one(AppEditor)
+        text = editor.text.splitlines()
+        assert {text[line].strip().split(":")[0] for line in editor.error_lines} == {'"mem"'}
+        assert engine.get_app("/stack/db").mem != -5
+
+
 async def test_an_invalid_app_opens_the_editor_at_its_fields_and_can_be_fixed(console, tmp_path: Path):
     bad = web_app("/bad", instances=1, cpus=-1)
     bad["container"]["docker"]["image"] = ""

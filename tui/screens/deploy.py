@@ -18,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
+from engine.groups import absolute, is_group, read_group
+
 SEED = "example-app.json"
 
 
@@ -35,6 +37,9 @@ def describe_sample(path: Path) -> str:
         return f"{path.name}  (unreadable: {exc})"
     if not isinstance(data, dict):
         return path.name
+    if is_group(data):
+        read = read_group(data, absolute(data["id"], "/"))
+        return f"{path.name:<22} group {absolute(data['id'], '/')}  {len(read.apps)} app(s)"
     docker = (data.get("container") or {}).get("docker") or {}
     image = docker.get("image") or "(cmd)"
     return f"{path.name:<22} {data.get('id', '?')}  ×{data.get('instances', 1)}  {image}"
@@ -49,7 +54,7 @@ class DeployScreen(ModalScreen["tuple[str, str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box wide"):
-            yield Label("Deploy an app: pick a sample, or type the path of a Marathon app JSON file",
+            yield Label("Deploy: pick a sample, or type the path of a Marathon app (or group) JSON file",
                         classes="dialog-question")
             yield OptionList(*(Option(Text(describe_sample(p)), id=str(p)) for p in self.samples), id="samples")
             yield Input(placeholder="path/to/app.json", id="path")

@@ -23,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from engine import AppValidationError, Deployment, Engine, PacerError, app_to_json
+from engine.groups import is_group
 from tui.engine_host import ConsoleHost, ConsoleView, Update, scale_app
 from tui.render import short_task_id
 from tui.screens.deploy import DeployScreen
@@ -470,11 +471,15 @@ class MainScreen(Screen[None]):
         self._run(create(), f"deploy {source}")
 
     async def _create(self, data: Any, force: bool = False) -> Deployment:
+        """An app, or a Marathon group (created or replaced whole, as `PUT /v2/groups/{id}`)."""
+        if is_group(data):
+            return (await self.host.call(self._engine().put_group, data, force=force))[0]
         return await self.host.call(self._engine().create_app, data, force=force)
 
     def _deployed(self, deployment: Deployment, verb: str) -> None:
         self._select_when_shown = deployment.app_id
-        self.notify(f"{verb} {deployment.app_id} (deployment {deployment.id[:8]})", title="deployment started")
+        what = f"{deployment.app_id} and the other apps of its group" if deployment.group_id else deployment.app_id
+        self.notify(f"{verb} {what} (deployment {deployment.public_id[:8]})", title="deployment started")
 
     def _open_editor(self, title: str, text: str, submit: Callable[..., Awaitable[Deployment]], *,
                      errors: AppValidationError | None = None, syntax_error: ValueError | None = None) -> None:
