@@ -495,6 +495,14 @@ class AppCommands:
             first = [dep for dep in app.dependencies if (group_id, dep) in parts] if app is not None else []
             if first:
                 held[app_id] = f"waiting for {', '.join(sorted(first))} to be deployed first (dependencies)"
+        # Removals go the other way: an app stops after the apps of the change that depend on it.
+        stopping = [d for d in self.deployments.values()
+                    if d.group_id is not None and d.status == "running" and d.target is None]
+        for d in stopping:
+            dependents = sorted(o.app_id for o in stopping if o.group_id == d.group_id
+                                and d.app_id in (o.original or {}).get("dependencies", ()))
+            if dependents:
+                held[d.app_id] = f"stopping after {', '.join(dependents)}, which depend on it"
         return held
 
     def _part_ended(self, d: Deployment, *, failure: str | None = None) -> None:

@@ -52,7 +52,8 @@ class ClusterView:
     """Per app, instances whose task failed in an earlier round and that wait for their replacement."""
     held: Mapping[str, str] = field(default_factory=dict)
     """Apps whose part of a change waits for the apps they depend on (Marathon orders a deployment's steps by
-    `dependencies`): app id -> why. Nothing is launched or replaced for them; their running tasks stay."""
+    `dependencies`), or, being removed, for the apps that depend on them: app id -> why. Nothing is launched,
+    replaced or stopped for them meanwhile; their running tasks stay."""
     pause_point: Callable[[], None] | None = None
     """Called between apps: a scheduling hint for whoever shares the interpreter (the console lets a key
     press reach the screen there). It must not touch engine state; the plan does not depend on it."""
@@ -337,7 +338,7 @@ class _Reconciler:
                 self._vacated.setdefault(g.task.app_id, []).append(Vacated(g.task.task_id, g.task.config_version))
         agents = sorted(view.agents.values(), key=lambda a: a.name)
         for app_id, tasks in by_app.items():
-            if app_id not in view.apps:
+            if app_id not in view.apps and app_id not in view.held:
                 for t in tasks:
                     if t.state != TaskState.KILLING and t.task_id not in view.inflight:
                         self._kill(t, "app deleted")

@@ -3,7 +3,7 @@
 GET reads it. POST creates a group's apps, PUT replaces them (apps of the group the body leaves out are
 removed; {"scaleBy": f} scales them all; dryRun shows the steps), DELETE removes them: each as one
 deployment of every app it touches (engine.commands.AppChange), in which an app waits for the apps it
-depends on. Group JSON carries Marathon's keys except `enforceRole`, which marathon-python 0.13 refuses.
+depends on (and, removed, for the apps that depend on it). Group JSON carries Marathon's keys except `enforceRole`, which marathon-python 0.13 refuses.
 Not offered: rolling a group back to a version (pacer keeps app versions, not group versions: roll back
 each app).
 """

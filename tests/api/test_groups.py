@@ -170,3 +170,22 @@ async def test_dependencies_order_the_change_and_cycles_are_refused(client: http
     messages = {d["path"]: d["errors"] for d in bad.json()["details"]}
     assert messages == {"/apps/0/dependencies": ["dependencies form a cycle: /loop/a -> /loop/b -> /loop/a"],
                         "/apps/1/dependencies": ["dependencies form a cycle: /loop/b -> /loop/a -> /loop/b"]}
+
+
+async def test_a_removed_group_stops_dependents_first(client: httpx.AsyncClient, engine: Engine) -> None:
+    group = {"id": "/stack", "apps": [app_body("web", instances=2, dependencies=["db"]),
+                                      app_body("cache", instances=1, dependencies=["db"]),
+                                      app_body("db", instances=1)]}
+    assert (await client.post("/v2/groups", json=group)).status_code == 201
+    await wait_until(lambda: not engine.deployments, 10, message="deployed")
+    ended = engine.bus.subscribe(event_types=frozenset({"status_update_event"}))
+    assert (await client.delete("/v2/groups/stack")).status_code == 200
+    await wait_until(lambda: not engine.deployments and not engine.tasks, 10, message="removed")
+    order = []
+    while not ended.queue.empty():
+        event = ended.queue.get_nowait()
+        assert event is not None
+        order.append((event.fields["appId"], event.fields["taskStatus"]))
+    first_db = next(i for i, (app_id, _) in enumerate(order) if app_id == "/stack/db")
+    dependents_gone = [s for s in order[:first_db] if s[1] == "TASK_KILLED"]
+    assert sorted(app for app, _ in dependents_gone) == ["/stack/cache", "/stack/web", "/stack/web"], order
