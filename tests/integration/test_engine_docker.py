@@ -186,3 +186,36 @@ async def test_orphan_of_this_cluster_removed_after_grace(docker_engine: Engine,
     docker_engine.wake()
     await wait_until(lambda: not docker_client.containers.list(all=True, sparse=True, filters={"id": orphan.id}), 30,
                      message="orphan removed")
+
+
+async def test_group_sample_starts_web_once_db_is_healthy_and_stops_web_first(docker_engine: Engine,
+                                                                              docker_client: Any) -> None:
+    from engine.groups import apps_in_group
+
+    group = json.loads((SAMPLES / "web-stack-group.json").read_text())
+    watched = docker_engine.bus.subscribe(event_types=frozenset({"status_update_event",
+                                                                 "health_status_changed_event"}))
+
+    def seen() -> list[tuple[str, str, Any]]:
+        out = []
+        while not watched.queue.empty():
+            event = watched.queue.get_nowait()
+            assert event is not None
+            f = event.fields
+            out.append((event.event_type, f["appId"], f.get("taskStatus", f.get("alive"))))
+        return out
+
+    deployments = await docker_engine.put_group(group)
+    assert {d.app_id for d in deployments} == {"/stack/db", "/stack/web"}
+    assert len({d.public_id for d in deployments}) == 1
+    await wait_until(lambda: not docker_engine.deployments, 120, message="the group deployed")
+    started = seen()
+    db_healthy = started.index(("health_status_changed_event", "/stack/db", True))
+    first_web = next(i for i, e in enumerate(started) if e[1] == "/stack/web")
+    assert db_healthy < first_web, started
+    for t in docker_engine.tasks_of("/stack/web"):
+        await wait_until(lambda p=t.host_ports[0]: http_ok(p), 30, message=f"web answers on {t.host_ports[0]}")
+    await docker_engine.apply_changes(docker_engine.plan_changes([], delete=apps_in_group(docker_engine.apps, "/stack")))
+    await wait_until(lambda: not docker_engine.tasks and not docker_engine.deployments, 60, message="removed")
+    stopped = [(app, status) for kind, app, status in seen() if status == "TASK_KILLED"]
+    assert [app for app, _ in stopped] == ["/stack/web", "/stack/web", "/stack/db"], stopped
