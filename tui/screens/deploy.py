@@ -54,7 +54,7 @@ class DeployScreen(ModalScreen["tuple[str, str] | None"]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box wide"):
-            yield Label("Deploy: pick a sample, or type the path of a Marathon app (or group) JSON file",
+            yield Label("Deploy: pick a sample, or type the path of a Marathon app or group file",
                         classes="dialog-question")
             yield OptionList(*(Option(Text(describe_sample(p)), id=str(p)) for p in self.samples), id="samples")
             yield Input(placeholder="path/to/app.json", id="path")
