@@ -18,6 +18,16 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+def drain(subscription: Any) -> list[Any]:
+    """The events an engine bus subscription holds now, oldest first, without waiting."""
+    events = []
+    while not subscription.queue.empty():
+        event = subscription.queue.get_nowait()
+        assert event is not None, "the subscription was dropped"
+        events.append(event)
+    return events
+
+
 async def wait_until(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0,
                      interval: float = 0.1, message: str = "condition") -> None:
     """Poll `predicate` until it holds; fail with `message` after `timeout` seconds."""

@@ -12,7 +12,7 @@ import httpx
 from engine import Engine
 from engine.api import ApiServer
 from tests.api.conftest import app_body
-from tests.conftest import wait_until
+from tests.conftest import drain, wait_until
 
 collections.Iterable = collections.abc.Iterable  # type: ignore[attr-defined]  # marathon-python 0.13 on 3.11
 
@@ -123,11 +123,7 @@ async def test_conflict_cancel_rolls_back_every_part_and_delete(client: httpx.As
     assert rollback != change
     assert set(engine.apps) == {"/shop/web"} and engine.get_app("/shop/web").instances == 1
     await wait_until(lambda: not engine.deployments, 10, message="rolled back")
-    announced = []
-    while not ended.queue.empty():
-        event = ended.queue.get_nowait()
-        assert event is not None
-        announced.append((event.event_type, event.fields["id"], event.fields.get("reason")))
+    announced = [(e.event_type, e.fields["id"], e.fields.get("reason")) for e in drain(ended)]
     assert announced == [("deployment_failed", change, "rolled back"), ("deployment_success", rollback, None)]
     gone = await client.delete("/v2/groups/shop")
     assert gone.status_code == 200 and not engine.apps
@@ -156,11 +152,7 @@ async def test_dependencies_order_the_change_and_cycles_are_refused(client: http
     r = await client.post("/v2/groups", json=group)
     assert r.status_code == 201, r.text
     await wait_until(lambda: not engine.deployments, 10, message="deployed")
-    order = []
-    while not staged.queue.empty():
-        event = staged.queue.get_nowait()
-        assert event is not None
-        order.append((event.fields["appId"], event.fields["taskStatus"]))
+    order = [(e.fields["appId"], e.fields["taskStatus"]) for e in drain(staged)]
     first_web = next(i for i, (app_id, _) in enumerate(order) if app_id == "/stack/web")
     assert ("/stack/db", "TASK_RUNNING") in order[:first_web], f"web started before db ran: {order}"
     assert engine.running_count("/stack/web") == 2
@@ -181,11 +173,7 @@ async def test_a_removed_group_stops_dependents_first(client: httpx.AsyncClient,
     ended = engine.bus.subscribe(event_types=frozenset({"status_update_event"}))
     assert (await client.delete("/v2/groups/stack")).status_code == 200
     await wait_until(lambda: not engine.deployments and not engine.tasks, 10, message="removed")
-    order = []
-    while not ended.queue.empty():
-        event = ended.queue.get_nowait()
-        assert event is not None
-        order.append((event.fields["appId"], event.fields["taskStatus"]))
+    order = [(e.fields["appId"], e.fields["taskStatus"]) for e in drain(ended)]
     first_db = next(i for i, (app_id, _) in enumerate(order) if app_id == "/stack/db")
     dependents_gone = [s for s in order[:first_db] if s[1] == "TASK_KILLED"]
     assert sorted(app for app, _ in dependents_gone) == ["/stack/cache", "/stack/web", "/stack/web"], order

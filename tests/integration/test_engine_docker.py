@@ -12,7 +12,7 @@ import pytest
 
 from engine import Engine, TaskState
 from engine.model import next_attempt
-from tests.conftest import wait_until
+from tests.conftest import drain, wait_until
 
 pytestmark = pytest.mark.docker
 
@@ -197,13 +197,8 @@ async def test_group_sample_starts_web_once_db_is_healthy_and_stops_web_first(do
                                                                  "health_status_changed_event"}))
 
     def seen() -> list[tuple[str, str, Any]]:
-        out = []
-        while not watched.queue.empty():
-            event = watched.queue.get_nowait()
-            assert event is not None
-            f = event.fields
-            out.append((event.event_type, f["appId"], f.get("taskStatus", f.get("alive"))))
-        return out
+        return [(e.event_type, e.fields["appId"], e.fields.get("taskStatus", e.fields.get("alive")))
+                for e in drain(watched)]
 
     deployments = await docker_engine.put_group(group)
     assert {d.app_id for d in deployments} == {"/stack/db", "/stack/web"}
