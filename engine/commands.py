@@ -332,13 +332,18 @@ class AppCommands:
             raise AppValidationError(read.errors)
         return changes
 
+    def group_id_problems(self, group_id: str) -> list[str]:
+        """A group id follows the rules of app ids (the root aside) and is not an app's."""
+        problems = app_id_problems(group_id) if group_id != "/" else []
+        return problems + ([f"{group_id} is an app, not a group"] if group_id in self.apps else [])
+
     async def put_group(self, document: object, *, force: bool = False) -> list[Deployment]:
         """Create or replace the group a document names (its `id`), as `PUT /v2/groups/{id}` does."""
         raw = document.get("id") if isinstance(document, dict) else None
         if not isinstance(raw, str) or not raw.strip("/"):
             raise AppValidationError([FieldError("/id", "is required: the group's id, such as /shop")])
         group_id = normalize_app_id(raw)
-        problems = app_id_problems(group_id) + ([f"{group_id} is an app, not a group"] if group_id in self.apps else [])
+        problems = self.group_id_problems(group_id)
         if problems:
             raise AppValidationError([FieldError("/id", p) for p in problems])
         changes = self.plan_group(document, group_id, replace=True)

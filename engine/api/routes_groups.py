@@ -25,7 +25,7 @@ from engine.commands import AppChange
 from engine.deployments import steps_for
 from engine.errors import AppValidationError, FieldError
 from engine.groups import absolute, apps_in_group
-from engine.model import AppDefinition, app_id_problems, app_to_json, format_ts, normalize_app_id
+from engine.model import AppDefinition, app_to_json, format_ts, normalize_app_id
 
 
 def _group(state: ApiState, group_id: str, apps: list[AppDefinition]) -> dict[str, Any]:
@@ -97,9 +97,7 @@ def _target_group(request: Request, body: Any, *, creating: bool) -> str:
             group_id = normalize_app_id(raw)
         elif normalize_app_id(raw) != group_id:
             problems.append(f"{raw} is not the group of the path, {group_id}")
-    problems += app_id_problems(group_id) if group_id != "/" else []
-    if group_id in api(request).engine.apps:
-        problems.append(f"{group_id} is an app, not a group")
+    problems += api(request).engine.group_id_problems(group_id)
     if problems:
         raise AppValidationError([FieldError("/id", p) for p in problems])
     return group_id
