@@ -252,6 +252,23 @@ async def test_x_in_the_deployments_pane_cancels_the_selected_one(console):
                     message="rolled back")
 
 
+async def test_the_deployments_pane_names_the_change_an_app_is_part_of(console):
+    async with console.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        engine = console.host.engine
+        # /stack/big never fits, so the change of both apps stays listed.
+        group = {"id": "/stack", "apps": [web_app("small", instances=1), web_app("big", instances=1, cpus=999)]}
+        (part, *_) = await console.host.call(engine.put_group, group)
+        await pilot.press("3")
+        table = console.main.query_one("#deployments-table")
+        await until(pilot, lambda: table.row_count == 1, message="the part still under way listed")
+        detail = console.main.query_one("#deployment-detail")
+        await until(pilot, lambda: f"one app of change {part.public_id[:8]}" in str(detail.render()),
+                    message="the change named")
+        await pilot.press("slash", *part.public_id[:8], "enter")
+        assert table.row_count == 1, "the API's id filters the pane"
+
+
 async def test_v_rolls_back_to_a_chosen_version(console):
     async with console.run_test(size=SIZE) as pilot:
         await started(pilot)

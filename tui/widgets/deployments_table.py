@@ -34,7 +34,7 @@ class DeploymentsTable(KeyedTable):
         now = self.clock()
         rows: dict[str, Raw] = {}
         for d in sorted(view.deployments, key=lambda d: (d.started_at, d.id)):
-            if d.status != "running" or (self.filter and not matches(self.filter, d.app_id, d.id)):
+            if d.status != "running" or (self.filter and not matches(self.filter, d.app_id, d.public_id, d.id)):
                 continue
             rows[d.id] = (d.app_id, kind_of(d), deployment_words([d]), d.current_step, d.total_steps,
                           int(now - d.started_at), d.reason or "", bool(d.rollback_of))
@@ -56,6 +56,9 @@ class DeploymentsTable(KeyedTable):
             done, current = index < d.current_step, index == d.current_step
             mark = "✓" if done else "▶" if current else "·"
             out.append(f"{mark} {index} {'+'.join(step)}  ", style=p.ok if done else p.info if current else p.muted)
+        if d.group_id:
+            # The API shows the parts of a change of several apps as one deployment, under this id.
+            out.append(f"(one app of change {d.group_id[:8]})  ", style=p.muted)
         if d.rollback_of:
             out.append(f"(rolls back {d.rollback_of[:8]})", style=p.warn)
         target = (d.target or {}).get("version") if d.target else None
