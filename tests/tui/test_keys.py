@@ -32,6 +32,13 @@ def wanted_cell(app, app_id: str) -> str:
     return app.main.apps.get_cell(app_id, "tasks").plain
 
 
+async def deploy_file(pilot, console, path: Path) -> None:
+    """`n`, then the path typed into the picker, then Enter."""
+    await pilot.press("n", "tab")
+    console.screen.query_one("#path", Input).value = str(path)
+    await pilot.press("enter")
+
+
 async def test_plus_and_minus_scale_the_selected_app_at_once_then_for_real(console):
     async with console.run_test(size=SIZE) as pilot:
         await started(pilot)
@@ -101,9 +108,7 @@ async def test_n_deploys_from_a_typed_path(console, tmp_path: Path):
     path.write_text(json.dumps(web_app("/mine", instances=1)))
     async with console.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("n", "tab")
-        console.screen.query_one("#path", Input).value = str(path)
-        await pilot.press("enter")
+        await deploy_file(pilot, console, path)
         await until(pilot, lambda: "/mine" in console.host.engine.apps, message="app from the file")
 
 
@@ -113,9 +118,7 @@ async def test_n_deploys_a_marathon_group_file_as_one_change(console, tmp_path: 
     path.write_text(json.dumps(group, indent=2))
     async with console.run_test(size=SIZE, notifications=True) as pilot:
         await started(pilot)
-        await pilot.press("n", "tab")
-        console.screen.query_one("#path", Input).value = str(path)
-        await pilot.press("enter")
+        await deploy_file(pilot, console, path)
         engine = console.host.engine
         await until(pilot, lambda: {"/stack/web", "/stack/db"} <= set(engine.apps), message="the group's apps")
         assert engine.get_app("/stack/web").dependencies == ["/stack/db"]
@@ -125,9 +128,7 @@ async def test_n_deploys_a_marathon_group_file_as_one_change(console, tmp_path: 
         # The file edited to a bad group: the editor opens at the bad field of the document.
         group["apps"][1]["mem"] = -5
         path.write_text(json.dumps(group, indent=2))
-        await pilot.press("n", "tab")
-        console.screen.query_one("#path", Input).value = str(path)
-        await pilot.press("enter")
+        await deploy_file(pilot, console, path)
         await until(pilot, lambda: isinstance(console.screen, EditorScreen), message="the editor")
         editor = console.screen.query_one(AppEditor)
         text = editor.text.splitlines()
@@ -142,9 +143,7 @@ async def test_an_invalid_app_opens_the_editor_at_its_fields_and_can_be_fixed(co
     path.write_text(json.dumps(bad, indent=2))
     async with console.run_test(size=SIZE, notifications=True) as pilot:
         await started(pilot)
-        await pilot.press("n", "tab")
-        console.screen.query_one("#path", Input).value = str(path)
-        await pilot.press("enter")
+        await deploy_file(pilot, console, path)
         await until(pilot, lambda: isinstance(console.screen, EditorScreen), message="the editor")
         editor = console.screen.query_one(AppEditor)
         text = editor.text.splitlines()
