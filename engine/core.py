@@ -450,9 +450,10 @@ class Engine(AppCommands):
         launching = [l.task for l in plan.launches]
         failures = {g.task.app_id: self._failure_json(g, []) for g in plan.gone if g.failed}
         relaunch = {} if full else dict(self._relaunch)
-        relaunch.update((app_id, vacated) for app_id, vacated in plan.relaunch.items() if vacated)
         for app_id, vacated in plan.relaunch.items():
-            if not vacated:
+            if vacated:
+                relaunch[app_id] = vacated
+            else:
                 relaunch.pop(app_id, None)
         relaunch_changes = {
             app_id: ([(v.task_id, v.config_version) for v in relaunch[app_id]] if app_id in relaunch else None)
