@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.health import Prober
 from engine.model import HealthCheck
-from engine.state import Resources, TaskRecord, TaskState
+from engine.scheduler.state import Resources, TaskRecord, TaskState
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
 

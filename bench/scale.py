@@ -15,10 +15,10 @@ from typing import Any
 
 from bench.sim_cluster import app_json, engine_for, sim_agents
 from engine.model import parse_app
-from engine.placement import ClusterUsage, place
-from engine.reconcile import ClusterView, reconcile
+from engine.scheduler.placement import ClusterUsage, place
+from engine.scheduler.reconcile import ClusterView, reconcile
+from engine.scheduler.state import AgentState, Resources
 from engine.specs import desired_app
-from engine.state import AgentState, Resources
 
 
 def _agent_states(agents: dict[str, Any]) -> list[AgentState]:

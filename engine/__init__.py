@@ -9,7 +9,6 @@ The console and the API use only the names listed in `__all__`.
 
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig, default_config, load_config
 from engine.core import Engine
-from engine.deployments import Deployment
 from engine.errors import (
     AgentError,
     AgentUnreachable,
@@ -25,7 +24,8 @@ from engine.errors import (
 )
 from engine.events import Event, Subscription
 from engine.model import AppDefinition, app_to_json, parse_app
-from engine.state import TaskRecord, TaskState
+from engine.scheduler.deployments import Deployment
+from engine.scheduler.state import TaskRecord, TaskState
 from engine.views import AgentView, AppView, ClusterSnapshot
 
 __all__ = [

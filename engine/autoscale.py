@@ -526,7 +526,7 @@ class Autoscaler:
 
     async def measure(self, app_id: str, state: _AppState) -> Sample | None:
         """One sample of the app: mean utilisation over its running tasks that answered."""
-        from engine.state import TaskState
+        from engine.scheduler.state import TaskState
 
         engine = self.engine
         app = engine.apps.get(app_id)

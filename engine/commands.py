@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Literal, Mapping, Sequence
 
-from engine.deployments import Deployment, progress, steps_for
 from engine.errors import (
     AgentError,
     AppExists,
@@ -36,10 +35,11 @@ from engine.model import (
     parse_ts,
     with_version,
 )
-from engine.reconcile import Kill
+from engine.scheduler.deployments import Deployment, progress, steps_for
+from engine.scheduler.reconcile import Kill
+from engine.scheduler.state import TaskRecord, TaskState
 from engine.service_ports import assign_service_ports, service_ports
 from engine.specs import desired_app
-from engine.state import TaskRecord, TaskState
 
 if TYPE_CHECKING:
     from engine.agents.base import AgentDriver
@@ -47,10 +47,10 @@ if TYPE_CHECKING:
     from engine.core import _AgentSlot
     from engine.events import EventBus
     from engine.executor import Executor
-    from engine.reconcile import Waiting
-    from engine.state import AgentState, BackoffState, DesiredApp
+    from engine.scheduler.reconcile import Waiting
+    from engine.scheduler.state import AgentState, BackoffState, DesiredApp
+    from engine.scheduler.task_table import TaskTable
     from engine.store import Store
-    from engine.task_table import TaskTable
 
 
 ChangeKind = Literal["create", "scale", "config", "restart", "delete"]

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from engine.agents.base import AgentCapacity, AgentDriver, ObservedContainer
+from engine.agents.base import AgentCapacity, AgentDriver
 from engine.agents.docker_agent import DockerAgent
 from engine.agents.sim import SimAgent
 from engine.autoscale import Autoscaler
 from engine.commands import AppCommands
 from engine.config import AgentConfig, PacerConfig
-from engine.deployments import Deployment
 from engine.errors import AgentError, AppValidationError, FieldError, PacerError
 from engine.events import EventBus, Subscription
 from engine.executor import Executor
@@ -35,13 +34,22 @@ from engine.model import (
     instance_of,
     task_id_for,
 )
-from engine.placement import Rejection
 from engine.policy import AgentPolicy, app_requirements, refusals
-from engine.reconcile import ClusterView, Kill, Plan, TaskGone, Vacated, Waiting, next_backoff, reconcile
+from engine.scheduler.deployments import Deployment
+from engine.scheduler.placement import Rejection
+from engine.scheduler.reconcile import ClusterView, Kill, Plan, TaskGone, Vacated, Waiting, next_backoff, reconcile
+from engine.scheduler.state import (
+    AgentState,
+    BackoffState,
+    DesiredApp,
+    ObservedContainer,
+    Resources,
+    TaskRecord,
+    TaskState,
+)
+from engine.scheduler.task_table import TaskTable
 from engine.specs import task_spec
-from engine.state import AgentState, BackoffState, DesiredApp, Resources, TaskRecord, TaskState
 from engine.store import Store
-from engine.task_table import TaskTable
 from engine.trust import ImageSignature, normalize_ref, repository_of
 from engine.views import AgentView, ClusterSnapshot, app_view, used_of
 

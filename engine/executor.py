@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from engine.errors import AgentError, PacerError
-from engine.reconcile import Kill, Launch, RemoveContainer, TaskGone
+from engine.scheduler.reconcile import Kill, Launch, RemoveContainer, TaskGone
 
 if TYPE_CHECKING:
     from engine.core import Engine

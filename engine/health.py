@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from engine.model import HealthCheck, instance_of
 from engine.model.timefmt import format_ts
-from engine.state import TaskRecord, TaskState
+from engine.scheduler.state import TaskRecord, TaskState
 
 if TYPE_CHECKING:
     from engine.core import Engine

@@ -11,7 +11,7 @@ from typing import Any
 from engine.agents.base import PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, attempt_of, container_name_for
 from engine.policy import Isolation, isolation_of
-from engine.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
+from engine.scheduler.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
 
 DEFAULT_KILL_GRACE_SECONDS = 3.0
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from engine.state import BackoffState, Resources, TaskRecord, TaskState
+from engine.scheduler.state import BackoffState, Resources, TaskRecord, TaskState
 from engine.trust import ImageSignature
 
 _SCHEMA = """

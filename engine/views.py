@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from engine.model import AppDefinition
-from engine.placement import AgentUsage
-from engine.reconcile import Waiting
-from engine.state import Resources, TaskRecord, TaskState
+from engine.scheduler.placement import AgentUsage
+from engine.scheduler.reconcile import Waiting
+from engine.scheduler.state import Resources, TaskRecord, TaskState
 
 
 @dataclass(frozen=True, slots=True)

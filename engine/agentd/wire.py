@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Mapping
 
-from engine.agents.base import AgentCapacity, ObservedContainer, PortBinding, TaskSpec, VolumeMount
+from engine.agents.base import AgentCapacity, PortBinding, TaskSpec, VolumeMount
+from engine.scheduler.state import ObservedContainer
 
 API_VERSION = "v1"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Literal, Protocol
 
-ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
+from engine.scheduler.state import ObservedContainer
 
 LABEL_CLUSTER = "pacer.cluster"
 LABEL_APP = "pacer.app"
@@ -76,24 +76,6 @@ class TaskSpec:
             }
         )
         return labels
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedContainer:
-    """One container carrying this cluster's label, as an agent reports it."""
-
-    container_id: str
-    task_id: str
-    app_id: str
-    version: str
-    config_version: str
-    state: ContainerState
-    exit_code: int | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    host_ports: tuple[int, ...] = ()
-    ip_address: str | None = None
-    oom_killed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,9 +45,10 @@ from engine.agentd.wire import (
     observed_from_json,
     spec_to_json,
 )
-from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
+from engine.agents.base import AgentCapacity, TaskSpec
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.netaddr import is_loopback
+from engine.scheduler.state import ObservedContainer
 
 log = logging.getLogger("pacer.agents.remote")
 

@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable
 
-from engine.agents.base import AgentCapacity, ObservedContainer, TaskSpec
+from engine.agents.base import AgentCapacity, TaskSpec
 from engine.errors import AgentError, AgentUnreachable
+from engine.scheduler.state import ObservedContainer
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,6 @@ from engine.api.json_views import (
 )
 from engine.api.state import ApiState
 from engine.commands import AppChange
-from engine.deployments import Deployment
 from engine.errors import AppNotFound, AppValidationError, FieldError, TaskNotFound
 from engine.model import (
     VERSION_ONLY_MESSAGE,
@@ -35,6 +34,7 @@ from engine.model import (
     normalize_app_id,
     parse_app_version_only,
 )
+from engine.scheduler.deployments import Deployment
 
 
 def api(request: Request) -> ApiState:

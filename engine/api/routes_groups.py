@@ -22,10 +22,10 @@ from engine.api.json_views import deployment_result
 from engine.api.routes_apps import api, client_ip
 from engine.api.state import ApiState
 from engine.commands import AppChange
-from engine.deployments import steps_for
 from engine.errors import AppValidationError, FieldError
 from engine.groups import absolute, apps_in_group
 from engine.model import AppDefinition, app_to_json, format_ts, normalize_app_id
+from engine.scheduler.deployments import steps_for
 
 
 def _group(state: ApiState, group_id: str, apps: list[AppDefinition]) -> dict[str, Any]:

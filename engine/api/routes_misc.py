@@ -11,7 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from engine.api.http import json_response
 from engine.api.routes_apps import api
-from engine.state import TaskState
+from engine.scheduler.state import TaskState
 
 if TYPE_CHECKING:
     from engine.api.state import ApiState

@@ -23,7 +23,7 @@ from engine.api.routes_apps import api
 from engine.api.state import ApiState
 from engine.errors import AgentError, TaskNotFound
 from engine.model import format_ts
-from engine.state import TaskRecord, TaskState
+from engine.scheduler.state import TaskRecord, TaskState
 
 
 def _tail_app_id(request: Request, suffix: str) -> str:

@@ -8,10 +8,10 @@ from starlette.responses import Response
 from engine.api.http import ApiError, flag, invalid, json_response, read_json, values
 from engine.api.json_views import deployment_result, queue_item
 from engine.api.routes_apps import api, kill_and_answer
-from engine.deployments import deployments_json
 from engine.errors import AppNotFound
 from engine.model import app_id_from_task_id, normalize_app_id
-from engine.state import TaskState
+from engine.scheduler.deployments import deployments_json
+from engine.scheduler.state import TaskState
 
 _STATUS = {"running": TaskState.RUNNING, "staging": TaskState.STAGING}
 

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from engine.agentd.tls import fingerprint_pem
-from engine.agents.base import LABEL_CLUSTER, AgentCapacity, ObservedContainer, TaskSpec
+from engine.agents.base import LABEL_CLUSTER, AgentCapacity, TaskSpec
 from engine.agents.sim import SimAgent
+from engine.scheduler.state import ObservedContainer
 
 TOKEN = "test-token-0123456789abcdef"
 

@@ -16,9 +16,9 @@ from engine import (
 )
 from engine.health import HealthResult
 from engine.model import format_ts, task_id_for, with_version
-from engine.placement import Rejection
-from engine.reconcile import Waiting
-from engine.state import Resources
+from engine.scheduler.placement import Rejection
+from engine.scheduler.reconcile import Waiting
+from engine.scheduler.state import Resources
 from tui.engine_host import ConsoleView, StaticHost, Update
 
 NOW = 1_767_000_000.0

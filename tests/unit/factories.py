@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import itertools
 
-from engine.agents.base import ObservedContainer
-from engine.reconcile import ClusterView
-from engine.state import AgentState, DesiredApp, PortRequest, Resources, TaskRecord, TaskState, UpgradePolicy
+from engine.scheduler.reconcile import ClusterView
+from engine.scheduler.state import (
+    AgentState,
+    DesiredApp,
+    ObservedContainer,
+    PortRequest,
+    Resources,
+    TaskRecord,
+    TaskState,
+    UpgradePolicy,
+)
 
 _ids = itertools.count(1)
 

@@ -9,7 +9,7 @@ import pytest
 
 from engine.health import HealthResult, ProbeOutcome, Prober, record, task_healthy
 from engine.model import HealthCheck
-from engine.state import Resources, TaskRecord, TaskState
+from engine.scheduler.state import Resources, TaskRecord, TaskState
 
 CHECK = HealthCheck(protocol="HTTP", grace_period_seconds=10, max_consecutive_failures=3, timeout_seconds=1)
 FAIL, OK = ProbeOutcome(False, "GET / answered 500"), ProbeOutcome(True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.placement import ClusterUsage, Rejection, assign_ports, place
-from engine.state import PortRequest
+from engine.scheduler.placement import ClusterUsage, Rejection, assign_ports, place
+from engine.scheduler.state import PortRequest
 from tests.unit.factories import agent, app
 
 

@@ -8,8 +8,8 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.placement import ClusterUsage, attribute_of, place
-from engine.state import AgentState, DesiredApp, PortRequest, Resources
+from engine.scheduler.placement import ClusterUsage, attribute_of, place
+from engine.scheduler.state import AgentState, DesiredApp, PortRequest, Resources
 
 RACKS = ["r1", "r2", "r3"]
 ZONES = ["z1", "z2"]

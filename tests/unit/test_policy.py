@@ -32,8 +32,8 @@ from engine.policy import (
     merge_policies,
     refusals,
 )
+from engine.scheduler.state import Resources, TaskRecord, TaskState
 from engine.specs import task_spec
-from engine.state import Resources, TaskRecord, TaskState
 from engine.trust import generate_key_pair, inline_key, sign_image
 from tests.conftest import wait_until
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from engine.reconcile import reconcile
-from engine.state import TaskState, UpgradePolicy
+from engine.scheduler.reconcile import reconcile
+from engine.scheduler.state import TaskState, UpgradePolicy
 from tests.unit.factories import agent, app, new_id_factory, task, view
 
 

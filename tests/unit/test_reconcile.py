@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from engine.reconcile import Vacated, next_backoff, reconcile
-from engine.state import BackoffPolicy, BackoffState, PortRequest, TaskState, UpgradePolicy
+from engine.scheduler.reconcile import Vacated, next_backoff, reconcile
+from engine.scheduler.state import BackoffPolicy, BackoffState, PortRequest, TaskState, UpgradePolicy
 from tests.unit.factories import agent, app, container, new_id_factory, task, view
 
 

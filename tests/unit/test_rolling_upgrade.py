@@ -8,8 +8,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.reconcile import reconcile
-from engine.state import TaskRecord, TaskState, UpgradePolicy
+from engine.scheduler.reconcile import reconcile
+from engine.scheduler.state import TaskRecord, TaskState, UpgradePolicy
 from tests.unit.factories import agent, app, container, new_id_factory, task, view
 
 

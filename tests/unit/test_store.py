@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.state import BackoffState, Resources, TaskRecord, TaskState
+from engine.scheduler.state import BackoffState, Resources, TaskRecord, TaskState
 from engine.store import Store
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.state import TaskState
-from engine.task_table import TaskTable
+from engine.scheduler.state import TaskState
+from engine.scheduler.task_table import TaskTable
 from engine.views import app_view, used_of
 from tests.unit.factories import app, task
 

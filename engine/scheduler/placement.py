@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
-from engine.state import AgentState, DesiredApp, PortRequest, Resources
+from engine.scheduler.state import AgentState, DesiredApp, PortRequest, Resources
 
 Strategy = str  # "spread" | "binpack"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 class TaskState(str, enum.Enum):
@@ -125,3 +126,24 @@ class BackoffState:
     not_before: float
     last_failure_at: float
     failures: int = 0
+
+
+ContainerState = Literal["created", "running", "paused", "restarting", "exited", "dead", "removing"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedContainer:
+    """One container carrying this cluster's label, as an agent reports it."""
+
+    container_id: str
+    task_id: str
+    app_id: str
+    version: str
+    config_version: str
+    state: ContainerState
+    exit_code: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    host_ports: tuple[int, ...] = ()
+    ip_address: str | None = None
+    oom_killed: bool = False

@@ -13,10 +13,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Mapping, Sequence
 
-from engine.agents.base import ObservedContainer
 from engine.model import next_attempt
-from engine.placement import ClusterUsage, Rejection, feasible, place
-from engine.state import AgentState, BackoffState, DesiredApp, TaskRecord, TaskState
+from engine.scheduler.placement import ClusterUsage, Rejection, feasible, place
+from engine.scheduler.state import AgentState, BackoffState, DesiredApp, ObservedContainer, TaskRecord, TaskState
 
 _ALIVE_CONTAINER_STATES = ("running", "paused", "restarting")
 STAGING_GRACE_SECONDS = 10.0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, Sequence
 
-from engine.state import TaskRecord, TaskState
+from engine.scheduler.state import TaskRecord, TaskState
 
 Action = Literal["StartApplication", "ScaleApplication", "RestartApplication", "StopApplication"]
 Status = Literal["running", "success", "failed", "cancelled"]

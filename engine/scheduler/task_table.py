@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Iterator, Mapping
 
-from engine.placement import ClusterUsage
-from engine.state import TaskRecord
+from engine.scheduler.placement import ClusterUsage
+from engine.scheduler.state import TaskRecord
 
 
 class TaskTable(Mapping[str, TaskRecord]):
