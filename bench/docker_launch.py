@@ -22,6 +22,7 @@ from typing import Any
 import docker
 
 from engine import Engine
+from engine.api.event_json import event_json
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig
 
 IMAGE = "busybox:latest"
@@ -70,8 +71,8 @@ async def through_pacer(url: str, n: int) -> tuple[float, list[float]]:
 
         async def watch() -> None:
             async for ev in sub:
-                if ev.fields["taskStatus"] == "TASK_RUNNING":
-                    ready.setdefault(ev.fields["taskId"], time.perf_counter())
+                if event_json(ev)["taskStatus"] == "TASK_RUNNING":
+                    ready.setdefault(event_json(ev)["taskId"], time.perf_counter())
 
         watcher = asyncio.get_running_loop().create_task(watch())
         try:

@@ -69,6 +69,9 @@ class _ProbeEngine:
     class _Driver:
         kind = "docker"
 
+        def simulated_health(self, container_id: str | None) -> bool | None:
+            return None  # a real container: probe it
+
     def driver(self, agent: str) -> "_ProbeEngine._Driver":
         return self._Driver()
 

@@ -107,8 +107,8 @@ async def _growth_point(agents: int, tasks: int, samples: int) -> dict[str, floa
             await engine.reconcile_once(full=False)
             change_times.append(time.perf_counter() - started)
         observed = {name: await agent.list_containers("bench") for name, agent in cluster.items()}
-        view = ClusterView(now=time.time(), apps=engine._desired, tasks=engine.tasks,
-                           agents=engine._agent_states(), observed=observed, usage=engine.tasks.usage)
+        view = ClusterView(now=time.time(), apps=engine._registry.desired, tasks=engine._ledger.tasks,
+                           agents=engine._agents.states(), observed=observed, usage=engine._ledger.tasks.usage)
         full_times = []
         for _ in range(3):
             started = time.perf_counter()

@@ -4,7 +4,23 @@
     async with Engine(load_config("pacer.toml")) as engine:
         await engine.create_app({...})
 
-The console and the API use only the names listed in `__all__`.
+The console and the API use only the names in `__all__`, and of `Engine` only the members in
+`ENGINE_FACADE` (tests/unit/test_facade.py fails when they touch anything else):
+
+- commands, each validated and committed before it returns: create_app, put_app, put_group,
+  plan_changes + apply_changes (several apps as one change), plan_group, scale, restart_app,
+  delete_app, rollback_app, cancel_deployment, kill_tasks, reset_delay, drain_agent,
+  resume_agent, add_signature, remove_signatures;
+- reads, each a read-only view of the engine now: snapshot() (a frozen ClusterSnapshot with
+  agents, apps, tasks and deployments), apps, tasks, deployments, waiting, backoff, failures,
+  health, health_results (typed HealthResult per check), tasks_of, get_app, app_versions,
+  app_at_version, locks, converged, running_count, autoscale_status, autoscale_summary,
+  policy_of, signatures, signatures_for, probe_host, hostname_of, stats, revision, cluster_id,
+  config, clock, task_logs, follow_task_logs;
+- events: subscribe() -> an async iterator of typed events (engine.events: frozen dataclasses
+  named in the past tense) over a bounded queue;
+- lifecycle: start, stop (or `async with`), wait_for_round, and `pause_point`, a hook the
+  console sets to share the interpreter with the engine's rounds.
 """
 
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig, default_config, load_config
@@ -22,11 +38,28 @@ from engine.errors import (
     PacerError,
     TaskNotFound,
 )
-from engine.events import Event, Subscription
+from engine.events import EngineEvent, Subscription
+from engine.health import HealthResult
 from engine.model import AppDefinition, app_to_json, parse_app
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.state import TaskRecord, TaskState
-from engine.views import AgentView, AppView, ClusterSnapshot
+from engine.views import AgentView, AppView, ClusterSnapshot, EngineStats
+
+ENGINE_FACADE: frozenset[str] = frozenset({
+    # commands
+    "create_app", "put_app", "put_group", "plan_changes", "apply_changes", "plan_group", "scale", "restart_app",
+    "delete_app", "rollback_app", "cancel_deployment", "kill_tasks", "reset_delay", "drain_agent", "resume_agent",
+    "add_signature", "remove_signatures",
+    # reads
+    "snapshot", "apps", "tasks", "deployments", "waiting", "backoff", "failures", "health", "health_results",
+    "health_results_json", "tasks_of", "get_app", "app_versions", "app_at_version", "group_id_problems", "locks",
+    "converged", "running_count", "autoscale_status", "autoscale_summary", "policy_of", "signatures",
+    "signatures_for", "probe_host", "hostname_of", "stats", "revision", "cluster_id", "config", "clock",
+    "task_logs", "follow_task_logs",
+    # events and lifecycle
+    "subscribe", "start", "stop", "wait_for_round", "pause_point",
+})
+"""The members of `Engine` that the API and the console may use."""
 
 __all__ = [
     "AgentConfig",
@@ -43,9 +76,12 @@ __all__ = [
     "Deployment",
     "DeploymentConflict",
     "DeploymentNotFound",
+    "ENGINE_FACADE",
     "Engine",
-    "Event",
+    "EngineEvent",
+    "EngineStats",
     "FieldError",
+    "HealthResult",
     "PacerConfig",
     "PacerError",
     "SchedulerConfig",

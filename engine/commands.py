@@ -1,16 +1,20 @@
 """Commands on apps, deployments and agents: what an operator, the API or the console asks of the engine.
 
 Each command validates, commits the change with its deployment to the store,
-and only then changes the engine's memory and wakes the reconcile loop. Part of
-`Engine` (engine/core.py), kept here so the loop and the commands each have a module.
+and only then changes the engine's memory and wakes the reconcile loop. `Engine`
+(engine/core.py) offers them on its facade.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Literal, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Iterable, Literal, Mapping, Protocol, Sequence
 
+from engine.agent_pool import AgentPool
+from engine.app_registry import AppRegistry
+from engine.config import PacerConfig
+from engine.deployment_watcher import DeploymentWatcher
 from engine.errors import (
     AgentError,
     AppExists,
@@ -21,37 +25,25 @@ from engine.errors import (
     FieldError,
     TaskNotFound,
 )
-from engine.groups import read_group, replaced
+from engine.events import AppSubmitted, AppTerminated, EventBus, GroupChanged
 from engine.model import (
     AppDefinition,
     app_from_json,
     app_id_problems,
     app_to_json,
     config_equal,
-    format_ts,
     merge_app_json,
     normalize_app_id,
     parse_app,
-    parse_ts,
     with_version,
 )
-from engine.scheduler.deployments import Deployment, progress, steps_for
+from engine.model.groups import read_group, replaced
+from engine.model.service_ports import assign_service_ports, service_ports
+from engine.scheduler.deployments import Deployment, steps_for
 from engine.scheduler.reconcile import Kill
-from engine.scheduler.state import TaskRecord, TaskState
-from engine.service_ports import assign_service_ports, service_ports
-from engine.specs import desired_app
-
-if TYPE_CHECKING:
-    from engine.agents.base import AgentDriver
-    from engine.config import PacerConfig
-    from engine.core import _AgentSlot
-    from engine.events import EventBus
-    from engine.executor import Executor
-    from engine.scheduler.reconcile import Waiting
-    from engine.scheduler.state import AgentState, BackoffState, DesiredApp
-    from engine.scheduler.task_table import TaskTable
-    from engine.store import Store
-
+from engine.scheduler.state import TaskRecord
+from engine.store import Store
+from engine.task_ledger import TaskLedger
 
 ChangeKind = Literal["create", "scale", "config", "restart", "delete"]
 
@@ -70,60 +62,32 @@ def _under(prefix: str, errors: Iterable[FieldError]) -> list[FieldError]:
     return [FieldError((prefix + e.path if e.path != "/" else prefix) or "/", e.message) for e in errors]
 
 
+class Killer(Protocol):
+    """What commands ask of the executor: kill a task (and whether one is already being launched or killed)."""
+
+    inflight: set[str]
+
+    def kill(self, action: Kill) -> None: ...
+
+
 class AppCommands:
-    """The command half of `Engine`; it works on the state that `Engine.__init__` sets up."""
+    """Validate, commit to the store with a deployment, then change memory and wake the reconcile loop."""
 
-    # Set up by Engine.__init__ and Engine.start (declared here for readers and type checkers).
-    config: "PacerConfig"
-    store: "Store | None"
-    bus: "EventBus"
-    executor: "Executor"
-    apps: dict[str, AppDefinition]
-    _desired: "dict[str, DesiredApp]"
-    _port_owner: dict[int, str]
-    tasks: "TaskTable"
-    backoff: "dict[str, BackoffState]"
-    failures: dict[str, dict[str, Any]]
-    deployments: dict[str, Deployment]
-    _group_failures: dict[str, str]
-    """Changes of several apps with a part that failed, until their last part ends (then announced)."""
-    waiting: "dict[str, Waiting]"
-    health: dict[str, bool | None]
-    _agents: "dict[str, _AgentSlot]"
-    _agent_states_cache: "dict[str, AgentState] | None"
-    _full_requested: bool
-
-    if TYPE_CHECKING:
-        def clock(self) -> float: ...
-        def wake(self, app_id: str | None = None) -> None: ...
-        def driver(self, agent: str) -> AgentDriver: ...
-        def _persist(self, **kwargs: Any) -> None: ...
-        def _publish_status(self, t: TaskRecord, message: str) -> None: ...
-        def tasks_of(self, app_id: str) -> list[TaskRecord]: ...
-
-    def _set_app(self, app: AppDefinition) -> None:
-        self._drop_service_ports(app.id)
-        self.apps[app.id] = app
-        self._desired[app.id] = desired_app(app)
-        for port in service_ports(app):
-            if port:
-                self._port_owner[port] = app.id
-
-    def _drop_service_ports(self, app_id: str) -> None:
-        for port in service_ports(self.apps.get(app_id)):
-            if self._port_owner.get(port) == app_id:
-                del self._port_owner[port]
-
-    def _next_version(self, app_id: str) -> str:
-        now = self.clock()
-        version = format_ts(now)
-        current = self.apps.get(app_id)
-        if current is not None and current.version and version <= current.version:
-            version = format_ts(parse_ts(current.version) + 0.001)
-        return version
-
-    def _locks(self, app_id: str) -> list[Deployment]:
-        return [d for d in self.deployments.values() if d.app_id == app_id and d.status == "running"]
+    def __init__(self, config: PacerConfig, registry: AppRegistry, ledger: TaskLedger, watcher: DeploymentWatcher,
+                 agents: AgentPool, executor: Killer, bus: EventBus, clock: Callable[[], float],
+                 wake: Callable[[str | None], None], request_full_round: Callable[[], None]) -> None:
+        self._config = config
+        self._registry = registry
+        self._ledger = ledger
+        self._watcher = watcher
+        self._agents = agents
+        self._executor = executor
+        self._bus = bus
+        self._clock = clock
+        self._wake = wake
+        self._request_full_round = request_full_round
+        self.store: Store | None = None
+        """Set when the engine starts."""
 
     def _change(
         self,
@@ -154,18 +118,18 @@ class AppCommands:
         """Commit changes of several apps in one transaction, one deployment per app; with more than one
         they share a `group_id`, the deployment id clients see. Refused whole if a deployment locks any app."""
         assert self.store is not None
-        locks = list({d.id: d for c in changes for d in self._locks(c.app_id)}.values())
+        locks = list({d.id: d for c in changes for d in self._watcher.locks(c.app_id)}.values())
         if locks and not force:
-            locked = next(c.app_id for c in changes if self._locks(c.app_id))
+            locked = next(c.app_id for c in changes if self._watcher.locks(c.app_id))
             raise DeploymentConflict(locked, list(dict.fromkeys(d.public_id for d in locks)))
         if group_id is None and len(changes) > 1:
             group_id = str(uuid.uuid4())
         # One version for the whole change, later than each app's current one.
-        version = max(self._next_version(c.app_id) for c in changes)
-        started = self.clock()
+        version = max(self._registry.next_version(c.app_id, self._clock()) for c in changes)
+        started = self._clock()
         parts: list[tuple[AppChange, AppDefinition | None, Deployment]] = []
         for c in changes:
-            previous = self.apps.get(c.app_id)
+            previous = self._registry.apps.get(c.app_id)
             stamped: AppDefinition | None = None
             if c.target is not None:
                 old_info = (previous.version_info or {}) if previous else {}
@@ -198,53 +162,43 @@ class AppCommands:
         # Committed: now the in-memory view may change.
         replaced_by = parts[0][2].public_id
         for d in locks:
-            self.deployments.pop(d.id, None)
-            self._part_ended(d, failure=f"replaced by deployment {replaced_by}")
+            self._watcher.end(d, f"replaced by deployment {replaced_by}")
         for c, stamped, deployment in parts:
             self._commit_app(c, stamped)
-            self.deployments[deployment.id] = deployment
+            self._watcher.begin(deployment)
             if origin is not None and deployment.target is not None:
                 client_ip, uri = origin
-                self.bus.publish("api_post_event", clientIp=client_ip, uri=uri or f"/v2/apps{c.app_id}",
-                                 appDefinition=dict(deployment.target))
-        self.bus.publish("group_change_success", groupId="/", version=version)
+                self._bus.publish(AppSubmitted(client_ip=client_ip, uri=uri or f"/v2/apps{c.app_id}",
+                                               app_definition=dict(deployment.target)))
+        self._bus.publish(GroupChanged(group_id="/", version=version))
         for _, _, deployment in parts:
-            self.bus.publish("deployment_info", plan=deployment.plan_json(), currentStep={
-                "actions": [{"action": a, "app": deployment.app_id} for a in deployment.current_actions]})
+            self._watcher.announce(deployment)
         for c in changes:
-            self.wake(c.app_id)
+            self._wake(c.app_id)
         return [d for _, _, d in parts]
 
     def _commit_app(self, change: AppChange, stamped: AppDefinition | None) -> None:
         """The in-memory side of one committed app change."""
         app_id = change.app_id
         if change.kind in ("create", "config", "restart"):
-            self.backoff.pop(app_id, None)
+            self._ledger.backoff.pop(app_id, None)
         if stamped is not None:
-            self._set_app(stamped)
+            self._registry.set(stamped)
             return
-        self._drop_service_ports(app_id)
-        self.apps.pop(app_id, None)
-        self._desired.pop(app_id, None)
-        self.backoff.pop(app_id, None)
-        self.failures.pop(app_id, None)
-        self.waiting.pop(app_id, None)
+        self._registry.drop(app_id)
+        self._ledger.forget_app(app_id)
+        self._ledger.waiting.pop(app_id, None)
 
-    def _parse(self, data: object, previous: AppDefinition | None = None) -> AppDefinition:
+    def parse(self, data: object, previous: AppDefinition | None = None) -> AppDefinition:
         """A submitted app, validated, with its service ports assigned (or kept from `previous`)."""
-        app = parse_app(data, default_image=self.config.scheduler.default_image)
-        return self._with_service_ports(app, previous)
-
-    def _with_service_ports(self, app: AppDefinition, previous: AppDefinition | None) -> AppDefinition:
-        others = self._port_owner if app.id not in self.apps else \
-            {port: owner for port, owner in self._port_owner.items() if owner != app.id}
-        return assign_service_ports(app, others, previous)
+        app = parse_app(data, default_image=self._config.scheduler.default_image)
+        return self._registry.with_service_ports(app, previous)
 
     async def create_app(
         self, data: object, *, force: bool = False, client_ip: str | None = None, uri: str | None = None
     ) -> Deployment:
-        app = self._parse(data)
-        if app.id in self.apps:
+        app = self.parse(data)
+        if app.id in self._registry.apps:
             raise AppExists(app.id)
         return self._change(app.id, app, "create", force=force, origin=(client_ip, uri))
 
@@ -264,12 +218,12 @@ class AppCommands:
         body = dict(data)
         if app_id is not None:
             body.setdefault("id", app_id)
-        current = self.apps.get(self._parse_id(body))
+        current = self._registry.apps.get(self.parse_id(body))
         if current is None:
             return await self.create_app(body, force=force, client_ip=client_ip, uri=uri)
         if partial:
             body = merge_app_json(app_to_json(current), body)
-        app = self._parse(body, current)
+        app = self.parse(body, current)
         kind: Literal["scale", "config"] = "scale" if config_equal(current, app) else "config"
         return self._change(app.id, app, kind, force=force, origin=(client_ip, uri))
 
@@ -281,15 +235,15 @@ class AppCommands:
         errors: list[FieldError] = []
         changes: list[AppChange] = []
         where: dict[str, str] = {}
-        taken = dict(self._port_owner)
+        taken = dict(self._registry.port_owner)
         seen: set[str] = set()
-        default_image = self.config.scheduler.default_image
+        default_image = self._config.scheduler.default_image
         for prefix, body in submitted:
             if not isinstance(body, dict):
                 errors.append(FieldError(prefix or "/", "must be a JSON object (an app)"))
                 continue
             try:
-                app_id = self._parse_id(body)
+                app_id = self.parse_id(body)
             except AppValidationError as exc:
                 errors.extend(_under(prefix, exc.errors))
                 continue
@@ -297,7 +251,7 @@ class AppCommands:
                 errors.append(FieldError(f"{prefix}/id", f"app {app_id} appears twice"))
                 continue
             seen.add(app_id)
-            current = self.apps.get(app_id)
+            current = self._registry.apps.get(app_id)
             candidate = merge_app_json(app_to_json(current), body) if current is not None and partial else body
             try:
                 app = parse_app(candidate, default_image=default_image)
@@ -312,7 +266,7 @@ class AppCommands:
         errors.extend(self._dependency_cycles(changes, where))
         if errors:
             raise AppValidationError(errors)
-        changes.extend(AppChange(a, None, "delete") for a in dict.fromkeys(delete) if a in self.apps and a not in seen)
+        changes.extend(AppChange(a, None, "delete") for a in dict.fromkeys(delete) if a in self._registry.apps and a not in seen)
         return changes
 
     def plan_group(self, document: object, group_id: str, *, replace: bool) -> list[AppChange]:
@@ -323,7 +277,7 @@ class AppCommands:
         if not replace and isinstance(document, dict) and not read.apps and not read.errors:
             # Groups are implied by their apps' ids: an empty one would not exist.
             read.errors.append(FieldError("/apps", "give at least one app: a group exists through its apps"))
-        delete = replaced(read, self.apps) if replace else []
+        delete = replaced(read, self._registry.apps) if replace else []
         try:
             changes = self.plan_changes(read.apps, delete=delete)
         except AppValidationError as exc:
@@ -335,7 +289,7 @@ class AppCommands:
     def group_id_problems(self, group_id: str) -> list[str]:
         """A group id follows the rules of app ids (the root aside) and is not an app's."""
         problems = app_id_problems(group_id) if group_id != "/" else []
-        return problems + ([f"{group_id} is an app, not a group"] if group_id in self.apps else [])
+        return problems + ([f"{group_id} is an app, not a group"] if group_id in self._registry.apps else [])
 
     async def put_group(self, document: object, *, force: bool = False) -> list[Deployment]:
         """Create or replace the group a document names (its `id`), as `PUT /v2/groups/{id}` does."""
@@ -353,7 +307,7 @@ class AppCommands:
 
     def _dependency_cycles(self, changes: Sequence[AppChange], where: Mapping[str, str]) -> list[FieldError]:
         """A change whose apps depend on each other in a circle could never deploy (each would wait)."""
-        depends = {a.id: list(a.dependencies) for a in self.apps.values()}
+        depends = {a.id: list(a.dependencies) for a in self._registry.apps.values()}
         depends.update((c.app_id, list(c.target.dependencies)) for c in changes if c.target is not None)
         errors = []
         for c in changes:
@@ -388,47 +342,46 @@ class AppCommands:
         deployments = self._change_apps(changes, force=force, origin=(client_ip, uri))
         for c in changes:
             if c.target is None:
-                self.bus.publish("app_terminated_event", appId=c.app_id)
+                self._bus.publish(AppTerminated(app_id=c.app_id))
         return deployments
 
     @staticmethod
-    def _parse_id(body: Mapping[str, Any]) -> str:
+    def parse_id(body: Mapping[str, Any]) -> str:
         raw = body.get("id")
         if not isinstance(raw, str) or not raw.strip("/"):
             raise AppValidationError([FieldError("/id", "is required")])
         return normalize_app_id(raw)
 
-    def get_app(self, app_id: str) -> AppDefinition:
-        app = self.apps.get(normalize_app_id(app_id))
-        if app is None:
-            raise AppNotFound(normalize_app_id(app_id))
-        return app
-
-    async def scale(self, app_id: str, instances: int, *, force: bool = False) -> Deployment:
-        app = self.get_app(app_id)
+    async def scale(self, app_id: str, instances: int, *, force: bool = False,
+                    supersede_scaling: bool = False) -> Deployment:
+        """Set an app's instances. With `supersede_scaling` (the console's + and -), a running deployment that
+        only starts or scales the app is replaced: the newest count wins; an upgrade or restart under way is still
+        a conflict unless forced."""
+        app = self._registry.get(app_id)
         if instances < 0:
             raise AppValidationError([FieldError("/instances", f"must be >= 0, got {instances}")])
+        force = force or (supersede_scaling and self._watcher.only_counts_lock(app.id))
         return self._change(app.id, app.model_copy(update={"instances": instances}), "scale", force=force)
 
     async def restart_app(self, app_id: str, *, force: bool = False) -> Deployment:
         """A new version with the same definition: every task is replaced, rolling."""
-        app = self.get_app(app_id)
+        app = self._registry.get(app_id)
         return self._change(app.id, app, "restart", force=force)
 
     async def delete_app(self, app_id: str, *, force: bool = True) -> Deployment:
-        app = self.get_app(app_id)
+        app = self._registry.get(app_id)
         deployment = self._change(app.id, None, "delete", force=force)
-        self.bus.publish("app_terminated_event", appId=app.id)
+        self._bus.publish(AppTerminated(app_id=app.id))
         return deployment
 
     async def rollback_app(self, app_id: str, version: str, *, force: bool = False) -> Deployment:
         """Make a stored version current again (Marathon's PUT with only `version`)."""
-        app = self.get_app(app_id)
+        app = self._registry.get(app_id)
         assert self.store is not None
         stored = self.store.app_version(app.id, version)
         if stored is None:
             raise AppNotFound(f"{app.id}' in version '{version}")
-        target = self._with_service_ports(app_from_json(stored), app)
+        target = self._registry.with_service_ports(app_from_json(stored), app)
         kind: Literal["scale", "config"] = "scale" if config_equal(app, target) else "config"
         return self._change(app.id, target, kind, force=force)
 
@@ -436,16 +389,16 @@ class AppCommands:
         """Stop a running deployment; with rollback, a new (forced) deployment restores the app as it was.
         `deployment_id` may be a change of several apps: each part is stopped (and rolled back, the rollbacks
         sharing one new id, which the returned deployment's `public_id` carries)."""
-        parts = [d for d in self.deployments.values() if deployment_id in (d.id, d.group_id)]
+        parts = [d for d in self._watcher.deployments.values() if deployment_id in (d.id, d.group_id)]
         if not parts:
             raise DeploymentNotFound(deployment_id)
         if not rollback:
             assert self.store is not None
             self.store.put_apps([], finished_deployments=[d.id for d in parts])
             for d in parts:
-                self.deployments.pop(d.id, None)
+                self._watcher.deployments.pop(d.id, None)
             for d in parts:
-                self._part_ended(d, failure="cancelled")
+                self._watcher.end(d, "cancelled")
             return None
         group_id = str(uuid.uuid4()) if len(parts) > 1 else None
         rollbacks = [self._roll_back(d, group_id) for d in parts]
@@ -456,7 +409,7 @@ class AppCommands:
             return self._change(deployment.app_id, None, "delete", force=True, rollback_of=deployment.public_id,
                                 group_id=group_id)
         original = app_from_json(dict(deployment.original))
-        current = self.apps.get(deployment.app_id)
+        current = self._registry.apps.get(deployment.app_id)
         kind: Literal["create", "scale", "config"]
         if current is None:
             kind = "create"
@@ -467,177 +420,85 @@ class AppCommands:
     def _restore(self, cancelled: Deployment, original: AppDefinition, kind: Literal["create", "scale", "config"],
                  group_id: str | None = None) -> Deployment:
         assert self.store is not None
-        version = self._next_version(cancelled.app_id)
+        version = self._registry.next_version(cancelled.app_id, self._clock())
         # Keeping the original's lastConfigChangeAt makes its tasks current again: they stay, the new ones go.
         info = dict(original.version_info or {})
         info["lastScalingAt"] = version
         restored = with_version(original, version, info)
         deployment = Deployment(
             id=str(uuid.uuid4()), version=version, app_id=cancelled.app_id, steps=steps_for(kind),
-            current_step=1, started_at=self.clock(), original=cancelled.target, target=app_to_json(restored),
+            current_step=1, started_at=self._clock(), original=cancelled.target, target=app_to_json(restored),
             rollback_of=cancelled.public_id, group_id=group_id,
         )
         self.store.put_apps([app_to_json(restored)], deployments=[deployment.to_record()],
                             finished_deployments=[cancelled.id], clear_backoff=[cancelled.app_id])
-        self.deployments.pop(cancelled.id, None)
-        self._part_ended(cancelled, failure="rolled back")
-        self.backoff.pop(cancelled.app_id, None)
-        self._set_app(restored)
-        self.deployments[deployment.id] = deployment
-        self.bus.publish("deployment_info", plan=deployment.plan_json(),
-                         currentStep={"actions": [{"action": a, "app": cancelled.app_id} for a in deployment.current_actions]})
-        self.wake(cancelled.app_id)
+        self._watcher.end(cancelled, "rolled back")
+        self._ledger.backoff.pop(cancelled.app_id, None)
+        self._registry.set(restored)
+        self._watcher.begin(deployment)
+        self._watcher.announce(deployment)
+        self._wake(cancelled.app_id)
         return deployment
-
-    def held_by_dependencies(self) -> dict[str, str]:
-        """Apps whose part of a change waits for the part of an app they depend on (`dependencies`), as
-        Marathon orders a deployment's steps: app id -> why."""
-        parts = {(d.group_id, d.app_id) for d in self.deployments.values()
-                 if d.group_id is not None and d.status == "running" and d.target is not None}
-        held: dict[str, str] = {}
-        for group_id, app_id in parts:
-            app = self.apps.get(app_id)
-            first = [dep for dep in app.dependencies if (group_id, dep) in parts] if app is not None else []
-            if first:
-                held[app_id] = f"waiting for {', '.join(sorted(first))} to be deployed first (dependencies)"
-        # Removals go the other way: an app stops after the apps of the change that depend on it.
-        stopping = [d for d in self.deployments.values()
-                    if d.group_id is not None and d.status == "running" and d.target is None]
-        for d in stopping:
-            dependents = sorted(o.app_id for o in stopping if o.group_id == d.group_id
-                                and d.app_id in (o.original or {}).get("dependencies", ()))
-            if dependents:
-                held[d.app_id] = f"stopping after {', '.join(dependents)}, which depend on it"
-        return held
-
-    def _part_ended(self, d: Deployment, *, failure: str | None = None) -> None:
-        """A deployment left `self.deployments`: announce its end. A change of several apps ends with its last
-        part: deployment_failed (with the first failure's reason) if any part failed, else deployment_success."""
-        if d.group_id is not None:
-            if failure is not None:
-                self._group_failures.setdefault(d.group_id, failure)
-            others = [o for o in self.deployments.values() if o.group_id == d.group_id]
-            for o in others:
-                self.wake(o.app_id)  # one that waited for this app (dependencies) may start now
-            if others:
-                return
-            failure = self._group_failures.pop(d.group_id, None)
-        if failure is None:
-            self.bus.publish("deployment_success", id=d.public_id, plan=d.plan_json())
-        else:
-            self.bus.publish("deployment_failed", id=d.public_id, plan=d.plan_json(), reason=failure)
-
-    def _track_deployments(self) -> None:
-        """After a round: advance running deployments, finish those whose app reached its target."""
-        assert self.store is not None
-        finished: list[Deployment] = []
-        changed: list[Deployment] = []
-        for d in list(self.deployments.values()):
-            if d.status != "running":
-                continue
-            app = self._desired.get(d.app_id)
-            failure = self.failures.get(d.app_id)
-            waiting = self.waiting.get(d.app_id)
-            p = progress(
-                d, self.tasks_of(d.app_id),
-                instances=app.instances if app else 0,
-                config_version=app.config_version if app else None,
-                healthy=self.health,
-                has_health_checks=app.has_health_checks if app else False,
-                waiting_reason=waiting.reason if waiting else None,
-                last_failure=failure.get("message", "").splitlines()[0] if failure and failure.get("timestamp", "") >= d.version else None,
-            )
-            if p.done:
-                finished.append(d)
-            elif p.step != d.current_step or p.reason != d.reason:
-                changed.append(replace(d, current_step=max(d.current_step, p.step), reason=p.reason))
-        if not finished and not changed:
-            return
-        self.store.put_apps([], deployments=[d.to_record() for d in changed],
-                            finished_deployments=[d.id for d in finished])
-        for d in changed:
-            old = self.deployments[d.id]
-            self.deployments[d.id] = d
-            if d.current_step != old.current_step:
-                step = {"actions": [{"action": a, "app": d.app_id} for a in old.current_actions]}
-                self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
-                self.bus.publish("deployment_info", plan=d.plan_json(),
-                                 currentStep={"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]})
-        for d in finished:
-            self.deployments.pop(d.id, None)
-            step = {"actions": [{"action": a, "app": d.app_id} for a in d.current_actions]}
-            self.bus.publish("deployment_step_success", plan=d.plan_json(), currentStep=step)
-            self._part_ended(d)
 
     async def kill_tasks(self, task_ids: list[str], *, scale: bool = False, force: bool = False) -> list[TaskRecord]:
         """Kill tasks; with scale, lower each app's instances so they are not replaced."""
-        victims = [self.tasks[t] for t in task_ids if t in self.tasks]
+        victims = [self._ledger.tasks[t] for t in task_ids if t in self._ledger.tasks]
         if scale:
             per_app: dict[str, int] = {}
             for t in victims:
                 per_app[t.app_id] = per_app.get(t.app_id, 0) + 1
             for app_id, n in per_app.items():
-                app = self.apps.get(app_id)
+                app = self._registry.apps.get(app_id)
                 if app is not None:
                     self._change(app_id, app.model_copy(update={"instances": max(0, app.instances - n)}), "scale",
                                  force=force)
-        assert self.store is not None
-        marked = [replace(t, state=TaskState.KILLING) for t in victims if t.task_id not in self.executor.inflight]
-        self._persist(upsert=marked)
-        for t in marked:
-            self.tasks[t.task_id] = t
-            self._publish_status(t, "killed by request")
-            grace = self._desired[t.app_id].kill_grace_seconds if t.app_id in self._desired else 3.0
-            self.executor.kill(Kill(t, "killed by request", grace))
+        idle = [t for t in victims if t.task_id not in self._executor.inflight]
+        for kill in self._ledger.mark_killing(idle, "killed by request"):
+            self._executor.kill(kill)
         return victims
 
     async def reset_delay(self, app_id: str) -> bool:
-        app = self.get_app(app_id)
+        app = self._registry.get(app_id)
         assert self.store is not None
-        if app.id not in self.backoff:
+        if app.id not in self._ledger.backoff:
             return False
-        self._persist(backoff={app.id: None})
-        self.backoff.pop(app.id, None)
-        self.wake(app.id)
+        self._ledger.reset_backoff([app.id])
+        self._wake(app.id)
         return True
 
     def app_versions(self, app_id: str) -> list[str]:
-        app = self.get_app(app_id)
+        app = self._registry.get(app_id)
         assert self.store is not None
         return self.store.app_versions(app.id)
 
     async def drain_agent(self, name: str, *, draining: bool = True) -> None:
         """Maintenance: move every task off an agent (new ones first), and place nothing new there."""
-        slot = self._agents.get(name)
-        if slot is None:
+        if name not in self._agents:
             raise AgentError(f"no agent named {name!r}")
         assert self.store is not None
         self.store.set_draining(name, draining)
-        slot.draining = draining
-        self.bus.publish("pacer_agent_draining" if draining else "pacer_agent_resumed", agent=name)
-        self._agent_states_cache = None
-        self._full_requested = True
-        self.wake()
+        self._agents.set_draining(name, draining)
+        self._request_full_round()
 
     async def resume_agent(self, name: str) -> None:
         await self.drain_agent(name, draining=False)
 
     async def task_logs(self, task_id: str, lines: int = 200) -> list[str]:
-        task = self.tasks.get(task_id)
+        task = self._ledger.tasks.get(task_id)
         if task is None or not task.container_id:
             raise TaskNotFound(task_id)
-        return await self.driver(task.agent).tail_logs(task.container_id, lines)
+        return await self._agents.driver(task.agent).tail_logs(task.container_id, lines)
 
     async def follow_task_logs(self, task_id: str, tail: int = 200) -> AsyncIterator[str]:
         """Output of one task: the last `tail` lines, then new lines until the task ends or the caller stops."""
-        task = self.tasks.get(task_id)
+        task = self._ledger.tasks.get(task_id)
         if task is None or not task.container_id:
             raise TaskNotFound(task_id)
-        async for line in self.driver(task.agent).follow_logs(task.container_id, tail):
+        async for line in self._agents.driver(task.agent).follow_logs(task.container_id, tail):
             yield line
 
     def app_at_version(self, app_id: str, version: str) -> AppDefinition:
-        app = self.get_app(app_id)
+        app = self._registry.get(app_id)
         assert self.store is not None
         stored = self.store.app_version(app.id, version)
         if stored is None:

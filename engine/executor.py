@@ -2,8 +2,8 @@
 
 It carries out a reconcile plan through the agent drivers: launches, kills and
 container removals, each as its own asyncio task, so a slow daemon or a long
-kill grace period never holds up the reconcile loop. Outcomes go back to the
-engine through `report_*` callbacks, which persist them and publish events.
+kill grace period never holds up the reconcile loop. Outcomes go back through
+`TaskOutcomes` (the task ledger), which persists them and publishes events.
 """
 
 from __future__ import annotations
@@ -11,22 +11,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import Callable, Protocol
 
+from engine.agents.base import AgentDriver, TaskSpec
 from engine.errors import AgentError, PacerError
 from engine.scheduler.reconcile import Kill, Launch, RemoveContainer, TaskGone
-
-if TYPE_CHECKING:
-    from engine.core import Engine
+from engine.scheduler.state import TaskRecord
 
 log = logging.getLogger("pacer.executor")
 
 FAILURE_LOG_LINES = 20
 
 
+class Drivers(Protocol):
+    def driver(self, agent: str) -> AgentDriver: ...
+
+
+class TaskSpecs(Protocol):
+    def task_spec_for(self, task: TaskRecord) -> TaskSpec:
+        """Everything the agent needs to start the task (ValueError: it cannot be started)."""
+        ...
+
+
+class TaskOutcomes(Protocol):
+    def report_launched(self, task: TaskRecord, container_id: str, ip_address: str | None) -> None: ...
+
+    def report_launch_failed(self, task: TaskRecord, message: str) -> None: ...
+
+    def report_killed(self, task: TaskRecord, reason: str) -> None: ...
+
+    def report_failure_logs(self, gone: TaskGone, lines: list[str]) -> None: ...
+
+
 class Executor:
-    def __init__(self, engine: "Engine") -> None:
-        self.engine = engine
+    def __init__(self, drivers: Drivers, specs: TaskSpecs, outcomes: TaskOutcomes,
+                 wake: Callable[[str], None]) -> None:
+        """`wake(app_id)`: an action on one of the app's tasks finished, reconcile it soon."""
+        self._drivers = drivers
+        self._specs = specs
+        self._outcomes = outcomes
+        self._wake = wake
         self.inflight: set[str] = set()
         self.touched: dict[str, float] = {}
         """Task id -> monotonic time its launch or kill finished; older observations must not judge it."""
@@ -44,7 +68,7 @@ class Executor:
     def _finish(self, task_id: str, app_id: str) -> None:
         self.inflight.discard(task_id)
         self.touched[task_id] = time.monotonic()
-        self.engine.wake(app_id)
+        self._wake(app_id)
 
     def forget_touched_before(self, moment: float) -> None:
         for done in (self.touched, self.removed):
@@ -71,17 +95,16 @@ class Executor:
 
     async def _launch(self, action: Launch) -> None:
         task = action.task
-        engine = self.engine
         try:
-            driver = engine.driver(task.agent)
-            spec = engine.task_spec_for(task)
+            driver = self._drivers.driver(task.agent)
+            spec = self._specs.task_spec_for(task)
             observed = await driver.launch(spec)
         except (PacerError, ValueError) as exc:
             message = exc.message if isinstance(exc, PacerError) else str(exc)
-            engine.report_launch_failed(task, message)
+            self._outcomes.report_launch_failed(task, message)
         else:
             log.debug("launched %s: container %s", task.task_id, (observed.container_id or "-")[:12])
-            engine.report_launched(task, observed)
+            self._outcomes.report_launched(task, observed.container_id, observed.ip_address)
         finally:
             self._finish(task.task_id, task.app_id)
 
@@ -91,10 +114,9 @@ class Executor:
 
     async def _kill(self, action: Kill) -> None:
         task = action.task
-        engine = self.engine
         try:
             if task.container_id:
-                driver = engine.driver(task.agent)
+                driver = self._drivers.driver(task.agent)
                 await driver.stop(task.container_id, action.grace_seconds)
                 await driver.remove(task.container_id)
         except AgentError as exc:
@@ -102,7 +124,7 @@ class Executor:
             log.warning("kill of %s on %s failed: %s", task.task_id, task.agent, exc.message)
         else:
             log.debug("killed %s (container %s)", task.task_id, (task.container_id or "-")[:12])
-            engine.report_killed(task, action.reason)
+            self._outcomes.report_killed(task, action.reason)
         finally:
             self._finish(task.task_id, task.app_id)
 
@@ -113,11 +135,10 @@ class Executor:
         self._spawn(self._collect(gone), f"collect {gone.task.task_id}")
 
     async def _collect(self, gone: TaskGone) -> None:
-        engine = self.engine
         lines: list[str] = []
         if gone.container_id:
             try:
-                driver = engine.driver(gone.task.agent)
+                driver = self._drivers.driver(gone.task.agent)
                 if gone.failed:
                     lines = await driver.tail_logs(gone.container_id, FAILURE_LOG_LINES)
                 await driver.remove(gone.container_id)
@@ -126,7 +147,7 @@ class Executor:
             finally:
                 self._removal_done(gone.container_id)
         if gone.failed:
-            engine.report_failure_logs(gone, lines)
+            self._outcomes.report_failure_logs(gone, lines)
 
     def remove(self, action: RemoveContainer) -> None:
         self.removing.add(action.container_id)
@@ -134,7 +155,7 @@ class Executor:
 
     async def _remove(self, action: RemoveContainer) -> None:
         try:
-            driver = self.engine.driver(action.agent)
+            driver = self._drivers.driver(action.agent)
             if action.stop_first:
                 await driver.stop(action.container_id, 3.0)
             await driver.remove(action.container_id)

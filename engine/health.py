@@ -14,14 +14,19 @@ import asyncio
 import logging
 import ssl
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Mapping, MutableMapping, Protocol
 
+from engine.agents.base import AgentDriver
+from engine.events import (
+    EngineEvent,
+    HealthCheckFailed,
+    HealthStatusChanged,
+    InstanceHealthChanged,
+    UnhealthyTaskKilled,
+)
 from engine.model import HealthCheck, instance_of
 from engine.model.timefmt import format_ts
 from engine.scheduler.state import TaskRecord, TaskState
-
-if TYPE_CHECKING:
-    from engine.core import Engine
 
 log = logging.getLogger("pacer.health")
 
@@ -83,11 +88,41 @@ def task_healthy(results: Mapping[int, HealthResult], n_checks: int) -> bool | N
     return all(r.alive for r in results.values())
 
 
+class ProbeTargets(Protocol):
+    """Where probes go: the agent's driver (COMMAND checks) and the address its published ports answer on."""
+
+    def driver(self, agent: str) -> AgentDriver: ...
+
+    def probe_host(self, agent: str) -> str: ...
+
+
+class HealthHost(ProbeTargets, Protocol):
+    """What the health monitor needs: the tasks, their checks, where health verdicts go, and what to do then."""
+
+    tasks: Mapping[str, TaskRecord]
+    health: MutableMapping[str, bool | None]
+    """Task id -> healthy (None: not yet known); the monitor writes its verdicts here."""
+
+    def health_checks_for(self, task: TaskRecord) -> list[HealthCheck]: ...
+
+    def hostname_of(self, agent: str) -> str: ...
+
+    def clock(self) -> float: ...
+
+    def publish(self, event: EngineEvent) -> object: ...
+
+    def wake(self, app_id: str | None = None) -> None: ...
+
+    def kill_unhealthy(self, task: TaskRecord, reason: str) -> None:
+        """The task failed its checks too often: kill and replace it."""
+        ...
+
+
 class Prober:
     """Runs one probe. HTTP and TCP go over the network; COMMAND through the agent."""
 
-    def __init__(self, engine: "Engine") -> None:
-        self.engine = engine
+    def __init__(self, targets: ProbeTargets) -> None:
+        self._targets = targets
         insecure = ssl.create_default_context()
         insecure.check_hostname = False
         insecure.verify_mode = ssl.CERT_NONE
@@ -122,10 +157,10 @@ class Prober:
     async def probe(self, task: TaskRecord, check: HealthCheck) -> ProbeOutcome:
         timeout = float(check.timeout_seconds)
         protocol = check.protocol.replace("MESOS_", "")
-        driver = self.engine.driver(task.agent)
-        if driver.kind == "sim":
-            sim_ok = getattr(driver, "health_of")(task.container_id)
-            return ProbeOutcome(sim_ok, None if sim_ok else "simulated failure")
+        driver = self._targets.driver(task.agent)
+        simulated = driver.simulated_health(task.container_id)
+        if simulated is not None:
+            return ProbeOutcome(simulated, None if simulated else "simulated failure")
         if protocol == "COMMAND":
             command = check.command.value if check.command else "true"
             try:
@@ -144,7 +179,7 @@ class Prober:
             if index >= len(task.host_ports):
                 return ProbeOutcome(False, f"task has no port at portIndex {index}")
             port = task.host_ports[index]
-        host = self.engine.probe_host(task.agent)
+        host = self._targets.probe_host(task.agent)
         if protocol == "TCP":
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -173,10 +208,9 @@ class Prober:
 class HealthMonitor:
     """Keeps one probe loop per running task and health check; results live here."""
 
-    def __init__(self, engine: "Engine", on_unhealthy: Callable[[TaskRecord, str], None]) -> None:
-        self.engine = engine
-        self.prober = Prober(engine)
-        self.on_unhealthy = on_unhealthy
+    def __init__(self, host: HealthHost) -> None:
+        self._host = host
+        self.prober = Prober(host)
         self.results: dict[str, dict[int, HealthResult]] = {}
         self._loops: dict[tuple[str, int], asyncio.Task[None]] = {}
         self.probe_count = 0
@@ -192,30 +226,24 @@ class HealthMonitor:
             for index in range(len(self._checks_for(task))):
                 wanted.add((task.task_id, index))
         for key in list(self._loops):
-            if key not in wanted and (not partial or key[0] in tasks or key[0] not in self.engine.tasks):
+            if key not in wanted and (not partial or key[0] in tasks or key[0] not in self._host.tasks):
                 self._loops.pop(key).cancel()
         loop = asyncio.get_running_loop()
         for key in wanted - set(self._loops):
             task_id, index = key
             self._loops[key] = loop.create_task(self._run(task_id, index), name=f"health {task_id}#{index}")
         for task_id in list(self.results):
-            if task_id not in self.engine.tasks:
+            if task_id not in self._host.tasks:
                 del self.results[task_id]
 
     def _checks_for(self, task: TaskRecord) -> list[HealthCheck]:
         """The checks of the version the task runs (old tasks keep theirs during an upgrade)."""
-        app = self.engine.apps.get(task.app_id)
-        if app is None:
-            return []
-        if task.config_version == self.engine.config_version_of(app.id):
-            return list(app.health_checks)
-        old = self.engine.app_version_for_task(task)
-        return list(old.health_checks) if old is not None else list(app.health_checks)
+        return self._host.health_checks_for(task)
 
     async def _run(self, task_id: str, index: int) -> None:
-        engine = self.engine
+        host = self._host
         while True:
-            task = engine.tasks.get(task_id)
+            task = host.tasks.get(task_id)
             if task is None or task.state != TaskState.RUNNING:
                 return
             checks = self._checks_for(task)
@@ -223,7 +251,7 @@ class HealthMonitor:
                 return
             check = checks[index]
             outcome = await self.prober.probe(task, check)
-            task = engine.tasks.get(task_id)
+            task = host.tasks.get(task_id)
             if task is None or task.state != TaskState.RUNNING:
                 return
             self.probe_count += 1
@@ -234,33 +262,33 @@ class HealthMonitor:
             await asyncio.sleep(check.interval_seconds)
 
     def _record(self, task: TaskRecord, index: int, check: HealthCheck, outcome: ProbeOutcome) -> None:
-        engine = self.engine
+        host = self._host
         per_task = self.results.setdefault(task.task_id, {})
         before = per_task.get(index, HealthResult())
-        now = engine.clock()
+        now = host.clock()
         after, kill = record(before, outcome, now=now, started_at=task.started_at or now, check=check)
         per_task[index] = after
         n_checks = len(self._checks_for(task))
-        was = engine.health.get(task.task_id)
+        was = host.health.get(task.task_id)
         healthy = task_healthy(per_task, n_checks)
         instance_id = instance_of(task.task_id)
         if not outcome.ok and after.consecutive_failures > before.consecutive_failures:
-            engine.bus.publish("failed_health_check_event", appId=task.app_id, taskId=instance_id,
-                               instanceId=instance_id, healthCheck=check.model_dump(by_alias=True, exclude_none=True))
+            host.publish(HealthCheckFailed(app_id=task.app_id, instance_id=instance_id,
+                                             health_check=check.model_dump(by_alias=True, exclude_none=True)))
         if healthy != was:
-            engine.health[task.task_id] = healthy
-            engine.bus.publish("health_status_changed_event", appId=task.app_id, taskId=task.task_id,
-                               instanceId=instance_id, version=task.version, alive=bool(healthy))
-            engine.bus.publish("instance_health_changed_event", instanceId=instance_id, runSpecId=task.app_id,
-                               healthy=healthy, runSpecVersion=task.version)
-            engine.wake(task.app_id)
+            host.health[task.task_id] = healthy
+            host.publish(HealthStatusChanged(app_id=task.app_id, task_id=task.task_id, instance_id=instance_id,
+                                               version=task.version, alive=bool(healthy)))
+            host.publish(InstanceHealthChanged(app_id=task.app_id, instance_id=instance_id, version=task.version,
+                                                 healthy=healthy))
+            host.wake(task.app_id)
         if kill:
             reason = (f"health check {check.protocol} failed {after.consecutive_failures} times: "
                       f"{after.last_failure_cause}")
-            engine.bus.publish("unhealthy_instance_kill_event", appId=task.app_id, taskId=task.task_id,
-                               instanceId=instance_id, version=task.version, reason=reason,
-                               host=engine.hostname_of(task.agent), slaveId=task.agent)
-            self.on_unhealthy(task, reason)
+            host.publish(UnhealthyTaskKilled(app_id=task.app_id, task_id=task.task_id, instance_id=instance_id,
+                                               version=task.version, reason=reason,
+                                               host=host.hostname_of(task.agent), agent=task.agent))
+            host.kill_unhealthy(task, reason)
 
     async def close(self) -> None:
         for loop_task in self._loops.values():

@@ -6,12 +6,14 @@ AppDefinition; `task_spec` builds the container an agent starts for one task.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import Any, Callable, Mapping
 
 from engine.agents.base import PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, attempt_of, container_name_for
 from engine.policy import Isolation, isolation_of
 from engine.scheduler.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
+from engine.trust import ImageSignature
 
 DEFAULT_KILL_GRACE_SECONDS = 3.0
 
@@ -165,3 +167,25 @@ def _host_volumes(app: AppDefinition) -> tuple[VolumeMount, ...]:
     return tuple(
         VolumeMount(v.host_path, v.container_path, v.mode) for v in app.container.volumes if v.host_path is not None
     )
+
+
+class TaskSpecs:
+    """Builds the spec of each task to launch from its app's current definition (with the image's signatures)."""
+
+    def __init__(self, apps: Mapping[str, AppDefinition], default_image: str | None,
+                 hostname_of: Callable[[str], str], signatures_for: Callable[[str, str | None], list[ImageSignature]],
+                 cluster_id: Callable[[], str]) -> None:
+        self._apps = apps
+        self._default_image = default_image
+        self._hostname_of = hostname_of
+        self._signatures_for = signatures_for
+        self._cluster_id = cluster_id
+
+    def task_spec_for(self, task: TaskRecord) -> TaskSpec:
+        app = self._apps.get(task.app_id)
+        if app is None:
+            raise ValueError(f"app {task.app_id} was deleted before its task started")
+        spec = task_spec(app, task, cluster_id=self._cluster_id(), default_image=self._default_image,
+                         hostname=self._hostname_of(task.agent))
+        signatures = self._signatures_for(spec.image, spec.image_id)
+        return replace(spec, signatures=tuple(s.to_wire() for s in signatures)) if signatures else spec

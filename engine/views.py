@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from engine.model import AppDefinition
+from engine.scheduler.deployments import Deployment
 from engine.scheduler.placement import AgentUsage
 from engine.scheduler.reconcile import Waiting
 from engine.scheduler.state import Resources, TaskRecord, TaskState
@@ -51,6 +52,27 @@ class ClusterSnapshot:
     apps: tuple[AppView, ...]
     tasks: Mapping[str, tuple[TaskRecord, ...]]
     reconcile_rounds: int = 0
+    deployments: tuple[Deployment, ...] = ()
+    """The deployments under way (a change of several apps has one per app, sharing its `public_id`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Counters since the engine started (true counters: Prometheus reads them)."""
+
+    rounds: int = 0
+    last_round_seconds: float = 0.0
+    launches: int = 0
+    kills: int = 0
+    failures: int = 0
+    round_durations: tuple[float, ...] = ()
+    """The last 1,000 rounds' durations, oldest first."""
+    round_seconds_total: float = 0.0
+    """Cumulative, with `rounds`: a true counter pair for Prometheus summaries."""
+    probes: int = 0
+    """Health probes run."""
+    probe_failures: int = 0
+    autoscale_decisions: int = 0
 
 
 def _settled(value: float) -> float:

@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, TypeVar
 
-from engine import AppView, ClusterSnapshot, Deployment, Engine, Event, PacerError
+from engine import AppView, ClusterSnapshot, Deployment, Engine, EngineEvent, HealthResult, PacerError
 from tui.console_turn import ConsoleTurn
 
 log = logging.getLogger("pacer.console")
@@ -52,14 +52,14 @@ class ConsoleView:
     deployments: tuple[Deployment, ...] = ()
     health: Mapping[str, bool | None] = field(default_factory=dict)
     apps: Mapping[str, AppView] = field(default_factory=dict)
-    health_results: Mapping[str, Mapping[int, Any]] = field(default_factory=dict)
+    health_results: Mapping[str, Mapping[int, HealthResult]] = field(default_factory=dict)
     """Per task that is not healthy, per check: the last probe results (alive, consecutive_failures,
     last_failure_cause, last_success, last_failure), when the engine's health monitor keeps them."""
 
     @classmethod
     def of(cls, seq: int, snapshot: ClusterSnapshot, deployments: tuple[Deployment, ...] = (),
            health: Mapping[str, bool | None] | None = None,
-           health_results: Mapping[str, Mapping[int, Any]] | None = None) -> "ConsoleView":
+           health_results: Mapping[str, Mapping[int, HealthResult]] | None = None) -> "ConsoleView":
         return cls(seq, snapshot, deployments, dict(health or {}), {a.app.id: a for a in snapshot.apps},
                    dict(health_results or {}))
 
@@ -70,7 +70,7 @@ class ConsoleView:
 @dataclass(frozen=True, slots=True)
 class Update:
     view: ConsoleView
-    events: tuple[Event, ...] = ()
+    events: tuple[EngineEvent, ...] = ()
     dropped_events: int = 0
 
 
@@ -253,10 +253,11 @@ class EngineHost:
         engine = self._engine
         self._seq += 1
         health = dict(engine.health)
-        unhealthy_results = {tid: dict(per) for tid, per in engine.health_monitor.results.items()
-                             if health.get(tid) is not True}
-        return ConsoleView.of(self._seq, engine.snapshot(), tuple(engine.deployments.values()), health,
-                              unhealthy_results)
+        snapshot = engine.snapshot()
+        unhealthy_results = {t.task_id: dict(results) for view in snapshot.apps if view.app.health_checks
+                             for t in snapshot.tasks.get(view.app.id, ()) if health.get(t.task_id) is not True
+                             and (results := engine.health_results(t.task_id))}
+        return ConsoleView.of(self._seq, snapshot, snapshot.deployments, health, unhealthy_results)
 
     async def feed(self, post: Callable[[Update], object], *, interval: float = 0.25) -> None:
         """Post an `Update` after each burst of engine events (at most one per `interval`) until cancelled."""
@@ -266,7 +267,7 @@ class EngineHost:
     async def _pump(self, post: Callable[[Update], object], interval: float) -> None:
         engine = self._engine
         loop = asyncio.get_running_loop()
-        pending: list[Event] = []
+        pending: list[EngineEvent] = []
         dropped = 0
         wake = asyncio.Event()
 
@@ -354,10 +355,7 @@ async def scale_app(engine: Engine, app_id: str, instances: int) -> Deployment:
     """Scale from the keyboard. A running deployment that only starts or scales the app (a create, an earlier
     `+`) is simply replaced: the newest count wins. A rolling upgrade or restart in progress makes it a conflict
     the operator resolves (x cancels it, the palette can force)."""
-    locks = [d for d in engine.deployments.values() if d.app_id == app_id and d.status == "running"]
-    counts_only = {"StartApplication", "ScaleApplication"}
-    force = bool(locks) and all({a for step in d.steps for a in step} <= counts_only for d in locks)
-    return await engine.scale(app_id, instances, force=force)
+    return await engine.scale(app_id, instances, supersede_scaling=True)
 
 
 class StaticHost:

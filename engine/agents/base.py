@@ -93,6 +93,8 @@ class AgentDriver(Protocol):
 
     name: str
     kind: str
+    foreign_ports: frozenset[int]
+    """Host ports that containers of other clusters (or none) publish on this agent: placement avoids them."""
 
     async def connect(self) -> AgentCapacity: ...
 
@@ -116,6 +118,10 @@ class AgentDriver(Protocol):
 
     async def stats(self, container_id: str) -> dict[str, Any]:
         """One sample shaped like docker's stats API (cpu_stats, precpu_stats, memory_stats); for autoscaling."""
+        ...
+
+    def simulated_health(self, container_id: str | None) -> bool | None:
+        """A simulated agent's verdict on a task's health (its containers answer no probes); None: probe it."""
         ...
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:

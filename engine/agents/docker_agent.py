@@ -30,6 +30,7 @@ from engine.agents.base import (
     ObservedContainer,
     TaskSpec,
 )
+from engine.config import AgentConfig
 from engine.errors import AgentError, AgentUnreachable
 from engine.policy import (
     AgentPolicy,
@@ -72,6 +73,21 @@ def _parse_docker_time(text: str | None) -> float | None:
 
 class DockerAgent:
     kind = "docker"
+
+    @classmethod
+    def from_config(cls, agent: AgentConfig, policy: AgentPolicy | None = None) -> DockerAgent:
+        """The driver of one configured docker agent (TLS client certificates for tcp:// when given)."""
+        tls = None
+        if agent.tls_cert or agent.tls_ca:
+            import docker.tls
+
+            tls = docker.tls.TLSConfig(
+                client_cert=(agent.tls_cert, agent.tls_key) if agent.tls_cert and agent.tls_key else None,
+                ca_cert=agent.tls_ca,
+                verify=bool(agent.tls_ca),
+            )
+        return cls(agent.name, agent.url, reserve_cpus=agent.reserve_cpus, reserve_mem_mib=agent.reserve_mem,
+                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy)
 
     def __init__(
         self,
@@ -341,6 +357,9 @@ class DockerAgent:
             return raw.decode("utf-8", "replace").splitlines()
 
         return await self._call(logs_sync)
+
+    def simulated_health(self, container_id: str | None) -> bool | None:
+        return None  # real containers are probed
 
     async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
         def run() -> tuple[int, str]:

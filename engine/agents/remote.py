@@ -327,6 +327,9 @@ class RemoteAgent:
             return []
         return response.text.split("\n")[:-1] if response.text else []
 
+    def simulated_health(self, container_id: str | None) -> bool | None:
+        return None  # real containers are probed
+
     async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
         data = self._json(await self._request("POST", f"/v1/containers/{container_id}/exec",
                                               json={"command": command}))

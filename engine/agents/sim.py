@@ -83,6 +83,8 @@ class SimLoad:
 
 class SimAgent:
     kind = "sim"
+    foreign_ports: frozenset[int] = frozenset()
+    """A simulated agent runs nothing of anyone else's."""
 
     def __init__(
         self,
@@ -183,6 +185,10 @@ class SimAgent:
 
     def health_of(self, container_id: str | None) -> bool:
         return container_id is not None and container_id in self._containers and container_id not in self._unhealthy
+
+    def simulated_health(self, container_id: str | None) -> bool | None:
+        """Simulated containers answer no probes: their health is what the test made it."""
+        return self.health_of(container_id)
 
     async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
         self._check()

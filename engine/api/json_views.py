@@ -13,14 +13,14 @@ the object), so listing 100 apps costs string joins, not 100 model walks.
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from engine.api.http import dumps
+from engine.health import HealthResult
 from engine.model import AppDefinition, app_to_json, format_ts, instance_of
+from engine.model.service_ports import service_ports as service_ports_of
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.state import TaskRecord, TaskState
-from engine.service_ports import service_ports as service_ports_of
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -126,7 +126,7 @@ def task_json(
     app: AppDefinition | None,
     health: bool | None,
     service_ports: bool = False,
-    health_results: Mapping[int, Any] | None = None,
+    health_results: Mapping[int, HealthResult] | None = None,
 ) -> dict[str, Any]:
     """Marathon's Task (reference §4), with only the keys clients know."""
     out: dict[str, Any] = {
@@ -163,18 +163,9 @@ class AgentHosts:
 
     def __init__(self, engine: "Engine") -> None:
         self._engine = engine
-        self._hosts: dict[str, str] = {}
-        self._at = 0.0
 
     def __call__(self, agent: str) -> str:
-        now = time.monotonic()
-        if now - self._at > 1.0 or agent not in self._hosts:
-            hostname_of = getattr(self._engine, "hostname_of", None)
-            if callable(hostname_of):
-                return str(hostname_of(agent))
-            self._hosts = {a.name: a.hostname for a in self._engine.snapshot().agents}
-            self._at = now
-        return self._hosts.get(agent, agent)
+        return self._engine.hostname_of(agent)
 
 
 class TaskJsonCache:
@@ -187,12 +178,11 @@ class TaskJsonCache:
                 service_ports: bool) -> bytes:
         apps = engine.apps
         health = engine.health
-        results = health_results_of(engine)
         cache = self._by_id
         parts = []
         for t in tasks:
             app = apps.get(t.app_id)
-            per_task = results.get(t.task_id)
+            per_task = engine.health_results(t.task_id) if app is not None and app.health_checks else None
             host = hosts(t.agent)
             alive = health.get(t.task_id)
             check = (t, app, host, alive, tuple(per_task.values()) if per_task else ())
@@ -214,17 +204,12 @@ class TaskJsonCache:
 def tasks_json(engine: "Engine", tasks: Sequence[TaskRecord], hosts: AgentHosts, *, service_ports: bool) -> list[dict[str, Any]]:
     apps = engine.apps
     health = engine.health
-    results = health_results_of(engine)
     return [
         task_json(t, host=hosts(t.agent), app=apps.get(t.app_id), health=health.get(t.task_id),
-                  service_ports=service_ports, health_results=results.get(t.task_id))
+                  service_ports=service_ports,
+                  health_results=engine.health_results(t.task_id))
         for t in tasks
     ]
-
-
-def health_results_of(engine: "Engine") -> Mapping[str, Mapping[int, Any]]:
-    """Per task, per health check: the monitor's results (they render as Marathon's healthCheckResults)."""
-    return engine.health_monitor.results
 
 
 # -- embedded app extras -------------------------------------------------------------

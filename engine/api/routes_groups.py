@@ -23,8 +23,8 @@ from engine.api.routes_apps import api, client_ip
 from engine.api.state import ApiState
 from engine.commands import AppChange
 from engine.errors import AppValidationError, FieldError
-from engine.groups import absolute, apps_in_group
 from engine.model import AppDefinition, app_to_json, format_ts, normalize_app_id
+from engine.model.groups import absolute, apps_in_group
 from engine.scheduler.deployments import steps_for
 
 
@@ -142,8 +142,11 @@ def _scale_by(state: ApiState, group_id: str, body: dict[str, Any]) -> list[AppC
     apps = [state.engine.apps[a] for a in _under_group(state, group_id)]
     if not apps:
         raise ApiError(404, f"Group '{group_id}' does not exist")
-    return [AppChange(a.id, a.model_copy(update={"instances": math.ceil(a.instances * factor)}), "scale")
-            for a in apps]
+    scaled = {a.id: a.instances * factor for a in apps}
+    too_many = sorted(app_id for app_id, n in scaled.items() if not math.isfinite(n))
+    if too_many:
+        raise AppValidationError([FieldError("/scaleBy", f"scales {', '.join(too_many)} past any instance count")])
+    return [AppChange(a.id, a.model_copy(update={"instances": math.ceil(scaled[a.id])}), "scale") for a in apps]
 
 
 def _dry_run_steps(changes: list[AppChange]) -> list[dict[str, Any]]:

@@ -151,17 +151,6 @@ def _task_start_latencies(state: "ApiState") -> list[float]:
             if t.started_at is not None and t.started_at >= t.staged_at]
 
 
-_MONITOR_COUNTS = {"health_probes": "probe_count", "health_probe_failures": "failure_count"}
-
-
-def _stat(engine: Any, name: str) -> Any:
-    """An engine statistic; health probe counts live on the health monitor."""
-    value = getattr(engine.stats, name, None)
-    if value is None and name in _MONITOR_COUNTS:
-        value = getattr(engine.health_monitor, _MONITOR_COUNTS[name])
-    return value
-
-
 def _health_counts(state: "ApiState") -> dict[str, int]:
     engine = state.engine
     checked = {a.id for a in engine.apps.values() if a.health_checks}
@@ -202,14 +191,9 @@ def metrics_json(state: "ApiState") -> dict[str, Any]:
         "pacer.tasks.killed.counter": {"count": stats.kills},
         "pacer.tasks.failed.counter": {"count": stats.failures},
     }
-    for name in ("health_probes", "health_probe_failures"):
-        value = _stat(engine, name)
-        if isinstance(value, int):
-            counters[f"pacer.{name.replace('_', '.')}.counter"] = {"count": value}
+    counters["pacer.health.probes.counter"] = {"count": stats.probes}
+    counters["pacer.health.probe.failures.counter"] = {"count": stats.probe_failures}
     timers = {"pacer.reconcile.duration.timer": _timer(stats.round_durations, stats.rounds)}
-    placement = _stat(engine, "placement_durations")
-    if isinstance(placement, list):
-        timers["pacer.placement.duration.timer"] = _timer(placement, len(placement))
     latencies = _task_start_latencies(state)
     return {
         "version": "4.0.0",
@@ -277,10 +261,6 @@ def prometheus_text(state: "ApiState") -> str:
             _summary_samples(stats.round_durations))
     _family(lines, "pacer_reconcile_last_duration_seconds", "gauge", "Duration of the last reconcile round.",
             [("", {}, stats.last_round_seconds)])
-    placement = _stat(engine, "placement_durations")
-    if isinstance(placement, list):
-        _family(lines, "pacer_placement_duration_seconds", "summary", "Placement decisions (recent window).",
-                _summary_samples(placement))
     _family(lines, "pacer_task_start_latency_seconds", "summary",
             "From staged (placed) to running, for the tasks that run now.",
             _summary_samples(_task_start_latencies(state)))
@@ -289,13 +269,9 @@ def prometheus_text(state: "ApiState") -> str:
     _family(lines, "pacer_task_failures_total", "counter", "Tasks that failed.", [("", {}, stats.failures)])
     _family(lines, "pacer_task_health", "gauge", "Running tasks of health-checked apps, by last probe result.",
             [("", {"result": k}, v) for k, v in _health_counts(state).items()])
-    probes = _stat(engine, "health_probes")
-    if isinstance(probes, int):
-        _family(lines, "pacer_health_probes_total", "counter", "Health probes run.", [("", {}, probes)])
-    probe_failures = _stat(engine, "health_probe_failures")
-    if isinstance(probe_failures, int):
-        _family(lines, "pacer_health_probe_failures_total", "counter", "Health probes that failed.",
-                [("", {}, probe_failures)])
+    _family(lines, "pacer_health_probes_total", "counter", "Health probes run.", [("", {}, stats.probes)])
+    _family(lines, "pacer_health_probe_failures_total", "counter", "Health probes that failed.",
+            [("", {}, stats.probe_failures)])
     _family(lines, "pacer_sse_streams", "gauge", "Open /v2/events streams.", [("", {}, state.streams)])
     return "\n".join(lines) + "\n"
 

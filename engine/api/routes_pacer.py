@@ -94,7 +94,7 @@ def autoscale_json(state: ApiState, app_id: str) -> dict[str, Any]:
     """The app's autoscaling: policy, last measurement and decision, recent changes (engine/autoscale.py)."""
     engine = state.engine
     app = engine.get_app(app_id)
-    status = engine.autoscaler.status(app.id)
+    status = engine.autoscale_status(app.id)
     return status if status is not None else {"appId": app.id, "policy": None}
 
 

@@ -20,20 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope, Send
 
+from engine.api.event_json import event_json
 from engine.api.http import ApiError
 from engine.api.json_views import event_frame
 from engine.api.routes_apps import api, client_ip
 from engine.api.state import ApiState
-from engine.events import Event, Subscription
+from engine.events import EngineEvent, SubscriberDropped, Subscription
 from engine.model import format_ts
 
 log = logging.getLogger("pacer.api.sse")
 
-DROPPED = "pacer_subscriber_dropped"
+DROPPED = SubscriberDropped.event_type
 _BATCH = 256
 
 
@@ -46,12 +48,12 @@ class EventStream:
         self.asked = asked
         self.remote = remote
 
-    def _visible(self, event: Event) -> bool:
+    def _visible(self, event: EngineEvent) -> bool:
         if self.asked is None:
             return event.marathon
         return event.event_type in self.asked
 
-    def _frames(self, batch: list[Event]) -> list[bytes]:
+    def _frames(self, batch: list[EngineEvent]) -> list[bytes]:
         frames = []
         for event in batch:
             if event.event_type == DROPPED and (self.asked is None or DROPPED not in self.asked):
@@ -61,7 +63,7 @@ class EventStream:
                     frames.append(event_frame("event_stream_detached", detached))
                 continue
             if event.event_type == DROPPED or self._visible(event):
-                frames.append(event_frame(event.event_type, event.to_json()))
+                frames.append(event_frame(event.event_type, event_json(event)))
         return frames
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -83,9 +85,10 @@ class EventStream:
                 ],
             })
             if self.asked is None or "event_stream_attached" in self.asked:
-                attached = Event("event_stream_attached", {"remoteAddress": self.remote or ""})
+                attached = {"remoteAddress": self.remote or "", "eventType": "event_stream_attached",
+                            "timestamp": format_ts(time.time())}
                 await send_or_give_up({"type": "http.response.body", "body": event_frame(
-                    "event_stream_attached", attached.to_json()), "more_body": True})
+                    "event_stream_attached", attached), "more_body": True})
             while True:
                 if queue.empty():
                     try:
@@ -95,7 +98,7 @@ class EventStream:
                         continue
                 else:
                     first = queue.get_nowait()
-                batch: list[Event] = []
+                batch: list[EngineEvent] = []
                 ended = first is None
                 if first is not None:
                     batch.append(first)

@@ -50,11 +50,7 @@ class ResponseCache:
 
     def _fingerprint(self, probes: bool) -> tuple[Any, ...] | None:
         engine = self._engine
-        bus = getattr(engine, "bus", None)
-        published = getattr(bus, "published", None)
-        if published is None:
-            return None
-        return (published, engine.stats.rounds, engine.health_monitor.probe_count if probes else 0)
+        return (engine.revision, engine.stats.probes if probes else 0)
 
     def get(self, key: Any, *, probes: bool = False) -> bytes | None:
         if not self.enabled:

@@ -32,8 +32,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
-from engine.autoscale import policy_errors
 from engine.errors import AppValidationError, FieldError
+from engine.model.autoscale_labels import policy_errors
 from engine.model.ids import app_id_problems, group_of, normalize_app_id, resolve_app_id
 from engine.policy import isolation_errors
 

@@ -53,9 +53,6 @@ class ClusterView:
     """Apps whose part of a change waits for the apps they depend on (Marathon orders a deployment's steps by
     `dependencies`), or, being removed, for the apps that depend on them: app id -> why. Nothing is launched,
     replaced or stopped for them meanwhile; their running tasks stay."""
-    pause_point: Callable[[], None] | None = None
-    """Called between apps: a scheduling hint for whoever shares the interpreter (the console lets a key
-    press reach the screen there). It must not touch engine state; the plan does not depend on it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +158,11 @@ def _kill_order(tasks: Iterable[TaskRecord], selection: str) -> list[TaskRecord]
 
 
 class _Reconciler:
-    def __init__(self, view: ClusterView, new_task_id: Callable[[str], str]) -> None:
+    def __init__(self, view: ClusterView, new_task_id: Callable[[str], str],
+                 between_apps: Callable[[], None] | None) -> None:
         self.view = view
         self.new_task_id = new_task_id
+        self.between_apps = between_apps
         self.plan = Plan()
         self._vacated: dict[str, list[Vacated]] = {}
         self.records: dict[str, TaskRecord] = dict(view.tasks)
@@ -341,7 +340,7 @@ class _Reconciler:
                 for t in tasks:
                     if t.state != TaskState.KILLING and t.task_id not in view.inflight:
                         self._kill(t, "app deleted")
-        pause = view.pause_point
+        pause = self.between_apps
         for app in sorted(view.apps.values(), key=lambda a: (-a.priority, a.app_id)):
             held = view.held.get(app.app_id)
             if held is not None:
@@ -590,9 +589,13 @@ class _Reconciler:
                 plan.wake_at(forget_at)
 
 
-def reconcile(view: ClusterView, new_task_id: Callable[[str], str]) -> Plan:
-    """What to do now so that what runs converges on what should run."""
-    r = _Reconciler(view, new_task_id)
+def reconcile(view: ClusterView, new_task_id: Callable[[str], str], *,
+              between_apps: Callable[[], None] | None = None) -> Plan:
+    """What to do now so that what runs converges on what should run.
+
+    `between_apps` is called between apps: a scheduling hook of whoever shares the interpreter (the console
+    lets a key press reach the screen there). It must not touch engine state; the plan does not depend on it."""
+    r = _Reconciler(view, new_task_id, between_apps)
     r.observe()
     r.converge()
     return r.plan

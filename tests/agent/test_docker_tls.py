@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from engine import AgentConfig, Engine, PacerConfig, SchedulerConfig
-from engine.core import make_driver
+from engine.agent_pool import make_driver
 from engine.errors import AgentError
 from tests.agent.support import CertFactory, Pem
 from tests.conftest import wait_until

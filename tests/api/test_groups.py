@@ -11,6 +11,7 @@ import httpx
 
 from engine import Engine
 from engine.api import ApiServer
+from engine.api.event_json import event_json
 from tests.api.conftest import app_body
 from tests.conftest import drain, wait_until
 
@@ -30,7 +31,7 @@ def shop(**web: Any) -> dict[str, Any]:
 
 
 async def test_post_creates_the_tree_as_one_deployment(client: httpx.AsyncClient, engine: Engine) -> None:
-    events = engine.bus.subscribe(event_types=frozenset({"deployment_success"}))
+    events = engine.subscribe(event_types=frozenset({"deployment_success"}))
     r = await client.post("/v2/groups", json=shop())
     assert r.status_code == 201, r.text
     assert r.headers["location"].endswith("/v2/groups/shop")
@@ -43,7 +44,7 @@ async def test_post_creates_the_tree_as_one_deployment(client: httpx.AsyncClient
     assert listed[0]["totalSteps"] == 2 and len(listed[0]["steps"][0]["actions"]) == 3
     await wait_until(lambda: all(engine.converged(a) for a in engine.apps), 10, message="all running")
     success = await asyncio.wait_for(events.queue.get(), 5)
-    assert success is not None and success.fields["id"] == deployment_id, "one success, for the whole change"
+    assert success is not None and event_json(success)["id"] == deployment_id, "one success, for the whole change"
     assert events.queue.empty()
     assert (await client.get("/v2/deployments")).json() == []
     tree = (await client.get("/v2/groups/shop")).json()
@@ -114,7 +115,7 @@ async def test_conflict_cancel_rolls_back_every_part_and_delete(client: httpx.As
     # /shop/big never fits, so the change stays under way.
     r = await client.put("/v2/groups/shop", json={"apps": [app_body("web", instances=2), app_body("big", cpus=100)]})
     change = r.json()["deploymentId"]
-    ended = engine.bus.subscribe(event_types=frozenset({"deployment_failed", "deployment_success"}))
+    ended = engine.subscribe(event_types=frozenset({"deployment_failed", "deployment_success"}))
     conflict = await client.put("/v2/apps/shop/web", json={"instances": 1})
     assert conflict.status_code == 409 and conflict.json()["deployments"] == [{"id": change}]
     cancel = await client.delete(f"/v2/deployments/{change}")
@@ -123,7 +124,7 @@ async def test_conflict_cancel_rolls_back_every_part_and_delete(client: httpx.As
     assert rollback != change
     assert set(engine.apps) == {"/shop/web"} and engine.get_app("/shop/web").instances == 1
     await wait_until(lambda: not engine.deployments, 10, message="rolled back")
-    announced = [(e.event_type, e.fields["id"], e.fields.get("reason")) for e in drain(ended)]
+    announced = [(e.event_type, event_json(e)["id"], event_json(e).get("reason")) for e in drain(ended)]
     assert announced == [("deployment_failed", change, "rolled back"), ("deployment_success", rollback, None)]
     gone = await client.delete("/v2/groups/shop")
     assert gone.status_code == 200 and not engine.apps
@@ -146,13 +147,13 @@ async def test_marathon_python_group_calls(server: ApiServer, engine: Engine) ->
 
 async def test_dependencies_order_the_change_and_cycles_are_refused(client: httpx.AsyncClient,
                                                                     engine: Engine) -> None:
-    staged = engine.bus.subscribe(event_types=frozenset({"status_update_event"}))
+    staged = engine.subscribe(event_types=frozenset({"status_update_event"}))
     group = {"id": "/stack", "apps": [app_body("web", instances=2, dependencies=["/stack/db"]),
                                       app_body("db", instances=1)]}
     r = await client.post("/v2/groups", json=group)
     assert r.status_code == 201, r.text
     await wait_until(lambda: not engine.deployments, 10, message="deployed")
-    order = [(e.fields["appId"], e.fields["taskStatus"]) for e in drain(staged)]
+    order = [(event_json(e)["appId"], event_json(e)["taskStatus"]) for e in drain(staged)]
     first_web = next(i for i, (app_id, _) in enumerate(order) if app_id == "/stack/web")
     assert ("/stack/db", "TASK_RUNNING") in order[:first_web], f"web started before db ran: {order}"
     assert engine.running_count("/stack/web") == 2
@@ -170,10 +171,10 @@ async def test_a_removed_group_stops_dependents_first(client: httpx.AsyncClient,
                                       app_body("db", instances=1)]}
     assert (await client.post("/v2/groups", json=group)).status_code == 201
     await wait_until(lambda: not engine.deployments, 10, message="deployed")
-    ended = engine.bus.subscribe(event_types=frozenset({"status_update_event"}))
+    ended = engine.subscribe(event_types=frozenset({"status_update_event"}))
     assert (await client.delete("/v2/groups/stack")).status_code == 200
     await wait_until(lambda: not engine.deployments and not engine.tasks, 10, message="removed")
-    order = [(e.fields["appId"], e.fields["taskStatus"]) for e in drain(ended)]
+    order = [(event_json(e)["appId"], event_json(e)["taskStatus"]) for e in drain(ended)]
     first_db = next(i for i, (app_id, _) in enumerate(order) if app_id == "/stack/db")
     dependents_gone = [s for s in order[:first_db] if s[1] == "TASK_KILLED"]
     assert sorted(app for app, _ in dependents_gone) == ["/stack/cache", "/stack/web", "/stack/web"], order

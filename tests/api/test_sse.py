@@ -14,6 +14,8 @@ import pytest
 from engine import Engine
 from engine.agents.sim import SimAgent
 from engine.api import ApiServer, ApiSettings, build_app
+from engine.events import TaskStatusChanged
+from engine.scheduler.state import TaskState
 from tests.api.conftest import app_body
 from tests.api.sse_client import RawStream, open_stream
 from tests.conftest import wait_until
@@ -151,11 +153,16 @@ async def test_marathon_order_with_health_checks(server: ApiServer, engine: Engi
         await stream.close()
 
 
+def _running(task_id: str, message: str) -> TaskStatusChanged:
+    """A status event as the engine publishes them (tests publish straight onto the engine's bus)."""
+    return TaskStatusChanged(app_id="/burst", task_id=task_id, state=TaskState.RUNNING, message=message, agent="s1",
+                             host="s1", ip_address=None, ports=(), version="v")
+
+
 async def _publish_burst(engine: Engine, n: int, size: int = 0) -> None:
     pad = "x" * size
     for i in range(n):
-        engine.bus.publish("status_update_event", taskId=f"t{i}", taskStatus="TASK_RUNNING", appId="/burst",
-                           message=pad, slaveId="s1", host="s1", ports=[], ipAddresses=[], version="v")
+        engine._bus.publish(_running(f"t{i}", pad))
         if i % 20 == 19:
             await asyncio.sleep(0.001)  # the engine publishes in bursts (one reconcile round), then yields
 
@@ -189,7 +196,7 @@ async def test_stalled_subscriber_is_dropped_and_others_get_everything(engine: E
 
     stalled = asyncio.ensure_future(app(dict(scope), receive, stalled_send))
     healthy = asyncio.ensure_future(app(dict(scope, client=("127.0.0.2", 2)), receive, healthy_send))
-    await wait_until(lambda: len(engine.bus._subs) == 2 and healthy_frames, 5, message="both subscribed")
+    await wait_until(lambda: len(engine._bus._subs) == 2 and healthy_frames, 5, message="both subscribed")
     n = 2000
     await _publish_burst(engine, n)
     await wait_until(lambda: sum(b"t%d\"" % (n - 1) in f for f in healthy_frames[-3:]) == 1, 5,
@@ -198,7 +205,7 @@ async def test_stalled_subscriber_is_dropped_and_others_get_everything(engine: E
     updates = [f for f in healthy_frames if f.startswith(b"event: status_update_event")]
     assert len(updates) == n, "the healthy subscriber saw every event, in order"
     assert all(f'"taskId":"t{i}"'.encode() in f for i, f in enumerate(updates))
-    assert len(engine.bus._subs) == 1, "the stalled subscriber left the bus"
+    assert len(engine._bus._subs) == 1, "the stalled subscriber left the bus"
     never.set()
     await asyncio.wait_for(healthy, 5)
 
@@ -225,13 +232,12 @@ async def test_slow_socket_reader_is_dropped_with_a_final_event(server: ApiServe
         consuming = asyncio.ensure_future(consume())
         pad = "x" * 2000
         for i in range(n):
-            engine.bus.publish("status_update_event", taskId=f"t{i}", taskStatus="TASK_RUNNING", appId="/burst",
-                               message=pad, slaveId="s1", host="s1", ports=[], ipAddresses=[], version="v")
+            engine._bus.publish(_running(f"t{i}", pad))
             while i - got > 100:  # this test shares one loop with the server: let the reader keep up
                 await asyncio.sleep(0.001)
         await asyncio.wait_for(consuming, 30)
         assert got == n
-        await wait_until(lambda: len(engine.bus._subs) == 1, 10, message="stalled subscriber dropped")
+        await wait_until(lambda: len(engine._bus._subs) == 1, 10, message="stalled subscriber dropped")
         # Now read what the stalled client was sent: events, then Marathon's detach event, then the end.
         last = None
         while True:
@@ -269,10 +275,10 @@ async def test_drop_notice_depends_on_what_was_asked(engine: Engine, asked: str 
             frames.append(message.get("body", b""))
 
     call = asyncio.ensure_future(app(scope, receive, send))
-    await wait_until(lambda: len(engine.bus._subs) == 1, 5, message="subscribed")
+    await wait_until(lambda: len(engine._bus._subs) == 1, 5, message="subscribed")
     await asyncio.sleep(0.05)
     for i in range(20):
-        engine.bus.publish("status_update_event", taskId=f"t{i}")
+        engine._bus.publish(_running(f"t{i}", ""))
     gate.set()
     await asyncio.wait_for(call, 5)
     kinds = [f.split(b"\n")[0] for f in frames if f.startswith(b"event:")]

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from engine import Engine
-from engine.events import Event
+from engine.api.event_json import event_json
+from engine.events import EngineEvent
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.docker
@@ -47,7 +48,7 @@ async def test_cpu_burner_scales_up_under_load_and_back_down(docker_engine: Engi
                                                                cluster_id: str) -> None:
     started = time.monotonic()
     engine = docker_engine
-    events: list[Event] = []
+    events: list[EngineEvent] = []
     sub = engine.subscribe(event_types=frozenset({"pacer_autoscale"}))
 
     async def collect() -> None:
@@ -60,7 +61,7 @@ async def test_cpu_burner_scales_up_under_load_and_back_down(docker_engine: Engi
     # idle: nothing happens over a few windows
     await asyncio.sleep(6)
     assert engine.get_app(APP).instances == 1 and not events
-    idle = engine.autoscaler.status(APP)
+    idle = engine.autoscale_status(APP)
     assert idle is not None and idle["measured"] is not None and idle["measured"] < 45, idle
 
     # load: every running instance burns its whole 0.1 cpu, new ones as soon as they run
@@ -88,16 +89,16 @@ async def test_cpu_burner_scales_up_under_load_and_back_down(docker_engine: Engi
     sub.close()
     collector.cancel()
 
-    moves = [(e.fields["from"], e.fields["to"]) for e in events]
+    moves = [(event_json(e)["from"], event_json(e)["to"]) for e in events]
     assert moves == [(1, 2), (2, 3), (3, 2), (2, 1)], moves
     assert len(events) <= 4
     for e in events:
-        assert e.fields["appId"] == APP and e.fields["metric"] == "cpu" and e.fields["target"] == 50
-        up = e.fields["to"] > e.fields["from"]
-        assert (e.fields["measured"] > 55) if up else (e.fields["measured"] < 45), e.fields
+        assert event_json(e)["appId"] == APP and event_json(e)["metric"] == "cpu" and event_json(e)["target"] == 50
+        up = event_json(e)["to"] > event_json(e)["from"]
+        assert (event_json(e)["measured"] > 55) if up else (event_json(e)["measured"] < 45), event_json(e)
     stamps = [e.timestamp for e in events]
     assert all(b - a >= 5 - 0.05 for a, b in zip(stamps, stamps[1:])), "cooldown between changes"
-    status = engine.autoscaler.status(APP)
+    status = engine.autoscale_status(APP)
     assert status is not None and [(r["from"], r["to"]) for r in status["recent"]] == moves
     total = time.monotonic() - started
     print(f"\nautoscale docker: up 1->3 in {up_seconds:.1f} s, down 3->1 in {down_seconds:.1f} s, "

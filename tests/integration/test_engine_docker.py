@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, TaskState
+from engine.api.event_json import event_json
 from engine.model import next_attempt
 from tests.conftest import drain, wait_until
 
@@ -114,7 +115,7 @@ async def test_crash_loop_backs_off_on_schedule(docker_engine: Engine) -> None:
 
     async def record() -> None:
         async for event in sub:
-            if event.fields["taskStatus"] == TaskState.STAGING.value and event.fields["appId"] == "/crash":
+            if event_json(event)["taskStatus"] == TaskState.STAGING.value and event_json(event)["appId"] == "/crash":
                 launches.append(time.monotonic())
 
     import asyncio
@@ -190,14 +191,14 @@ async def test_orphan_of_this_cluster_removed_after_grace(docker_engine: Engine,
 
 async def test_group_sample_starts_web_once_db_is_healthy_and_stops_web_first(docker_engine: Engine,
                                                                               docker_client: Any) -> None:
-    from engine.groups import apps_in_group
+    from engine.model.groups import apps_in_group
 
     group = json.loads((SAMPLES / "web-stack-group.json").read_text())
-    watched = docker_engine.bus.subscribe(event_types=frozenset({"status_update_event",
+    watched = docker_engine.subscribe(event_types=frozenset({"status_update_event",
                                                                  "health_status_changed_event"}))
 
     def seen() -> list[tuple[str, str, Any]]:
-        return [(e.event_type, e.fields["appId"], e.fields.get("taskStatus", e.fields.get("alive")))
+        return [(e.event_type, event_json(e)["appId"], event_json(e).get("taskStatus", event_json(e).get("alive")))
                 for e in drain(watched)]
 
     deployments = await docker_engine.put_group(group)

@@ -34,7 +34,7 @@ async def test_http_check_turns_task_healthy(docker_engine: Engine) -> None:
     await wait_until(lambda: docker_engine.converged("/health/ok"), 30, message="healthy and deployed")
     task = only_task(docker_engine, "/health/ok")
     assert docker_engine.health[task.task_id] is True
-    (result,) = docker_engine.health_monitor.results[task.task_id].values()
+    (result,) = docker_engine.health_results(task.task_id).values()
     assert result.alive and result.first_success is not None and result.consecutive_failures == 0
 
 

@@ -9,11 +9,11 @@ from engine import (
     AppView,
     ClusterSnapshot,
     Deployment,
-    Event,
     TaskRecord,
     TaskState,
     parse_app,
 )
+from engine.events import DeploymentStepStarted, DeploymentSucceeded, EngineEvent, TaskStatusChanged
 from engine.health import HealthResult
 from engine.model import format_ts, task_id_for, with_version
 from engine.scheduler.placement import Rejection
@@ -90,19 +90,21 @@ def frozen_view() -> ConsoleView:
     return ConsoleView.of(7, snapshot, deployments, health, results)
 
 
-def frozen_events() -> tuple[Event, ...]:
+def frozen_events() -> tuple[EngineEvent, ...]:
     web3 = task_id_for("/web", "00000003-0000-4000-8000-000000000000", 3)
+
+    def status(app_id: str, task_id: str, state: TaskState, agent: str, message: str, at: float) -> TaskStatusChanged:
+        return TaskStatusChanged(app_id=app_id, task_id=task_id, state=state, message=message, agent=agent,
+                                 host=agent, ip_address=None, ports=(), version="", timestamp=at)
+
     return (
-        Event("deployment_info", {"plan": {"id": "0f1e2d3c-aaaa"}, "currentStep": {
-            "actions": [{"action": "RestartApplication", "app": "/shop/orders"}]}}, NOW - 120),
-        Event("status_update_event", {"appId": "/shop/orders", "taskId": task_id_for(
-            "/shop/orders", "00000005-0000-4000-8000-000000000000"), "taskStatus": "TASK_STAGING",
-            "slaveId": "sim-1", "message": "scale up"}, NOW - 2),
-        Event("status_update_event", {"appId": "/web", "taskId": web3, "taskStatus": "TASK_RUNNING",
-                                      "slaveId": "sim-1", "message": ""}, NOW - 42),
-        Event("deployment_success", {"id": "5e6f7a8b-aaaa-4bbb-8ccc-000000000003"}, NOW - 30),
-        Event("status_update_event", {"appId": "/crash-loop", "taskId": failure_task(), "taskStatus": "TASK_FAILED",
-                                      "slaveId": "sim-2", "message": "exited with code 1"}, NOW - 12),
+        DeploymentStepStarted(plan={"id": "0f1e2d3c-aaaa"}, app_id="/shop/orders", actions=("RestartApplication",),
+                              timestamp=NOW - 120),
+        status("/shop/orders", task_id_for("/shop/orders", "00000005-0000-4000-8000-000000000000"),
+               TaskState.STAGING, "sim-1", "scale up", NOW - 2),
+        status("/web", web3, TaskState.RUNNING, "sim-1", "", NOW - 42),
+        DeploymentSucceeded(deployment_id="5e6f7a8b-aaaa-4bbb-8ccc-000000000003", plan={}, timestamp=NOW - 30),
+        status("/crash-loop", failure_task(), TaskState.FAILED, "sim-2", "exited with code 1", NOW - 12),
     )
 
 

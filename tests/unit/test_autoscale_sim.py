@@ -11,9 +11,10 @@ import pytest
 
 from engine import AppValidationError, Engine
 from engine.agents.sim import SimAgent, SimLoad
-from engine.autoscale import AutoscalePolicy
+from engine.api.event_json import event_json
 from engine.config import PacerConfig, SchedulerConfig
-from engine.events import Event, Subscription
+from engine.events import EngineEvent, Subscription
+from engine.model.autoscale_labels import AutoscalePolicy
 from tests.conftest import wait_until
 
 
@@ -51,7 +52,7 @@ async def engine(tmp_path: Path, agents: dict[str, SimAgent]) -> AsyncIterator[E
     await e.stop()
 
 
-def drain(sub: Subscription) -> list[Event]:
+def drain(sub: Subscription) -> list[EngineEvent]:
     out = []
     while not sub.queue.empty():
         item = sub.queue.get_nowait()
@@ -76,9 +77,9 @@ async def test_memory_policy_follows_demand_up_and_back_down(engine: Engine, loa
     await asyncio.sleep(2.0)
     assert engine.get_app("/mem").instances == 5
     ups = drain(sub)
-    assert [(e.fields["from"], e.fields["to"]) for e in ups] == [(1, 3), (3, 5)] or \
-        [(e.fields["from"], e.fields["to"]) for e in ups] == [(1, 2), (2, 4), (4, 5)], ups
-    first = ups[0].fields
+    assert [(event_json(e)["from"], event_json(e)["to"]) for e in ups] == [(1, 3), (3, 5)] or \
+        [(event_json(e)["from"], event_json(e)["to"]) for e in ups] == [(1, 2), (2, 4), (4, 5)], ups
+    first = event_json(ups[0])
     assert first["appId"] == "/mem" and first["metric"] == "memory" and first["target"] == 50
     assert first["measured"] == pytest.approx(100.0) and "target 50%" in first["reason"]
     assert first["deploymentId"]
@@ -89,16 +90,16 @@ async def test_memory_policy_follows_demand_up_and_back_down(engine: Engine, loa
                      message="back to min")
     down_seconds = time.monotonic() - t1
     downs = drain(sub)
-    assert [(e.fields["from"], e.fields["to"]) for e in downs] == [(5, 3), (3, 1)], downs
-    assert all(e.fields["measured"] < 45 for e in downs)
+    assert [(event_json(e)["from"], event_json(e)["to"]) for e in downs] == [(5, 3), (3, 1)], downs
+    assert all(event_json(e)["measured"] < 45 for e in downs)
     assert up_seconds < 10 and down_seconds < 10
 
-    status = engine.autoscaler.status("/mem")
+    status = engine.autoscale_status("/mem")
     assert status is not None
     assert status["policy"]["metric"] == "memory" and status["instances"] == 1
     assert [(r["from"], r["to"]) for r in status["recent"]][-2:] == [(5, 3), (3, 1)]
     assert status["nextPossibleAt"] is not None and status["lastDecision"] is not None
-    assert engine.autoscaler.summary("/mem") is not None
+    assert engine.autoscale_summary("/mem") is not None
     sub.close()
 
 
@@ -115,8 +116,8 @@ async def test_decisions_use_the_operators_deployment_path(engine: Engine, load:
     infos = [e for e in seen if e.event_type == "deployment_info"]
     scales = [e for e in seen if e.event_type == "pacer_autoscale"]
     assert scales and len(infos) == len(scales)
-    assert all(e.fields["plan"]["steps"][0]["actions"][0]["action"] == "ScaleApplication" for e in infos)
-    assert {e.fields["deploymentId"] for e in scales} == {e.fields["plan"]["id"] for e in infos}
+    assert all(event_json(e)["plan"]["steps"][0]["actions"][0]["action"] == "ScaleApplication" for e in infos)
+    assert {event_json(e)["deploymentId"] for e in scales} == {event_json(e)["plan"]["id"] for e in infos}
     # labels survive every scale: the policy round-trips
     assert engine.get_app("/cpu").labels == app("/cpu", policy)["labels"]
     sub.close()
@@ -145,10 +146,10 @@ async def test_a_deployment_in_progress_is_never_forced(engine: Engine, load: Si
     # the creation deployment was not replaced: it finished by itself first
     events = drain(sub)
     assert [e.event_type for e in events][:1] == ["deployment_success"]
-    assert events[0].fields["id"] == dep.id
+    assert event_json(events[0])["id"] == dep.id
     assert not [e for e in events if e.event_type == "deployment_failed"]
     sub.close()
-    status = engine.autoscaler.status("/slow")
+    status = engine.autoscale_status("/slow")
     assert status is not None and status["recent"][0]["from"] == 1
 
 
@@ -163,7 +164,7 @@ async def test_bad_policy_is_refused_and_none_is_not_scaled(engine: Engine, load
     await engine.create_app(plain)
     load.set("/plain", cpus=5)
     await wait_until(lambda: engine.converged("/plain"), 5, message="deployed")
-    assert engine.autoscaler.status("/plain") is None
+    assert engine.autoscale_status("/plain") is None
 
 
 async def test_many_apps_at_scale(tmp_path: Path) -> None:
@@ -188,8 +189,8 @@ async def test_many_apps_at_scale(tmp_path: Path) -> None:
         events = drain(sub)
         per_app: dict[str, int] = {}
         for ev in events:
-            per_app[ev.fields["appId"]] = per_app.get(ev.fields["appId"], 0) + 1
-            assert ev.fields["to"] > ev.fields["from"], "only up: demand never fell"
+            per_app[event_json(ev)["appId"]] = per_app.get(event_json(ev)["appId"], 0) + 1
+            assert event_json(ev)["to"] > event_json(ev)["from"], "only up: demand never fell"
         assert all(per_app.get(a, 0) <= 9 for a in want)
         assert len(e.tasks) == sum(want.values())
         sub.close()
@@ -202,8 +203,8 @@ async def test_a_big_app_is_estimated_from_a_subset(engine: Engine, load: SimLoa
     await engine.create_app(app("/big", policy, instances=30, cpus=0.1, mem=16))
     load.set("/big", cpus=1.5)  # 0.05 cores a task: 50 %
     await wait_until(lambda: engine.converged("/big"), 10, message="30 running")
-    await wait_until(lambda: (engine.autoscaler.status("/big") or {}).get("tasksMeasured") is not None, 5,
+    await wait_until(lambda: (engine.autoscale_status("/big") or {}).get("tasksMeasured") is not None, 5,
                      message="measured")
-    status = engine.autoscaler.status("/big")
+    status = engine.autoscale_status("/big")
     assert status is not None and status["tasksMeasured"] == 20
     assert status["measured"] == pytest.approx(50, abs=1) and status["lastError"] is None

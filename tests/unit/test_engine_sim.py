@@ -12,6 +12,7 @@ import pytest
 
 from engine import DeploymentConflict, Engine, TaskState
 from engine.agents.sim import SimAgent
+from engine.api.event_json import event_json
 from engine.config import PacerConfig, SchedulerConfig
 from engine.model.ids import attempt_of, instance_of
 from tests.conftest import wait_until
@@ -177,8 +178,8 @@ async def test_priority_and_preemption_on_a_full_sim_cluster(tmp_path: Path, age
         preempted = set()
         while not statuses.queue.empty():
             event = statuses.queue.get_nowait()
-            if event is not None and event.fields["message"] == "preempted by /high (priority 10 > 0)":
-                preempted.add(event.fields["taskId"])
+            if event is not None and event_json(event)["message"] == "preempted by /high (priority 10 > 0)":
+                preempted.add(event_json(event)["taskId"])
         assert len(preempted) == 2
     finally:
         await e.stop()

@@ -63,6 +63,9 @@ class _Engine:
     class _Driver:
         kind = "docker"
 
+        def simulated_health(self, container_id: str | None) -> bool | None:
+            return None  # a real container: probe it
+
     def driver(self, agent: str) -> "_Engine._Driver":
         return self._Driver()
 

@@ -331,7 +331,7 @@ def test_pause_point_is_called_between_apps_and_changes_nothing() -> None:
     apps = [app(f"/a{i}", instances=2) for i in range(5)]
     agents = [agent("a1"), agent("a2")]
     calls: list[int] = []
-    with_pauses = reconcile(view(apps, agents, pause_point=lambda: calls.append(1)), new_id_factory())
+    with_pauses = reconcile(view(apps, agents), new_id_factory(), between_apps=lambda: calls.append(1))
     without = reconcile(view(apps, agents), new_id_factory())
     assert len(calls) == len(apps)
     assert [(l.task.task_id, l.task.agent) for l in with_pauses.launches] == \

@@ -22,8 +22,9 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
-from engine import AppValidationError, Deployment, Engine, PacerError, app_to_json
-from engine.groups import is_group
+from engine import AppValidationError, Deployment, Engine, PacerError, TaskState, app_to_json
+from engine.events import AgentLost, AgentReturned, TaskStatusChanged
+from engine.model.groups import is_group
 from tui.engine_host import ConsoleHost, ConsoleView, Update, scale_app
 from tui.render import short_task_id
 from tui.screens.deploy import DeployScreen
@@ -200,14 +201,13 @@ class MainScreen(Screen[None]):
         view = update.view
         self.view = view
         for event in update.events:
-            kind = event.event_type
-            if kind == "status_update_event" and event.fields.get("taskStatus") == "TASK_FAILED":
-                self.failures_seen[str(event.fields.get("appId", ""))] += 1
-            elif kind == "pacer_agent_unreachable":
-                self.notify(f"agent {event.fields.get('agent')}: {event.fields.get('reason', 'no answer')}",
+            if isinstance(event, TaskStatusChanged) and event.state == TaskState.FAILED:
+                self.failures_seen[event.app_id] += 1
+            elif isinstance(event, AgentLost):
+                self.notify(f"agent {event.agent}: {event.reason or 'no answer'}",
                             title="agent unreachable", severity="warning", timeout=8)
-            elif kind == "pacer_agent_reachable":
-                self.notify(f"agent {event.fields.get('agent')} answers again", title="agent back")
+            elif isinstance(event, AgentReturned):
+                self.notify(f"agent {event.agent} answers again", title="agent back")
         self.query_one(ClusterSummary).show(view)
         self.apps.show(view)
         if self._select_when_shown and self.apps.select_key(self._select_when_shown):

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any, Sequence
+from dataclasses import fields
+from typing import Sequence
 
 from textual.widgets import Log
 
-from engine import Event
+from engine.events import (
+    AgentDrainStarted,
+    AgentLost,
+    AgentResumed,
+    AgentReturned,
+    AppSubmitted,
+    AppTerminated,
+    AutoscaleDecided,
+    DeploymentFailed,
+    DeploymentStepStarted,
+    DeploymentStepSucceeded,
+    DeploymentSucceeded,
+    EngineEvent,
+    TaskStatusChanged,
+)
 from tui.render import matches, short_task_id
 
 MAX_EVENTS = 5_000
@@ -18,33 +33,35 @@ def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) + f".{int(ts * 1000) % 1000:03d}"
 
 
-def summarize(event: Event) -> str:
-    f: dict[str, Any] = event.fields
-    kind = event.event_type
-    if kind == "status_update_event":
-        msg = f": {f['message']}" if f.get("message") else ""
-        return f"{f.get('appId', '')} task {short_task_id(str(f.get('taskId', '')))} " \
-               f"{str(f.get('taskStatus', '')).removeprefix('TASK_')} on {f.get('slaveId', '?')}{msg}"
-    if kind in ("deployment_info", "deployment_step_success", "deployment_step_failure"):
-        plan = f.get("plan") or {}
-        actions = ", ".join(f"{a.get('action')} {a.get('app')}" for a in (f.get("currentStep") or {}).get("actions", []))
-        return f"{str(plan.get('id', ''))[:8]} {actions}"
-    if kind in ("deployment_success", "deployment_failed"):
-        reason = f" ({f['reason']})" if f.get("reason") else ""
-        return f"{str(f.get('id', ''))[:8]}{reason}"
-    if kind == "api_post_event":
-        return str(f.get("uri", ""))
-    if kind == "app_terminated_event":
-        return str(f.get("appId", ""))
-    if kind == "pacer_autoscale":
-        measured = f.get("measured")
-        shown = f"{measured:g}%" if isinstance(measured, (int, float)) else "?"
-        return (f"{f.get('appId', '')} {f.get('from')} -> {f.get('to')} instances: {f.get('metric')} {shown} "
-                f"against target {f.get('target')}% ({f.get('reason', '')})")
-    if kind.startswith("pacer_agent"):
-        reason = f": {f['reason']}" if f.get("reason") else ""
-        return f"{f.get('agent', '')}{reason}"
-    parts = [f"{k}={v}" for k, v in f.items() if isinstance(v, (str, int, float, bool))]
+def summarize(event: EngineEvent) -> str:
+    match event:
+        case TaskStatusChanged():
+            msg = f": {event.message}" if event.message else ""
+            return f"{event.app_id} task {short_task_id(event.task_id)} " \
+                   f"{event.state.value.removeprefix('TASK_')} on {event.agent}{msg}"
+        case DeploymentStepStarted() | DeploymentStepSucceeded():
+            actions = ", ".join(f"{a} {event.app_id}" for a in event.actions)
+            return f"{str(event.plan.get('id', ''))[:8]} {actions}"
+        case DeploymentSucceeded():
+            return event.deployment_id[:8]
+        case DeploymentFailed():
+            return f"{event.deployment_id[:8]} ({event.reason})" if event.reason else event.deployment_id[:8]
+        case AppSubmitted():
+            return event.uri
+        case AppTerminated():
+            return event.app_id
+        case AutoscaleDecided():
+            r = event.record
+            measured = r.get("measured")
+            shown = f"{measured:g}%" if isinstance(measured, (int, float)) else "?"
+            return (f"{event.app_id} {r.get('from')} -> {r.get('to')} instances: {r.get('metric')} {shown} "
+                    f"against target {r.get('target')}% ({r.get('reason', '')})")
+        case AgentLost():
+            return f"{event.agent}: {event.reason}" if event.reason else event.agent
+        case AgentReturned() | AgentDrainStarted() | AgentResumed():
+            return event.agent
+    parts = [f"{f.name}={getattr(event, f.name)}" for f in fields(event)
+             if f.name != "timestamp" and isinstance(getattr(event, f.name), (str, int, float, bool))]
     return " ".join(parts)[:200]
 
 
@@ -52,13 +69,13 @@ class EventLog(Log):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, max_lines=MAX_EVENTS, highlight=False, auto_scroll=True)
         self._kept: deque[str] = deque(maxlen=MAX_EVENTS)
-        self._unformatted: deque[Event | str] = deque(maxlen=MAX_EVENTS)
+        self._unformatted: deque[EngineEvent | str] = deque(maxlen=MAX_EVENTS)
         self.filter = ""
         self.count = 0
         self.visible = False
         """Set by the screen: while the pane is hidden, events are kept as they came and formatted when shown."""
 
-    def add(self, events: Sequence[Event], dropped: int = 0) -> None:
+    def add(self, events: Sequence[EngineEvent], dropped: int = 0) -> None:
         if dropped:
             self.add_line(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
         self._unformatted.extend(events)

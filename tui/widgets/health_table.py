@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar, Mapping
 
-from engine import AppDefinition
+from engine import AppDefinition, HealthResult
 from tui.engine_host import ConsoleView
 from tui.render import health_text, matches, short_task_id
 from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
@@ -32,18 +32,18 @@ def _hms(ts: Any) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts)) if isinstance(ts, (int, float)) else "?"
 
 
-def describe_results(results: Mapping[int, Any], state: bool | None) -> str:
+def describe_results(results: Mapping[int, HealthResult], state: bool | None) -> str:
     """The last answers of each check: how many failures in a row and why, or when it last passed."""
     parts = []
     for index, r in sorted(results.items()):
         prefix = f"#{index}: " if len(results) > 1 else ""
-        failures = getattr(r, "consecutive_failures", 0)
-        cause = getattr(r, "last_failure_cause", None)
-        if getattr(r, "probes", 1) == 0:
+        failures = r.consecutive_failures
+        cause = r.last_failure_cause
+        if r.probes == 0:
             parts.append(prefix + "no probe yet")
-        elif failures or (cause and not getattr(r, "alive", False)):
-            parts.append(prefix + f"failed {failures}x at {_hms(getattr(r, 'last_failure', None))}: {cause or '?'}")
-        elif getattr(r, "last_success", None):
+        elif failures or (cause and not r.alive):
+            parts.append(prefix + f"failed {failures}x at {_hms(r.last_failure)}: {cause or '?'}")
+        elif r.last_success:
             parts.append(prefix + f"ok at {_hms(r.last_success)}")
     if parts:
         return "; ".join(parts)
