@@ -130,7 +130,7 @@ class _Engine:
         self.config = config
 
     async def _api(self, method: str, path: str, **kw: Any) -> Any:
-        from tui.client import Api, ClientError, resolve_target
+        from cli.client import Api, ClientError, resolve_target
 
         api = Api(resolve_target(self.args, self.config))
         try:
