@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     # is installed, and `pacer --help` and `pacer --serve` import this module without needing either.
     import httpx
 
+from cli.errors import ClientError
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_TIMEOUT, EXIT_UNREACHABLE = range(7)
 
 EXIT_CODES_HELP = """exit codes:
@@ -52,13 +54,6 @@ EXIT_CODES_HELP = """exit codes:
 
 COMMANDS = ("deploy", "apps", "tasks", "scale", "restart", "rm", "logs", "deployments")
 DEFAULT_URL = "http://127.0.0.1:8080"
-
-
-class ClientError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # -- arguments ----------------------------------------------------------------------------

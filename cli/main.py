@@ -15,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from cli.errors import ClientError, ImageCommandError
 from engine import PacerConfig, PacerError, default_config, load_config
 from engine.errors import report
 
@@ -103,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app import run_console  # the only import of tui (Textual) in cli/: opening the console
 
         return run_console(config)
+    except (ClientError, ImageCommandError):
+        # run_client and run_image report these (pacer COMMAND: message, their exit code); one that
+        # escapes them is not reported as a PacerError here (it was not one before cli/errors.py)
+        raise
     except PacerError as exc:
         return report(exc)
     except KeyboardInterrupt:
