@@ -9,7 +9,10 @@
      +-- DeploymentNotFound     no deployment with that id
      +-- TaskNotFound           no task with that id
      +-- AgentError             an agent call failed
-          +-- AgentUnreachable  the agent does not answer
+     |    +-- AgentUnreachable  the agent does not answer
+     |  extended by cli/errors.py (the `pacer` command; each carries its exit code as `code`):
+     +-- ClientError            a client command (pacer deploy, apps, ...) failed
+     +-- ImageCommandError      a `pacer image` command failed
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class AgentProcess:
             log.write(f"--- start {self.starts}\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tui.cli", "--serve", "--agent-config", str(self.config)],
+                [sys.executable, "-m", "cli.main", "--serve", "--agent-config", str(self.config)],
                 cwd=ROOT, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
             )
         deadline = time.monotonic() + timeout

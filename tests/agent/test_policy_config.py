@@ -139,7 +139,7 @@ def test_agent_without_tls_on_non_loopback_exits_2_before_binding(tmp_path: Path
         token = "0123456789abcdef0123"
         state_dir = "{tmp_path / 'state'}"
     """)
-    proc = subprocess.run([sys.executable, "-m", "tui.cli", "--serve", "--agent-config", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "--serve", "--agent-config", str(path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "without TLS" in proc.stderr and "Traceback" not in proc.stderr

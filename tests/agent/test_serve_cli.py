@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "tui.cli", "--serve", "--config", str(config)],
+        return subprocess.Popen([sys.executable, "-m", "cli.main", "--serve", "--config", str(config)],
                                 cwd=ROOT, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
 
 

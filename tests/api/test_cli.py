@@ -29,7 +29,7 @@ async def pacer(*args: str, url: str | None, stdin: str | None = None, env: dict
         environ["PACER_URL"] = url
     environ.update(env or {})
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.cli", *args, cwd=ROOT, env=environ,
+        sys.executable, "-m", "cli.main", *args, cwd=ROOT, env=environ,
         stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), timeout)
@@ -178,7 +178,7 @@ async def test_target_from_config(engine: Engine, tmp_path: Path) -> None:
 
 def _cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACER_")}
-    return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -205,7 +205,7 @@ def test_serve_with_api_flag_answers_and_stops_on_sigterm(tmp_path: Path) -> Non
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PACER_")}
-    proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "--serve", "--demo", "--state", str(tmp_path / "s.db"),
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--serve", "--demo", "--state", str(tmp_path / "s.db"),
                              "--api", f"127.0.0.1:{port}"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:

@@ -59,7 +59,7 @@ class Headless:
             log.flush()
             self._run_starts_at = log.tell()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "tui.cli", "--serve", "--config", str(self.config),
+                [sys.executable, "-m", "cli.main", "--serve", "--config", str(self.config),
                  "--log-level", self.log_level],
                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log,
             )

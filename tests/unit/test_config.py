@@ -65,7 +65,7 @@ def test_bad_config_names_file_line_field(tmp_path: Path, text: str, line: int, 
 
 def test_cli_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("cpus = 4", 'cpus = "four"'))
-    proc = subprocess.run([sys.executable, "-m", "tui.cli", "--serve", "--config", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "--serve", "--config", str(path)],
                           capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parents[2])
     assert proc.returncode == 2
     assert f"{path}:14: agents[1].cpus" in proc.stderr

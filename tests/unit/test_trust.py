@@ -158,7 +158,7 @@ async def test_engine_keeps_signatures_and_sends_them_with_specs(tmp_path: Path,
 
 def test_cli_keygen_sign_print_and_state(tmp_path: Path) -> None:
     def pacer(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "tui.cli", *args], cwd=ROOT, capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT, capture_output=True, text=True,
                               timeout=60)
 
     made = pacer("image", "keygen", "--out", str(tmp_path / "rel.key"))

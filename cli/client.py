@@ -31,10 +31,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    # httpx is imported where a request is made: importing it imports Rich (its own command line) when that
+    # is installed, and `pacer --help` and `pacer --serve` import this module without needing either.
+    import httpx
+
+from cli.errors import ClientError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_TIMEOUT, EXIT_UNREACHABLE = range(7)
 
@@ -49,13 +54,6 @@ EXIT_CODES_HELP = """exit codes:
 
 COMMANDS = ("deploy", "apps", "tasks", "scale", "restart", "rm", "logs", "deployments")
 DEFAULT_URL = "http://127.0.0.1:8080"
-
-
-class ClientError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 # -- arguments ----------------------------------------------------------------------------
@@ -137,6 +135,8 @@ def resolve_target(args: argparse.Namespace, config: Any | None) -> Target:
 
 class Api:
     def __init__(self, target: Target) -> None:
+        import httpx
+
         headers = {"Accept": "application/json"}
         if target.token:
             headers["Authorization"] = f"Bearer {target.token}"
@@ -182,6 +182,8 @@ class Api:
         raise ClientError(code, f"HTTP {status}: {message}")
 
     async def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        import httpx
+
         try:
             response = await self.http.request(method, path, **kw)
         except httpx.TransportError as exc:
@@ -200,6 +202,8 @@ class Api:
 
     @contextlib.asynccontextmanager
     async def stream(self, path: str, **kw: Any) -> AsyncIterator[httpx.Response]:
+        import httpx
+
         try:
             async with self.http.stream("GET", path, timeout=httpx.Timeout(None, connect=5.0), **kw) as response:
                 if response.status_code >= 400:
@@ -271,6 +275,8 @@ class DeploymentWatch:
                 pass
 
     async def _run(self) -> None:
+        import httpx
+
         params = [("event_type", t) for t in self.TYPES]
         try:
             async with self.api.stream("/v2/events", params=params,

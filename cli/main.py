@@ -3,8 +3,8 @@
     pacer [--config F] [--demo] [--api HOST:PORT]           the console
     pacer --serve [--config F] [--api HOST:PORT]            headless engine (and API)
     pacer --serve --agent-config F                          an agent for remote engines ([agent] table)
-    pacer deploy|apps|tasks|scale|restart|rm|logs|deployments ...   API client (tui/client.py)
-    pacer image keygen|sign|signatures|unsign|verify ...           image signatures (tui/image_cmd.py)
+    pacer deploy|apps|tasks|scale|restart|rm|logs|deployments ...   API client (cli/client.py)
+    pacer image keygen|sign|signatures|unsign|verify ...           image signatures (cli/image_cmd.py)
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ import logging
 import sys
 from pathlib import Path
 
+from cli.errors import ClientError, ImageCommandError
 from engine import PacerConfig, PacerError, default_config, load_config
 from engine.errors import report
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from tui.client import EXIT_CODES_HELP, add_client_commands
+    from cli.client import EXIT_CODES_HELP, add_client_commands
 
     parser = argparse.ArgumentParser(
         prog="pacer",
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_client_commands(sub)
-    from tui.image_cmd import add_image_commands
+    from cli.image_cmd import add_image_commands
 
     add_image_commands(sub)
     return parser
@@ -87,22 +88,26 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(noisy).setLevel(logging.INFO)
     try:
         if args.command == "image":
-            from tui.image_cmd import run_image
+            from cli.image_cmd import run_image
 
             return run_image(args, _client_config(args))
         if args.command:
-            from tui.client import run_client
+            from cli.client import run_client
 
             return run_client(args, _client_config(args))
         if args.serve:
-            from tui.serve import agent_config_for, serve
+            from cli.serve import agent_config_for, serve
 
             agent, run_engine = agent_config_for(args)
             return asyncio.run(serve(resolve_config(args) if run_engine else None, agent=agent))
         config = resolve_config(args)
-        from tui.app import run_console
+        from tui.app import run_console  # the only import of tui (Textual) in cli/: opening the console
 
         return run_console(config)
+    except (ClientError, ImageCommandError):
+        # run_client and run_image report these (pacer COMMAND: message, their exit code); one that
+        # escapes them is not reported as a PacerError here (it was not one before cli/errors.py)
+        raise
     except PacerError as exc:
         return report(exc)
     except KeyboardInterrupt:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from cli.errors import ClientError, ImageCommandError
 from engine.trust import (
     ImageSignature,
     TrustKeyError,
@@ -46,13 +47,6 @@ from engine.trust import (
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 6
 DEFAULT_DOCKER = "unix:///var/run/docker.sock"
-
-
-class ImageCommandError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def add_image_commands(sub: Any) -> None:
@@ -130,7 +124,7 @@ class _Engine:
         self.config = config
 
     async def _api(self, method: str, path: str, **kw: Any) -> Any:
-        from tui.client import Api, ClientError, resolve_target
+        from cli.client import Api, resolve_target
 
         api = Api(resolve_target(self.args, self.config))
         try:
