@@ -1,7 +1,7 @@
-"""The API and the console use the engine's facade only: `Engine` members named in engine.ENGINE_FACADE.
+"""The API, the console and the command line use the engine's facade only: `Engine` members named in engine.ENGINE_FACADE.
 
 Every attribute read on an expression that holds the engine (a name `engine` or `_engine`, an attribute
-`.engine`/`._engine`, or a call `self._engine()`) in engine/api/ and tui/ must be a facade member.
+`.engine`/`._engine`, or a call `self._engine()`) in engine/api/, tui/ and cli/ must be a facade member.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import engine
 from engine import ENGINE_FACADE, Engine
 
 ROOT = Path(__file__).resolve().parents[2]
-READERS = sorted([*(ROOT / "engine" / "api").rglob("*.py"), *(ROOT / "tui").rglob("*.py")])
+READERS = sorted([*(ROOT / "engine" / "api").rglob("*.py"), *(ROOT / "tui").rglob("*.py"), *(ROOT / "cli").rglob("*.py")])
 ENGINE_NAMES = {"engine", "_engine", "docker_engine"}
 
 
