@@ -35,7 +35,8 @@ STATS_PER_AGENT = 4
 class AutoscaleHost(Protocol):
     """What the autoscaler reads and does: the apps and their tasks, stats through the agents, and scaling."""
 
-    apps: Mapping[str, AppDefinition]
+    @property
+    def apps(self) -> Mapping[str, AppDefinition]: ...
 
     def config_version_of(self, app_id: str) -> str | None: ...
 

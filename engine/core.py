@@ -385,7 +385,7 @@ class Engine:
             _log_plan(plan)
         for kill in plan.kills:
             self._kills += 1
-            self._executor.kill(replace(kill, task=ledger.tasks.get(kill.task.task_id, kill.task)))
+            self._executor.kill(replace(kill, task=ledger.tasks.get(kill.task.task_id) or kill.task))
         for launch in plan.launches:
             self._launches += 1
             self._executor.launch(launch)

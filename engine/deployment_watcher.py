@@ -8,7 +8,7 @@ every reconcile round `track` advances them and finishes those whose app reached
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from engine.events import (
     DeploymentFailed,
@@ -29,11 +29,20 @@ _COUNTS_ONLY = frozenset({"StartApplication", "ScaleApplication"})
 class DeploymentInputs(Protocol):
     """What the watcher reads to judge a deployment's progress."""
 
-    apps: Mapping[str, AppDefinition]
-    desired: Mapping[str, DesiredApp]
-    failures: Mapping[str, Mapping[str, object]]
-    waiting: Mapping[str, Waiting]
-    health: Mapping[str, bool | None]
+    @property
+    def apps(self) -> Mapping[str, AppDefinition]: ...
+
+    @property
+    def desired(self) -> Mapping[str, DesiredApp]: ...
+
+    @property
+    def failures(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+    @property
+    def waiting(self) -> Mapping[str, Waiting]: ...
+
+    @property
+    def health(self) -> Mapping[str, bool | None]: ...
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]: ...
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Coroutine, Protocol
 
 from engine.agents.base import AgentDriver, TaskSpec
 from engine.errors import AgentError, PacerError
@@ -60,8 +60,8 @@ class Executor:
         """Container id -> monotonic time its removal finished; older listings may still show it."""
         self._jobs: set[asyncio.Task[None]] = set()
 
-    def _spawn(self, coro: "asyncio.Future[None] | object", name: str) -> None:
-        job = asyncio.get_running_loop().create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        job = asyncio.get_running_loop().create_task(coro, name=name)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
 

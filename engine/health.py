@@ -99,9 +99,13 @@ class ProbeTargets(Protocol):
 class HealthHost(ProbeTargets, Protocol):
     """What the health monitor needs: the tasks, their checks, where health verdicts go, and what to do then."""
 
-    tasks: Mapping[str, TaskRecord]
-    health: MutableMapping[str, bool | None]
-    """Task id -> healthy (None: not yet known); the monitor writes its verdicts here."""
+    @property
+    def tasks(self) -> Mapping[str, TaskRecord]: ...
+
+    @property
+    def health(self) -> MutableMapping[str, bool | None]:
+        """Task id -> healthy (None: not yet known); the monitor writes its verdicts here."""
+        ...
 
     def health_checks_for(self, task: TaskRecord) -> list[HealthCheck]: ...
 

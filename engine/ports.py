@@ -27,7 +27,10 @@ class DeploymentInputsPort:
     def __init__(self, registry: AppRegistry, ledger: TaskLedger, wake: Callable[[str | None], None]) -> None:
         self._registry = registry
         self._ledger = ledger
-        self.wake = wake
+        self._wake = wake
+
+    def wake(self, app_id: str | None = None) -> None:
+        self._wake(app_id)
 
     @property
     def apps(self) -> Mapping[str, AppDefinition]:
@@ -63,9 +66,18 @@ class HealthPort:
         self._registry = registry
         self._agents = agents
         self._bus = bus
-        self.clock = clock
-        self.wake = wake
-        self.kill_unhealthy = kill_unhealthy
+        self._clock = clock
+        self._wake = wake
+        self._kill_unhealthy = kill_unhealthy
+
+    def clock(self) -> float:
+        return self._clock()
+
+    def wake(self, app_id: str | None = None) -> None:
+        self._wake(app_id)
+
+    def kill_unhealthy(self, task: TaskRecord, reason: str) -> None:
+        self._kill_unhealthy(task, reason)
 
     @property
     def tasks(self) -> Mapping[str, TaskRecord]:
@@ -101,8 +113,11 @@ class AutoscalePort:
         self._agents = agents
         self._watcher = watcher
         self._bus = bus
-        self.clock = clock
+        self._clock = clock
         self._commands = commands
+
+    def clock(self) -> float:
+        return self._clock()
 
     @property
     def apps(self) -> Mapping[str, AppDefinition]:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import socket
 import ssl
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator, TypeVar
 
 import uvicorn
 
@@ -120,3 +120,26 @@ class EmbeddedServer:
                 await self._task
         except SystemExit:
             pass
+
+
+T = TypeVar("T")
+
+
+async def until_closing(items: AsyncIterator[T], closing: asyncio.Event) -> AsyncIterator[T]:
+    """The items of a stream (a log follow) until the server closes: a shutdown never waits on an idle stream."""
+    closed = asyncio.ensure_future(closing.wait())
+    try:
+        while True:
+            nxt = asyncio.ensure_future(items.__anext__())
+            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if nxt not in done:
+                nxt.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await nxt
+                return
+            try:
+                yield nxt.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        closed.cancel()

@@ -50,7 +50,7 @@ from engine.agents.base import LABEL_CLUSTER, AgentDriver
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.netaddr import is_loopback
 from engine.policy import PolicyRefusal
-from engine.serving import EmbeddedServer, bind_socket
+from engine.serving import EmbeddedServer, bind_socket, until_closing
 
 log = logging.getLogger("pacer.agentd")
 
@@ -246,32 +246,12 @@ async def logs(request: Request) -> Response:
     async def stream() -> AsyncIterator[bytes]:
         lines = backend.follow_logs(owned, tail)
         try:
-            async for line in _until(lines, closing):
+            async for line in until_closing(lines, closing):
                 yield f"{line}\n".encode("utf-8", "replace")
         finally:
             await lines.aclose()  # type: ignore[attr-defined]
 
     return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
-
-
-async def _until(lines: AsyncIterator[str], closing: asyncio.Event) -> AsyncIterator[str]:
-    """Items of `lines` until the server closes."""
-    closed = asyncio.ensure_future(closing.wait())
-    try:
-        while True:
-            nxt = asyncio.ensure_future(lines.__anext__())
-            done, _ = await asyncio.wait({nxt, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await nxt
-                return
-            try:
-                yield nxt.result()
-            except StopAsyncIteration:
-                return
-    finally:
-        closed.cancel()
 
 
 async def exec_check(request: Request) -> Response:

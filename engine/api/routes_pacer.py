@@ -24,6 +24,7 @@ from engine.api.state import ApiState
 from engine.errors import AgentError, TaskNotFound
 from engine.model import format_ts
 from engine.scheduler.state import TaskRecord, TaskState
+from engine.serving import until_closing
 
 
 def _tail_app_id(request: Request, suffix: str) -> str:
@@ -73,7 +74,7 @@ def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
         "agents": agents,
         "deployments": [
             {"id": d.public_id, "currentStep": d.current_step, "totalSteps": d.total_steps, "reason": d.reason}
-            for d in engine.deployments.values() if d.app_id == app.id and d.status == "running"
+            for d in engine.locks(app.id)
         ],
         "lastTaskFailure": last_task_failure(failure) if failure else None,
     }
@@ -91,7 +92,7 @@ async def get_app_extension(request: Request) -> Response:
 
 
 def autoscale_json(state: ApiState, app_id: str) -> dict[str, Any]:
-    """The app's autoscaling: policy, last measurement and decision, recent changes (engine/autoscale.py)."""
+    """The app's autoscaling: policy, last measurement and decision, recent changes (engine/autoscaler.py)."""
     engine = state.engine
     app = engine.get_app(app_id)
     status = engine.autoscale_status(app.id)
@@ -122,24 +123,6 @@ async def list_agents(request: Request) -> Response:
 def _short(task_id: str) -> str:
     head, _, rest = task_id.partition(".instance-")
     return f"{head}.{rest[:8]}" if rest else task_id
-
-
-async def _until_closing(state: ApiState, lines: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Stop a log stream when the server shuts down."""
-    closing = asyncio.ensure_future(state.closing.wait())
-    try:
-        while True:
-            nxt = asyncio.ensure_future(lines.__anext__())
-            done, _ = await asyncio.wait({nxt, closing}, return_when=asyncio.FIRST_COMPLETED)
-            if nxt not in done:
-                nxt.cancel()
-                return
-            try:
-                yield nxt.result()
-            except StopAsyncIteration:
-                return
-    finally:
-        closing.cancel()
 
 
 async def _merged(state: ApiState, tasks: list[TaskRecord], tail: int, prefix: bool) -> AsyncIterator[bytes]:
@@ -174,7 +157,7 @@ async def _logs(request: Request, tasks: list[TaskRecord], prefix: bool) -> Resp
     tail = int_param(request, "tail", 200, low=0, high=100_000)
     tasks = [t for t in tasks if t.container_id]
     if flag(request, "follow"):
-        return StreamingResponse(_until_closing(state, _merged(state, tasks, tail, prefix)),
+        return StreamingResponse(until_closing(_merged(state, tasks, tail, prefix), state.closing),
                                  media_type="text/plain; charset=utf-8")
     out: list[str] = []
     for t in tasks:

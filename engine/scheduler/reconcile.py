@@ -352,10 +352,11 @@ class _Reconciler:
             if pause is not None:
                 pause()
         for app_id, vacated in self._vacated.items():
-            app = view.apps.get(app_id)
+            its_app = view.apps.get(app_id)
             # Only the current version's instances wait, and never more of them than the app runs.
-            keep = [v for v in vacated if app is not None and v.config_version == app.config_version]
-            plan.relaunch[app_id] = tuple(keep[-app.instances:]) if app is not None and app.instances > 0 else ()
+            keep = [v for v in vacated if its_app is not None and v.config_version == its_app.config_version]
+            plan.relaunch[app_id] = tuple(keep[-its_app.instances:]) \
+                if its_app is not None and its_app.instances > 0 else ()
         plan.placement_cursor = usage.cursor
 
     def _kill(self, task: TaskRecord, reason: str) -> None:
