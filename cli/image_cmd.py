@@ -126,7 +126,10 @@ class _Engine:
     async def _api(self, method: str, path: str, **kw: Any) -> Any:
         from cli.client import Api, resolve_target
 
-        api = Api(resolve_target(self.args, self.config))
+        try:
+            api = Api(resolve_target(self.args, self.config))
+        except ClientError as exc:  # a bad PACER_CACERT or URL: reported like any other failed call
+            raise ImageCommandError(exc.code, exc.message) from None
         try:
             return await api.json(method, path, **kw)
         except ClientError as exc:

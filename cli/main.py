@@ -104,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from tui.app import run_console  # the only import of tui (Textual) in cli/: opening the console
 
         return run_console(config)
-    except (ClientError, ImageCommandError):
-        # run_client and run_image report these (pacer COMMAND: message, their exit code); one that
-        # escapes them is not reported as a PacerError here (it was not one before cli/errors.py)
-        raise
+    except (ClientError, ImageCommandError) as exc:
+        # run_client and run_image report these themselves; one that escapes them still gets its exit code
+        print(f"pacer: {exc.message}", file=sys.stderr)
+        return exc.code
     except PacerError as exc:
         return report(exc)
     except KeyboardInterrupt:

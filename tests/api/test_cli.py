@@ -272,3 +272,11 @@ async def test_deploy_a_group_file_or_several_apps_as_one_deployment(server: Api
     assert rc == 0, err
     assert "/a, /b: deployed" in out and out.count("deployed") == 1, "one deployment for both"
     assert engine.running_count("/a") == engine.running_count("/b") == 1
+
+
+async def test_an_unusable_ca_certificate_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-ca.pem"
+    for args in (("image", "signatures"), ("apps",)):
+        rc, out, err = await pacer(*args, url="https://127.0.0.1:9", env={"PACER_CACERT": str(missing)})
+        assert rc == 2, (args, out, err)
+        assert "Traceback" not in err and str(missing) in err and len(err.strip().splitlines()) == 1, err
