@@ -1,6 +1,6 @@
 """The app model: Marathon-compatible app definitions, ids and timestamps."""
 
-from engine.model.app import (
+from engine.model.validation import (
     READ_ONLY_APP_FIELDS,
     VERSION_ONLY_MESSAGE,
     AppDefinition,
