@@ -28,8 +28,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from engine.autoscale import policy_errors
 from engine.errors import AppValidationError, FieldError
+from engine.model.autoscale_labels import policy_errors
 from engine.model.field_errors import _describe, translate_errors
 from engine.model.normalize import normalize
 from engine.model.schema import (
@@ -101,7 +101,7 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
         errors.extend(translate_errors(exc))
     Checks(errors).run(d, default_image=default_image, check_image=not stored)
     if not stored:
-        errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: engine/autoscale.py
+        errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: autoscale_labels.py
         errors.extend(isolation_errors(d.get("labels"), d.get("container")))  # pacer.read-only &c.: engine/policy.py
     if errors or raw is None:
         _raise(errors)

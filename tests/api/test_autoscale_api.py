@@ -7,7 +7,7 @@ import httpx
 from engine import Engine
 from engine.agents.sim import SimAgent
 from engine.api import ApiServer
-from engine.autoscale import AutoscalePolicy
+from engine.model.autoscale_labels import AutoscalePolicy
 from tests.api.conftest import app_body
 from tests.api.sse_client import open_stream
 from tests.conftest import wait_until

@@ -10,18 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import AppValidationError
-from engine.autoscale import (
-    AutoscalePolicy,
-    Decision,
-    Sample,
-    cpu_percent,
-    decide,
-    memory_percent,
-    parse_policy,
-    policy_errors,
-    policy_of,
-)
+from engine.autoscale import Decision, Sample, cpu_percent, decide, memory_percent
 from engine.model import app_from_json, app_to_json, parse_app
+from engine.model.autoscale_labels import AutoscalePolicy, parse_policy, policy_errors, policy_of
 
 P = "pacer.autoscale."
 

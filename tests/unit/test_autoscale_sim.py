@@ -11,9 +11,9 @@ import pytest
 
 from engine import AppValidationError, Engine
 from engine.agents.sim import SimAgent, SimLoad
-from engine.autoscale import AutoscalePolicy
 from engine.config import PacerConfig, SchedulerConfig
 from engine.events import Event, Subscription
+from engine.model.autoscale_labels import AutoscalePolicy
 from tests.conftest import wait_until
 
 
