@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from engine.errors import AppValidationError, FieldError
 from engine.model.autoscale_labels import policy_errors
 from engine.model.field_errors import _describe, translate_errors
+from engine.model.isolation_labels import isolation_errors
 from engine.model.normalize import normalize
 from engine.model.schema import (
     _JSON_INPUT,
@@ -47,7 +48,6 @@ from engine.model.schema import (
     Volume,
 )
 from engine.model.validation import Checks, _get, _nonempty_list, _obj, cross_checks
-from engine.policy import isolation_errors
 
 __all__ = [
     "app_from_json",
@@ -102,7 +102,7 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
     Checks(errors).run(d, default_image=default_image, check_image=not stored)
     if not stored:
         errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: autoscale_labels.py
-        errors.extend(isolation_errors(d.get("labels"), d.get("container")))  # pacer.read-only &c.: engine/policy.py
+        errors.extend(isolation_errors(d.get("labels"), d.get("container")))  # pacer.read-only &c.: isolation_labels.py
     if errors or raw is None:
         _raise(errors)
     assert raw is not None
