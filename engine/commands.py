@@ -21,7 +21,6 @@ from engine.errors import (
     FieldError,
     TaskNotFound,
 )
-from engine.groups import read_group, replaced
 from engine.model import (
     AppDefinition,
     app_from_json,
@@ -35,10 +34,11 @@ from engine.model import (
     parse_ts,
     with_version,
 )
+from engine.model.groups import read_group, replaced
+from engine.model.service_ports import assign_service_ports, service_ports
 from engine.scheduler.deployments import Deployment, progress, steps_for
 from engine.scheduler.reconcile import Kill
 from engine.scheduler.state import TaskRecord, TaskState
-from engine.service_ports import assign_service_ports, service_ports
 from engine.specs import desired_app
 
 if TYPE_CHECKING:

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from engine.api.http import dumps
 from engine.model import AppDefinition, app_to_json, format_ts, instance_of
+from engine.model.service_ports import service_ports as service_ports_of
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.state import TaskRecord, TaskState
-from engine.service_ports import service_ports as service_ports_of
 
 if TYPE_CHECKING:
     from engine.core import Engine

@@ -23,8 +23,8 @@ from engine.api.routes_apps import api, client_ip
 from engine.api.state import ApiState
 from engine.commands import AppChange
 from engine.errors import AppValidationError, FieldError
-from engine.groups import absolute, apps_in_group
 from engine.model import AppDefinition, app_to_json, format_ts, normalize_app_id
+from engine.model.groups import absolute, apps_in_group
 from engine.scheduler.deployments import steps_for
 
 

@@ -190,7 +190,7 @@ async def test_orphan_of_this_cluster_removed_after_grace(docker_engine: Engine,
 
 async def test_group_sample_starts_web_once_db_is_healthy_and_stops_web_first(docker_engine: Engine,
                                                                               docker_client: Any) -> None:
-    from engine.groups import apps_in_group
+    from engine.model.groups import apps_in_group
 
     group = json.loads((SAMPLES / "web-stack-group.json").read_text())
     watched = docker_engine.bus.subscribe(event_types=frozenset({"status_update_event",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine import AppValidationError, parse_app
-from engine.service_ports import assign_service_ports, service_ports
+from engine.model.service_ports import assign_service_ports, service_ports
 
 
 def bridge(app_id: str, *service: int) -> object:

@@ -18,7 +18,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from engine.groups import absolute, is_group, read_group
+from engine.model.groups import absolute, is_group, read_group
 
 SEED = "example-app.json"
 

@@ -23,7 +23,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static, TabbedContent, TabPane
 
 from engine import AppValidationError, Deployment, Engine, PacerError, app_to_json
-from engine.groups import is_group
+from engine.model.groups import is_group
 from tui.engine_host import ConsoleHost, ConsoleView, Update, scale_app
 from tui.render import short_task_id
 from tui.screens.deploy import DeployScreen
