@@ -379,14 +379,10 @@ async def _progress_text(api: Api, d: dict[str, Any], app_id: str, deleting: boo
 # -- app files ------------------------------------------------------------------------------
 
 
-def is_group(data: Any) -> bool:
-    """A Marathon group file: an id with apps or groups under it."""
-    return isinstance(data, dict) and isinstance(data.get("id"), str) and any(
-        isinstance(data.get(key), list) for key in ("apps", "groups"))
-
-
 def read_app_file(name: str) -> list[dict[str, Any]] | dict[str, Any]:
     """The apps of a JSON or TOML file (one app, a list, or {"apps": [...]}); a group file as it is."""
+    from engine.model.groups import is_group
+
     if name == "-":
         text = sys.stdin.read()
         source = "<stdin>"

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from engine.agents.base import PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, attempt_of, container_name_for
-from engine.policy import Isolation, isolation_of
+from engine.model.isolation_labels import Isolation, isolation_of
 from engine.scheduler.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
 from engine.trust import ImageSignature
 

@@ -1,6 +1,28 @@
 """The app model: Marathon-compatible app definitions, ids and timestamps."""
 
-from engine.model.app import (
+from engine.model.ids import (
+    app_id_from_task_id,
+    app_id_problems,
+    attempt_of,
+    container_name_for,
+    group_of,
+    instance_id_for,
+    instance_of,
+    next_attempt,
+    normalize_app_id,
+    resolve_app_id,
+    task_id_for,
+)
+from engine.model.marathon_json import (
+    app_from_json,
+    app_to_json,
+    config_equal,
+    merge_app_json,
+    parse_app,
+    parse_app_version_only,
+    with_version,
+)
+from engine.model.schema import (
     READ_ONLY_APP_FIELDS,
     VERSION_ONLY_MESSAGE,
     AppDefinition,
@@ -28,29 +50,9 @@ from engine.model.app import (
     UnreachableStrategy,
     UpgradeStrategy,
     Volume,
-    app_from_json,
-    app_to_json,
-    config_equal,
-    constraint_problem,
-    merge_app_json,
-    parse_app,
-    parse_app_version_only,
-    with_version,
-)
-from engine.model.ids import (
-    app_id_from_task_id,
-    app_id_problems,
-    attempt_of,
-    container_name_for,
-    group_of,
-    instance_id_for,
-    instance_of,
-    next_attempt,
-    normalize_app_id,
-    resolve_app_id,
-    task_id_for,
 )
 from engine.model.timefmt import format_ts, parse_ts
+from engine.model.validation import constraint_problem
 
 __all__ = [
     "READ_ONLY_APP_FIELDS",

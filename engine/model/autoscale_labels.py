@@ -1,4 +1,4 @@
-"""The autoscale policy an app carries in its labels (`pacer.autoscale.*`): reading and checking it.
+"""The autoscaling policy an app carries in its labels: read and checked here, applied by engine.autoscaler.
 
 The policy lives in the app's labels, so every Marathon client round-trips it
 unchanged and it can be set from the console's editor or the API::
@@ -15,6 +15,8 @@ unchanged and it can be set from the console's editor or the API::
       "pacer.autoscale.tolerance": "0.1",   # no change while within target * (1 +- tolerance)
       "pacer.autoscale.enabled": "true"     # false: keep the policy but make no decisions
     }
+
+`policy_errors` is what parse_app reports for these labels (each at /labels/<key>).
 """
 
 from __future__ import annotations

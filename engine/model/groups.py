@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from engine.errors import FieldError
-from engine.model import normalize_app_id
+from engine.model.ids import normalize_app_id
 
 GROUP_KEYS = frozenset({"id", "apps", "groups", "dependencies", "version", "scaleBy", "pods", "enforceRole"})
 

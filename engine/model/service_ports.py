@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from engine.errors import AppValidationError, FieldError
-from engine.model import AppDefinition
+from engine.model.schema import AppDefinition
 
 SERVICE_PORT_RANGE = (10000, 20000)
 

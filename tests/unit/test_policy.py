@@ -16,11 +16,11 @@ from engine.agents.sim import SimAgent
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig, load_config
 from engine.errors import AppValidationError, ConfigError
 from engine.model import parse_app
+from engine.model.isolation_labels import Isolation, isolation_of
 from engine.policy import (
     DEFAULT_CAPABILITIES,
     AgentPolicy,
     ClusterPolicy,
-    Isolation,
     PolicyRefusal,
     app_requirements,
     capabilities_of_mask,
@@ -28,7 +28,6 @@ from engine.policy import (
     container_profile,
     image_allowed,
     image_refusals,
-    isolation_of,
     merge_policies,
     refusals,
 )

@@ -1,0 +1,508 @@
+"""Value and combination checks of an app body: `Checks` on the raw (decoded, null-stripped) body, before
+normalisation; `cross_checks` on the normalised app (the rules that need its final ports).
+
+`Checks` is tolerant of wrong types (pydantic reports those), so a type error
+and a range error elsewhere are reported together. `constraint_problem` is
+Marathon's message for a bad constraint.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, TypeGuard
+
+from engine.errors import FieldError
+from engine.model.field_errors import _describe, _escape, _num_text
+from engine.model.ids import app_id_problems, group_of, normalize_app_id, resolve_app_id
+from engine.model.schema import AppDefinition
+
+__all__ = ["NO_DEFAULT_IMAGE_MESSAGE", "Checks", "constraint_problem", "cross_checks"]
+
+NO_DEFAULT_IMAGE_MESSAGE = (
+    "an app without a container runs in the cluster's default image, but [scheduler] default_image is not set"
+)
+
+_PORT_NAME_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_EXECUTOR_RE = re.compile(r"//cmd|/?[^/]+(?:/[^/]+)*|")
+_JAVA_INT_RE = re.compile(r"[+-]?\d+")
+_IS_VALUE_RE = re.compile(r"[a-zA-Z0-9_/.-]*")
+_CONSTRAINT_OPERATORS = frozenset({"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"})
+_OPERATOR_MESSAGE = "operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS"
+_HEALTH_PORT_MESSAGE = (
+    "Health check port indices must address an element of the ports array or container port mappings."
+)
+
+
+def _is_num(v: Any) -> TypeGuard[float]:
+    return (type(v) is int or type(v) is float) and not math.isnan(v)
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int or (type(v) is float and v.is_integer())
+
+
+def _obj(v: Any) -> dict[str, Any] | None:
+    return v if type(v) is dict else None
+
+
+def _lst(v: Any) -> list[Any]:
+    return v if type(v) is list else []
+
+
+def _nonempty_list(v: Any) -> TypeGuard[list[Any]]:
+    return type(v) is list and len(v) > 0
+
+
+def _get(obj: dict[str, Any] | None, key: str) -> Any:
+    return None if obj is None else obj.get(key)
+
+
+def _java_int(text: str) -> bool:
+    return bool(_JAVA_INT_RE.fullmatch(text)) and -(2**31) <= int(text) < 2**31
+
+
+def constraint_problem(constraint: list[str]) -> str | None:
+    """Marathon's message for a bad constraint (reference §3.3), or None when it is valid."""
+    if len(constraint) not in (2, 3):
+        return "Each constraint must have either 2 or 3 fields"
+    field, op = constraint[0], constraint[1].upper()
+    value = constraint[2] if len(constraint) == 3 else None
+    if not field:
+        return "missing field for constraint declaration"
+    if op not in _CONSTRAINT_OPERATORS:
+        return _OPERATOR_MESSAGE
+    if op == "UNIQUE":
+        return "UNIQUE does not accept a value" if value is not None else None
+    if op == "CLUSTER":
+        return None
+    if op == "GROUP_BY":
+        if value is not None and not _java_int(value):
+            return "GROUP BY must define an integer value or else no value at all"
+        return None
+    if op == "MAX_PER":
+        return None if value is not None and _java_int(value) else "MAX_PER requires an integer value"
+    if op in ("LIKE", "UNLIKE"):
+        if not value:
+            return "LIKE and UNLIKE require a non-empty, regular expression value"
+        try:
+            re.compile(value)
+        except re.error:
+            return f"'{value}' is not a valid regular expression"
+        return None
+    # IS
+    if value is None:
+        return "IS requires a value"
+    if not _IS_VALUE_RE.fullmatch(value):
+        return (
+            "IS only supports Mesos text and float values "
+            "(see http://mesos.apache.org/documentation/latest/attributes-resources/)"
+        )
+    return None
+
+
+class Checks:
+    """Value and combination rules on the raw (null-stripped) body."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+
+    def add(self, path: str, message: str) -> None:
+        self.errors.append(FieldError(path, message))
+
+    # small helpers ------------------------------------------------------- #
+
+    def at_least(self, obj: dict[str, Any] | None, key: str, path: str, low: float) -> None:
+        v = _get(obj, key)
+        if _is_num(v) and v < low:
+            self.add(path, f"must be >= {_num_text(low)}, got {_num_text(v)}")
+
+    def between(self, obj: dict[str, Any] | None, key: str, path: str, low: float, high: float) -> None:
+        v = _get(obj, key)
+        if _is_num(v) and not low <= v <= high:
+            self.add(path, f"must be between {_num_text(low)} and {_num_text(high)}, got {_num_text(v)}")
+
+    def port(self, obj: dict[str, Any] | None, key: str, path: str) -> None:
+        self.between(obj, key, path, 0, 65535)
+
+    def app_id(self, value: Any, path: str) -> None:
+        if isinstance(value, str):
+            for problem in app_id_problems(normalize_app_id(value)):
+                self.add(path, problem)
+
+    # the rules ----------------------------------------------------------- #
+
+    def run(self, d: dict[str, Any], *, default_image: str | None, check_image: bool) -> None:
+        self.app_id(d.get("id"), "/id")
+        self.command(d, default_image=default_image, check_image=check_image)
+        self.resources(d)
+        self.networking(d)
+        self.ports_and_fetch(d)
+        self.env_and_secrets(d)
+        self.constraints(d)
+        self.strategies(d)
+        self.health_checks(d)
+        self.readiness_checks(d)
+        own = d.get("id")
+        group = group_of(own) if isinstance(own, str) else "/"
+        for i, dep in enumerate(_lst(d.get("dependencies"))):
+            if isinstance(dep, str):
+                resolved = resolve_app_id(dep, group)
+                if resolved is None:
+                    self.add(f"/dependencies/{i}", f"'{dep}' climbs above the root group from {group}")
+                else:
+                    self.app_id(resolved, f"/dependencies/{i}")
+        roles = d.get("acceptedResourceRoles")
+        if type(roles) is list and not roles:
+            self.add("/acceptedResourceRoles", "must not be empty when given")
+        executor = d.get("executor")
+        if isinstance(executor, str) and not _EXECUTOR_RE.fullmatch(executor):
+            self.add("/executor", f"must be '//cmd', a path or empty, got {_describe(executor)}")
+
+    def command(self, d: dict[str, Any], *, default_image: str | None, check_image: bool) -> None:
+        cmd, args, container = d.get("cmd"), d.get("args"), d.get("container")
+        if cmd == "":
+            self.add("/cmd", "must not be an empty string")
+        has_cmd = cmd is not None
+        has_args = _nonempty_list(args)
+        if has_cmd and has_args:
+            self.add("/", "cmd and args are mutually exclusive: give one of them, not both")
+        elif not has_cmd and not has_args and container is None:
+            self.add("/", "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.")
+        if check_image and default_image is None:
+            c = _obj(container)
+            if container is None and (has_cmd or has_args):
+                self.add("/container", NO_DEFAULT_IMAGE_MESSAGE)
+            elif c is not None and c.get("type") == "MESOS" and c.get("docker") is None:
+                self.add(
+                    "/container/docker",
+                    "a MESOS container without docker.image runs in the cluster's default image, "
+                    "but [scheduler] default_image is not set",
+                )
+
+    def resources(self, d: dict[str, Any]) -> None:
+        for key in ("cpus", "mem", "disk", "instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):
+            self.at_least(d, key, f"/{key}", 0)
+        self.at_least(d, "taskKillGracePeriodSeconds", "/taskKillGracePeriodSeconds", 0)
+        self.at_least(d, "taskRateLimit", "/taskRateLimit", 0)
+        self.at_least(d, "backoffFactor", "/backoffFactor", 1)
+        gpus = d.get("gpus")
+        if _is_num(gpus) and gpus > 0:
+            self.add("/gpus", f"GPUs are not supported by pacer: must be 0, got {_num_text(gpus)}")
+        ex = _obj(d.get("executorResources"))
+        for key in ("cpus", "mem", "disk"):
+            self.at_least(ex, key, f"/executorResources/{key}", 0)
+        limits = _obj(d.get("resourceLimits"))
+        if limits is not None:
+            for key, default in (("cpus", 1.0), ("mem", 128.0)):
+                v = limits.get(key)
+                if v is None or v == "unlimited":
+                    continue
+                request = d.get(key, default)
+                if not _is_num(v):
+                    self.add(f"/resourceLimits/{key}", f'must be a number or "unlimited", got {_describe(v)}')
+                elif _is_num(request) and v < request:
+                    self.add(
+                        f"/resourceLimits/{key}",
+                        f'must be >= {key} ({_num_text(request)}) or "unlimited", got {_num_text(v)}',
+                    )
+
+    def port_mappings(self, mappings: Any, base: str) -> None:
+        seen: set[str] = set()
+        for i, pm in enumerate(_lst(mappings)):
+            pm = _obj(pm)
+            if pm is None:
+                continue
+            for key in ("containerPort", "hostPort", "servicePort"):
+                self.port(pm, key, f"{base}/{i}/{key}")
+            self.port_name(pm.get("name"), f"{base}/{i}/name", seen, "port mapping")
+
+    def port_name(self, name: Any, path: str, seen: set[str], what: str) -> None:
+        if not isinstance(name, str):
+            return
+        if not _PORT_NAME_RE.fullmatch(name):
+            self.add(path, f"must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$, got {_describe(name)}")
+        elif name in seen:
+            self.add(path, f"duplicate {what} name '{name}'")
+        seen.add(name)
+
+    def networking(self, d: dict[str, Any]) -> None:
+        c = _obj(d.get("container"))
+        ctype = _get(c, "type") or "DOCKER"
+        dk = _obj(_get(c, "docker"))
+        legacy = _get(dk, "network")
+        networks = d.get("networks")
+        ip = d.get("ipAddress")
+        has_networks = _nonempty_list(networks)
+        if c is not None:
+            if ctype == "DOCKER" and c.get("docker") is None:
+                self.add("/container/docker", "is required for container type DOCKER")
+            if dk is not None:
+                image = dk.get("image")
+                if isinstance(image, str) and not image.strip():
+                    self.add("/container/docker/image", "must not be empty")
+                if dk.get("credential") is not None:
+                    self.add(
+                        "/container/docker/credential",
+                        "is not supported: agents pull images with their own registry credentials",
+                    )
+                pull = dk.get("pullConfig")
+                if pull is not None and ctype == "DOCKER":
+                    self.add("/container/docker/pullConfig", "is only supported with container type MESOS")
+                secret = _get(_obj(pull), "secret")
+                if isinstance(secret, str) and secret not in (_obj(d.get("secrets")) or {}):
+                    self.add("/container/docker/pullConfig/secret", f"references an undefined secret '{secret}'")
+            if c.get("linuxInfo") is not None and ctype == "DOCKER":
+                self.add("/container/linuxInfo", "is only supported with container type MESOS")
+            pms, dpms = c.get("portMappings"), _get(dk, "portMappings")
+            if _nonempty_list(pms) and _nonempty_list(dpms):
+                self.add("/container/docker/portMappings", "cannot specify both portMappings and docker.portMappings")
+            self.port_mappings(pms, "/container/portMappings")
+            self.port_mappings(dpms, "/container/docker/portMappings")
+            self.volumes(c.get("volumes"))
+            if legacy is not None and has_networks:
+                self.add(
+                    "/container/docker/network",
+                    "cannot mix deprecated and canonical network APIs: use networks, not docker.network",
+                )
+            if legacy == "NONE":
+                for path, value in (("/container/portMappings", pms), ("/container/docker/portMappings", dpms)):
+                    if _nonempty_list(value):
+                        self.add(path, "port mappings are not allowed with docker network NONE")
+                for key in ("portDefinitions", "ports"):
+                    if _nonempty_list(d.get(key)):
+                        self.add(f"/{key}", "ports are not allowed with docker network NONE")
+                if ip is not None:
+                    self.add("/ipAddress", "unsupported docker network type NONE with ipAddress")
+        if _nonempty_list(networks):
+            modes = [n.get("mode") or "container" for n in networks if type(n) is dict]
+            if len(networks) > 1 and ("host" in modes or "container/bridge" in modes):
+                self.add("/networks", "host and container/bridge networking cannot be combined with other networks")
+            if ctype == "DOCKER" and modes.count("container") > 1:
+                self.add("/networks", "a DOCKER container can join at most one container network")
+            if ip is not None:
+                self.add("/ipAddress", "cannot mix deprecated and canonical network APIs: use networks, not ipAddress")
+        ipo = _obj(ip)
+        discovery_ports = _get(_obj(_get(ipo, "discovery")), "ports")
+        if _nonempty_list(discovery_ports):
+            if c is not None and ctype == "DOCKER":
+                self.add(
+                    "/ipAddress/discovery/ports", "ipAddress.discovery.ports do not apply for container type DOCKER"
+                )
+            elif _nonempty_list(_get(c, "portMappings")):
+                self.add(
+                    "/ipAddress/discovery/ports",
+                    "container.portMappings and ipAddress.discovery.ports must not both be set",
+                )
+            for i, p in enumerate(discovery_ports):
+                self.between(_obj(p), "number", f"/ipAddress/discovery/ports/{i}/number", 0, 65535)
+
+    def volumes(self, volumes: Any) -> None:
+        for i, vol in enumerate(_lst(volumes)):
+            vol = _obj(vol)
+            if vol is None:
+                continue
+            base = f"/container/volumes/{i}"
+            kinds = [k for k in ("hostPath", "persistent", "external", "secret") if vol.get(k) is not None]
+            if len(kinds) != 1:
+                self.add(base, "a volume needs exactly one of hostPath, persistent, external or secret")
+            cpath = vol.get("containerPath")
+            if cpath == "":
+                self.add(f"{base}/containerPath", "must not be empty")
+            if vol.get("hostPath") == "":
+                self.add(f"{base}/hostPath", "must not be empty")
+            persistent = _obj(vol.get("persistent"))
+            if persistent is not None:
+                size = persistent.get("size")
+                if _is_num(size) and size <= 0:
+                    self.add(f"{base}/persistent/size", f"must be > 0, got {_num_text(size)}")
+                if isinstance(cpath, str) and "/" in cpath:
+                    self.add(f"{base}/containerPath", "a persistent volume's containerPath must not contain '/'")
+                if vol.get("mode") not in (None, "RW"):
+                    self.add(f"{base}/mode", "must be RW for a persistent volume")
+
+    def ports_and_fetch(self, d: dict[str, Any]) -> None:
+        if _nonempty_list(d.get("ports")) and _nonempty_list(d.get("portDefinitions")):
+            self.add("/ports", "cannot specify both ports and portDefinitions")
+        if _nonempty_list(d.get("uris")) and _nonempty_list(d.get("fetch")):
+            self.add("/uris", "cannot specify both uris and fetch fields")
+        for i, p in enumerate(_lst(d.get("ports"))):
+            if _is_num(p) and not 0 <= p <= 65535:
+                self.add(f"/ports/{i}", f"must be between 0 and 65535, got {_num_text(p)}")
+        names: set[str] = set()
+        ports: set[int] = set()
+        for i, pd in enumerate(_lst(d.get("portDefinitions"))):
+            pd = _obj(pd)
+            if pd is None:
+                continue
+            self.port(pd, "port", f"/portDefinitions/{i}/port")
+            port = pd.get("port")
+            if _is_int(port) and port:
+                if port in ports:
+                    self.add(f"/portDefinitions/{i}/port", f"duplicate port {_num_text(port)}")
+                ports.add(port)
+            self.port_name(pd.get("name"), f"/portDefinitions/{i}/name", names, "port definition")
+        for i, art in enumerate(_lst(d.get("fetch"))):
+            if _get(_obj(art), "uri") == "":
+                self.add(f"/fetch/{i}/uri", "must not be empty")
+        for key in ("uris", "storeUrls"):
+            for i, uri in enumerate(_lst(d.get(key))):
+                if uri == "":
+                    self.add(f"/{key}/{i}", "must not be empty")
+
+    def env_and_secrets(self, d: dict[str, Any]) -> None:
+        env = _obj(d.get("env"))
+        secrets = _obj(d.get("secrets")) or {}
+        if env is None:
+            return
+        for key, value in env.items():
+            if isinstance(value, str):
+                continue
+            path = f"/env/{_escape(key)}"
+            ref = _obj(value)
+            if ref is not None and set(ref) == {"secret"} and isinstance(ref["secret"], str):
+                if ref["secret"] not in secrets:
+                    self.add(path, f"references an undefined secret '{ref['secret']}'")
+                continue
+            self.add(path, f'must be a string or {{"secret": "<name>"}}, got {_describe(value)}')
+
+    def constraints(self, d: dict[str, Any]) -> None:
+        for i, c in enumerate(_lst(d.get("constraints"))):
+            if type(c) is not list or not all(isinstance(x, str) for x in c):
+                continue  # pydantic reports the types
+            problem = constraint_problem(c)
+            if problem is not None:
+                self.add(f"/constraints/{i}", problem)
+
+    def strategies(self, d: dict[str, Any]) -> None:
+        up = _obj(d.get("upgradeStrategy"))
+        for key in ("minimumHealthCapacity", "maximumOverCapacity"):
+            self.between(up, key, f"/upgradeStrategy/{key}", 0, 1)
+        un = _obj(d.get("unreachableStrategy"))
+        if un is not None:
+            self.at_least(un, "inactiveAfterSeconds", "/unreachableStrategy/inactiveAfterSeconds", 0)
+            self.at_least(un, "expungeAfterSeconds", "/unreachableStrategy/expungeAfterSeconds", 0)
+            inactive = un.get("inactiveAfterSeconds", 300)
+            expunge = un.get("expungeAfterSeconds", 600)
+            if _is_num(inactive) and _is_num(expunge) and inactive > expunge:
+                self.add(
+                    "/unreachableStrategy/inactiveAfterSeconds",
+                    f"must be <= expungeAfterSeconds ({_num_text(expunge)}), got {_num_text(inactive)}",
+                )
+        res = _obj(d.get("residency"))
+        if res is not None and not _is_resident(d):
+            self.add("/residency", "is only allowed for resident apps (with persistent volumes)")
+        self.at_least(res, "relaunchEscalationTimeoutSeconds", "/residency/relaunchEscalationTimeoutSeconds", 0)
+        labels = _obj(d.get("labels")) or {}
+        if labels.get("MARATHON_SINGLE_INSTANCE_APP") == "true":
+            instances = d.get("instances")
+            if _is_num(instances) and instances > 1:
+                self.add("/instances", "Single instance app may only have one instance")
+            for key in ("minimumHealthCapacity", "maximumOverCapacity"):
+                v = _get(up, key)
+                if _is_num(v) and v != 0:
+                    self.add(
+                        f"/upgradeStrategy/{key}",
+                        f"must be 0 for a single instance app (label MARATHON_SINGLE_INSTANCE_APP), got {_num_text(v)}",
+                    )
+        if _is_resident(d):
+            v = _get(up, "maximumOverCapacity")
+            if _is_num(v) and v != 0:
+                self.add(
+                    "/upgradeStrategy/maximumOverCapacity",
+                    f"must be 0 for a resident app (persistent volumes), got {_num_text(v)}",
+                )
+
+    def health_checks(self, d: dict[str, Any]) -> None:
+        c = _obj(d.get("container"))
+        is_docker = c is not None and (c.get("type") or "DOCKER") == "DOCKER"
+        mesos = 0
+        for i, hc in enumerate(_lst(d.get("healthChecks"))):
+            hc = _obj(hc)
+            if hc is None:
+                continue
+            base = f"/healthChecks/{i}"
+            protocol = hc.get("protocol") or "HTTP"
+            if protocol == "COMMAND":
+                command = hc.get("command")
+                if command is None:
+                    self.add(f"{base}/command", "is required for protocol COMMAND")
+                elif _get(_obj(command), "value") == "":
+                    self.add(f"{base}/command/value", "must not be empty")
+            if hc.get("port") is not None and hc.get("portIndex") is not None:
+                self.add(base, "give either port or portIndex, not both")
+            self.port(hc, "port", f"{base}/port")
+            self.at_least(hc, "portIndex", f"{base}/portIndex", 0)
+            for key, low in (
+                ("gracePeriodSeconds", 0),
+                ("intervalSeconds", 1),
+                ("timeoutSeconds", 1),
+                ("maxConsecutiveFailures", 0),
+                ("delaySeconds", 0),
+            ):
+                self.at_least(hc, key, f"{base}/{key}", low)
+            if isinstance(protocol, str) and protocol.startswith("MESOS_"):
+                mesos += 1
+            if hc.get("ipProtocol") == "IPv6" and not (is_docker and str(protocol).startswith("MESOS_")):
+                self.add(
+                    f"{base}/ipProtocol", "IPv6 is only supported with DOCKER containers and MESOS_* health checks"
+                )
+        if mesos > 1:
+            self.add("/healthChecks", "AppDefinition can contain at most one Mesos health check")
+
+    def readiness_checks(self, d: dict[str, Any]) -> None:
+        checks = _lst(d.get("readinessChecks"))
+        if len(checks) > 1:
+            self.add("/readinessChecks", "an app can have at most one readiness check")
+        for i, rc in enumerate(checks):
+            rc = _obj(rc)
+            if rc is None:
+                continue
+            base = f"/readinessChecks/{i}"
+            self.at_least(rc, "intervalSeconds", f"{base}/intervalSeconds", 1)
+            self.at_least(rc, "timeoutSeconds", f"{base}/timeoutSeconds", 1)
+            interval, timeout = rc.get("intervalSeconds", 30), rc.get("timeoutSeconds", 10)
+            if _is_num(interval) and _is_num(timeout) and timeout >= interval:
+                self.add(
+                    f"{base}/timeoutSeconds",
+                    f"must be less than intervalSeconds ({_num_text(interval)}), got {_num_text(timeout)}",
+                )
+            for j, code in enumerate(_lst(rc.get("httpStatusCodesForReady"))):
+                if _is_num(code) and not 100 <= code <= 599:
+                    self.add(
+                        f"{base}/httpStatusCodesForReady/{j}",
+                        f"must be an HTTP status (100-599), got {_num_text(code)}",
+                    )
+
+
+def _is_resident(d: dict[str, Any]) -> bool:
+    c = _obj(d.get("container"))
+    return any(_get(_obj(v), "persistent") is not None for v in _lst(_get(c, "volumes")))
+
+
+def cross_checks(app: AppDefinition, errors: list[FieldError]) -> None:
+    """Rules that need the normalised ports."""
+    host = app.network_mode == "host"
+    n_ports = len(app.port_definitions) if host else len(app.port_mappings)
+    for i, hc in enumerate(app.health_checks):
+        if hc.protocol == "COMMAND":
+            continue
+        if hc.port is None and hc.port_index is None:
+            errors.append(
+                FieldError(
+                    f"/healthChecks/{i}",
+                    f"a health check with protocol {hc.protocol} needs a port or portIndex, but the app has no ports",
+                )
+            )
+        elif hc.port_index is not None and not 0 <= hc.port_index < n_ports:
+            errors.append(FieldError(f"/healthChecks/{i}/portIndex", _HEALTH_PORT_MESSAGE))
+    if app.readiness_checks:
+        names = [p.name for p in (app.port_definitions if host else app.port_mappings) if p.name]
+        for i, rc in enumerate(app.readiness_checks):
+            if rc.port_name not in names:
+                known = ", ".join(f"'{n}'" for n in names) or "none"
+                errors.append(
+                    FieldError(
+                        f"/readinessChecks/{i}/portName", f"no port named '{rc.port_name}' (named ports: {known})"
+                    )
+                )
