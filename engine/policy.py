@@ -11,15 +11,8 @@ Every container pacer starts runs under a hardened profile:
   (label ``pacer.read-only: "true"``) or the policy demands it,
 - memory and CPU limits from the app (set by the driver).
 
-Marathon has no fields for these, so an app asks through labels (or the
-matching ``container.docker.parameters``, as ``docker run`` flags):
-
-    pacer.read-only  = "true"            parameters: read-only=true
-    pacer.cap-add    = "NET_RAW,SYS_TIME"  parameters: cap-add=NET_RAW (repeatable)
-    pacer.cap-drop   = "CHOWN" or "ALL"    parameters: cap-drop=...
-    pacer.pids-limit = "64"              parameters: pids-limit=64   (may only lower the agent's limit)
-    pacer.tmpfs      = "/run,/var/cache" parameters: tmpfs=/run       (writable scratch space)
-    pacer.image-id   = "sha256:..."      pin the image's content id (or image "name@sha256:digest")
+Marathon has no fields for these, so an app asks through labels or docker parameters
+(engine/model/isolation_labels.py reads and checks them).
 
 The agent's policy decides what an app may relax. Privileged mode, host
 networking, host path volumes, extra capabilities, a higher pids limit and
