@@ -100,7 +100,8 @@ class Engine:
         self._kills = 0
         self._last_round_seconds = 0.0
         self._round_seconds_total = 0.0
-        self._round_durations: list[float] = []
+        self._round_durations: tuple[float, ...] = ()
+        """The last 1,000 rounds' durations (a tuple, so a stats read costs nothing)."""
         self._orphans_seen: dict[str, float] = {}
         self._dirty_apps: set[str] = set()
         self._dirty_agents: set[str] = set()
@@ -312,7 +313,7 @@ class Engine:
         self._rounds += 1
         self._last_round_seconds = elapsed
         self._round_seconds_total += elapsed
-        self._round_durations = (self._round_durations + [elapsed])[-1000:]
+        self._round_durations = (*self._round_durations[-999:], elapsed)
         async with self._round_done:
             self._round_done.notify_all()
         return plan
@@ -460,7 +461,7 @@ class Engine:
     def stats(self) -> EngineStats:
         return EngineStats(rounds=self._rounds, last_round_seconds=self._last_round_seconds,
                            launches=self._launches, kills=self._kills, failures=self._ledger.failure_count,
-                           round_durations=tuple(self._round_durations), round_seconds_total=self._round_seconds_total,
+                           round_durations=self._round_durations, round_seconds_total=self._round_seconds_total,
                            probes=self._health.probe_count, probe_failures=self._health.failure_count,
                            autoscale_decisions=self._autoscaler.decisions)
 
