@@ -21,6 +21,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.coordinate import Coordinate
+from textual.geometry import Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -48,6 +49,9 @@ class KeyedTable(DataTable[Any]):
     """Narrower widths for some columns when the terminal is under 100 columns wide."""
     NARROW_LABELS: ClassVar[Mapping[str, str]] = {}
     """Shorter headers for those narrow columns."""
+
+    _repaint_only_row: int | None = None
+    """Set while `update_cell` runs: the row that DataTable's whole-table `refresh()` is narrowed to."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
@@ -87,6 +91,7 @@ class KeyedTable(DataTable[Any]):
         self._shape += 1
         narrow = self.app.size.width < 100
         changed = False
+        columns_width = sum(c.get_render_width(self) for c in self.columns.values())
         for key, label, width in self.COLUMNS:
             want = self.NARROW.get(key, width) if narrow else width
             column = self.columns.get(key)  # type: ignore[call-overload]
@@ -95,7 +100,10 @@ class KeyedTable(DataTable[Any]):
                 column.label = Text(self.NARROW_LABELS.get(key, label) if narrow else label)
                 changed = True
         if changed:
-            self._require_update_dimensions = True  # DataTable recomputes its layout on the next refresh
+            # The scrollable width follows the columns: what DataTable recomputes when idle after its own
+            # changes (no public call asks it to), done here by the change in the columns' width.
+            width_change = sum(c.get_render_width(self) for c in self.columns.values()) - columns_width
+            self.virtual_size = Size(max(0, self.virtual_size.width + width_change), self.virtual_size.height)
             self.refresh(layout=True)
 
     # -- to implement ----------------------------------------------------------------
@@ -182,20 +190,30 @@ class KeyedTable(DataTable[Any]):
                     update_width: bool = False) -> None:
         row_key = RowKey(row_key) if isinstance(row_key, str) else row_key
         column_key = ColumnKey(column_key) if isinstance(column_key, str) else column_key
-        row_index = self._row_locations.get(row_key) if not update_width else None
-        if row_index is None or column_key not in self._column_locations:
+        if update_width or row_key not in self.rows or column_key not in self.columns:
             super().update_cell(row_key, column_key, value, update_width=update_width)
         else:
-            # DataTable's update_cell repaints the whole table; a changed cell needs only its row repainted.
-            self._data[row_key][column_key] = value
-            self._update_count += 1  # DataTable's own caches, used when ours misses, key on it
-            self.refresh_row(row_index)
+            # DataTable's update_cell ends with a bare `refresh()` of the whole table; a changed cell needs
+            # only its row repainted (see `refresh`).
+            self._repaint_only_row = self.get_row_index(row_key)
+            try:
+                super().update_cell(row_key, column_key, value)
+            finally:
+                self._repaint_only_row = None
         row = _value(row_key)
         cell_id = (row, _value(column_key))
         self._cell_ver[cell_id] = self._cell_ver.get(cell_id, 0) + 1
         self._row_ver[row] = self._row_ver.get(row, 0) + 1
         if update_width:
             self._shape += 1
+
+    def refresh(self, *regions: Any, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Any:
+        """Widget's, except that the bare `refresh()` DataTable's `update_cell` ends with repaints one row."""
+        row = self._repaint_only_row
+        if row is not None and not regions and repaint and not layout and not recompose:
+            self._repaint_only_row = None
+            return self.refresh_row(row)  # which refreshes the row's region: back here, with a region
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def remove_row(self, row_key: RowKey | str) -> None:
         super().remove_row(row_key)
