@@ -102,6 +102,9 @@ class SchedulerConfig(_Strict):
     """Stop lower-priority tasks (label pacer.priority) when a higher-priority app cannot be placed."""
     preemption_keeps_min_health: bool = True
     """Preemption never takes an app below ceil(instances * minimumHealthCapacity) running tasks."""
+    max_versions: int = Field(default=50, ge=2, le=10_000)
+    """Versions kept per app (Marathon's --max_versions): the oldest go first; the current one and any a running
+    task uses are always kept."""
     api: str | None = None
     api_token: str | None = None
     api_tls_cert: str | None = None

@@ -24,7 +24,7 @@ from engine.events import (
     InstanceHealthChanged,
     UnhealthyTaskKilled,
 )
-from engine.model import HealthCheck, instance_of
+from engine.model import HealthCheck, health_check_json, http_path_problem, instance_of
 from engine.model.timefmt import format_ts
 from engine.scheduler.state import TaskRecord, TaskState
 
@@ -88,6 +88,49 @@ def task_healthy(results: Mapping[int, HealthResult], n_checks: int) -> bool | N
     return all(r.alive for r in results.values())
 
 
+class ProbeRefused(ValueError):
+    """A probe pacer will not send: a path that could add to the request, or a port that is not the task's."""
+
+
+def _valid_host(host: str) -> bool:
+    return bool(host) and all(0x21 <= ord(ch) <= 0x7E for ch in host) and not any(ch in host for ch in "/?#@")
+
+
+def http_probe_request(host: str, port: int, path: str) -> bytes:
+    """The bytes of one health probe: ``GET <path> HTTP/1.1`` with Host, User-Agent, Accept, Connection.
+
+    Built from parts, each checked again here whatever validation let through (an app stored by an older
+    pacer, a bug): the path must be an origin-form target of printable ASCII (engine.model's
+    `http_path_problem`: no CR, LF, space or other control character), the host one token, the port a port.
+    ProbeRefused otherwise, before any connection is made.
+    """
+    if not isinstance(path, str):
+        raise ProbeRefused(f"path must be a string, got {type(path).__name__}")
+    problem = http_path_problem(path)
+    if problem is not None:
+        raise ProbeRefused(f"path {path[:60]!r} {problem}")
+    if not isinstance(host, str) or not _valid_host(host):
+        raise ProbeRefused(f"not a probe host: {str(host)[:60]!r}")
+    if type(port) is not int or not 1 <= port <= 65535:
+        raise ProbeRefused(f"not a port: {port!r}")
+    authority = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+    lines = (f"GET {path} HTTP/1.1", f"Host: {authority}", "User-Agent: pacer-health", "Accept: */*",
+             "Connection: close")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
+
+
+def probe_port(task: TaskRecord, check: HealthCheck) -> int:
+    """The host port a HTTP(S) or TCP probe of `task` goes to: one of the task's own host ports, by the check's
+    `portIndex` (for an explicit `port`, the index of the port the app declares as it, resolved when the app
+    was parsed). ProbeRefused for an explicit port the app does not declare, or an index the task lacks."""
+    if check.port_index is None and check.port is not None:
+        raise ProbeRefused(f"port {check.port} is not a port the app declares: probes go only to the task's ports")
+    index = check.port_index or 0
+    if not 0 <= index < len(task.host_ports):
+        raise ProbeRefused(f"task has no port at portIndex {index}")
+    return task.host_ports[index]
+
+
 class ProbeTargets(Protocol):
     """Where probes go: the agent's driver (COMMAND checks) and the address its published ports answer on."""
 
@@ -142,14 +185,12 @@ class Prober:
         A health probe needs no more of HTTP than this, and a general client (httpx) costs
         three times as much per probe, which matters at thousands of probes per second.
         """
+        request = http_probe_request(host, port, path)  # refused here, before connecting
         reader, writer = await asyncio.open_connection(
             host, port, ssl=self._tls if tls else None, server_hostname=host if tls else None
         )
         try:
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: pacer-health\r\n"
-                f"Accept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
-            )
+            writer.write(request)
             line = await reader.readline()
         finally:
             writer.close()
@@ -177,12 +218,10 @@ class Prober:
                 return ProbeOutcome(True)
             tail = output.strip().splitlines()[-1:] if output.strip() else []
             return ProbeOutcome(False, f"command exited with code {code}" + (f": {tail[0]}" if tail else ""))
-        port = check.port if check.port else None
-        if port is None:
-            index = check.port_index or 0
-            if index >= len(task.host_ports):
-                return ProbeOutcome(False, f"task has no port at portIndex {index}")
-            port = task.host_ports[index]
+        try:
+            port = probe_port(task, check)
+        except ProbeRefused as exc:
+            return ProbeOutcome(False, str(exc))
         host = self._targets.probe_host(task.agent)
         if protocol == "TCP":
             try:
@@ -198,6 +237,8 @@ class Prober:
         url = f"{scheme}://{host}:{port}{path}"
         try:
             status = await asyncio.wait_for(self._http_status(host, port, path, scheme == "https"), timeout)
+        except ProbeRefused as exc:
+            return ProbeOutcome(False, f"probe not sent: {exc}")
         except asyncio.TimeoutError:
             return ProbeOutcome(False, f"GET {url} timed out after {timeout:g}s")
         except (OSError, ValueError, ssl.SSLError) as exc:
@@ -278,7 +319,7 @@ class HealthMonitor:
         instance_id = instance_of(task.task_id)
         if not outcome.ok and after.consecutive_failures > before.consecutive_failures:
             host.publish(HealthCheckFailed(app_id=task.app_id, instance_id=instance_id,
-                                             health_check=check.model_dump(by_alias=True, exclude_none=True)))
+                                             health_check=health_check_json(check)))
         if healthy != was:
             host.health[task.task_id] = healthy
             host.publish(HealthStatusChanged(app_id=task.app_id, task_id=task.task_id, instance_id=instance_id,

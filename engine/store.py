@@ -102,8 +102,16 @@ def _task_from_row(row: tuple[Any, ...]) -> TaskRecord:
     )
 
 
+DEFAULT_MAX_VERSIONS = 50
+"""Versions kept per app, as Marathon's --max_versions (zk_max_versions) default."""
+
+
 class Store:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, max_versions: int = DEFAULT_MAX_VERSIONS) -> None:
+        if max_versions < 1:
+            raise ValueError(f"max_versions must be >= 1, got {max_versions}")
+        self.max_versions = max_versions
+        """At most this many versions of an app are kept (more only while running tasks use older ones)."""
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -191,8 +199,27 @@ class Store:
                 db.execute(
                     "INSERT OR REPLACE INTO app_versions VALUES (?, ?, ?)", (app["id"], app["version"], text)
                 )
+                self._prune_versions(db, app["id"], app["version"])
             for app_id in clear_backoff:
                 db.execute("DELETE FROM backoff WHERE app_id = ?", (app_id,))
+
+    def _prune_versions(self, db: sqlite3.Connection, app_id: str, current: str) -> None:
+        """Drop the oldest versions of an app beyond `max_versions`, as Marathon does. Never dropped: the
+        current version, and any version a task of the app still runs (an upgrade's old tasks keep theirs:
+        AppRegistry.version_for_task reads it); these count towards the limit and may exceed it."""
+        versions = [r[0] for r in db.execute(
+            "SELECT version FROM app_versions WHERE app_id = ? ORDER BY version DESC", (app_id,))]
+        if len(versions) <= self.max_versions:
+            return
+        in_use = {v for row in db.execute("SELECT DISTINCT version, config_version FROM tasks WHERE app_id = ?",
+                                          (app_id,)) for v in row}
+        keep = {current} | (in_use & set(versions))
+        for version in versions:
+            if len(keep) >= self.max_versions:
+                break
+            keep.add(version)
+        drop = [(app_id, v) for v in versions if v not in keep]
+        db.executemany("DELETE FROM app_versions WHERE app_id = ? AND version = ?", drop)
 
     def delete_app(self, app_id: str) -> None:
         self.put_apps([], delete_apps=[app_id])

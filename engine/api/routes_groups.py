@@ -25,6 +25,7 @@ from engine.commands import AppChange
 from engine.errors import AppValidationError, FieldError
 from engine.model import AppDefinition, app_to_json, format_ts, normalize_app_id
 from engine.model.groups import absolute, apps_in_group
+from engine.model.limits import MAX_INSTANCES
 from engine.scheduler.deployments import steps_for
 
 
@@ -133,19 +134,31 @@ async def update_group(request: Request) -> Response:
     return await _commit(request, state, changes)
 
 
+def _scaled(instances: int, factor: float) -> float:
+    """instances * scaleBy, or infinity past any app's instance limit: never an overflow, whatever the numbers
+    (a JSON integer can be larger than any float)."""
+    if instances == 0:
+        return 0.0
+    if instances > MAX_INSTANCES or factor > MAX_INSTANCES:
+        return math.inf
+    return instances * factor
+
+
 def _scale_by(state: ApiState, group_id: str, body: dict[str, Any]) -> list[AppChange]:
     factor = body["scaleBy"]
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0 or math.isinf(factor):
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
         raise AppValidationError([FieldError("/scaleBy", "must be a positive number")])
     if set(body) - {"id", "scaleBy"}:
         raise AppValidationError([FieldError("/scaleBy", "give scaleBy alone (with the group's id at most)")])
     apps = [state.engine.apps[a] for a in _under_group(state, group_id)]
     if not apps:
         raise ApiError(404, f"Group '{group_id}' does not exist")
-    scaled = {a.id: a.instances * factor for a in apps}
-    too_many = sorted(app_id for app_id, n in scaled.items() if not math.isfinite(n))
+    scaled = {a.id: _scaled(a.instances, factor) for a in apps}
+    too_many = sorted(app_id for app_id, n in scaled.items() if not n <= MAX_INSTANCES)
     if too_many:
-        raise AppValidationError([FieldError("/scaleBy", f"scales {', '.join(too_many)} past any instance count")])
+        shown = ", ".join(too_many[:5]) + (f" and {len(too_many) - 5} more" if len(too_many) > 5 else "")
+        raise AppValidationError([FieldError(
+            "/scaleBy", f"scales {shown} past {MAX_INSTANCES} instances (pacer's limit for an app)")])
     return [AppChange(a.id, a.model_copy(update={"instances": math.ceil(scaled[a.id])}), "scale") for a in apps]
 
 

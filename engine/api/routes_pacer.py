@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any, AsyncIterator
 
 from starlette.requests import Request
@@ -34,6 +35,15 @@ def _tail_app_id(request: Request, suffix: str) -> str:
     return "/" + "/".join(segs[:-1])
 
 
+def _number(x: float) -> float | None:
+    """A number JSON can carry (null for an infinite or NaN one, which an agent's declared capacity may be)."""
+    return x if math.isfinite(x) else None
+
+
+def _free(capacity: float, used: float) -> float | None:
+    return _number(round(capacity - used, 3)) if math.isfinite(capacity) and math.isfinite(used) else None
+
+
 def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
     engine = state.engine
     app = engine.get_app(app_id)
@@ -51,8 +61,8 @@ def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
             "step": rejection.step if rejection else None,
             "reason": rejection.reason if rejection else None,
             "tasks": sum(1 for t in tasks if t.agent == a.name),
-            "free": {"cpus": round(a.capacity.cpus - a.used.cpus, 3), "mem": round(a.capacity.mem - a.used.mem, 3),
-                     "disk": round(a.capacity.disk - a.used.disk, 3)},
+            "free": {"cpus": _free(a.capacity.cpus, a.used.cpus), "mem": _free(a.capacity.mem, a.used.mem),
+                     "disk": _free(a.capacity.disk, a.used.disk)},
         })
     failure = engine.failures.get(app.id)
     return {
@@ -66,7 +76,7 @@ def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
             "delayUntil": format_ts(waiting.delay_until) if waiting.delay_until else None,
         },
         "backoff": None if backoff is None else {
-            "delaySeconds": backoff.delay,
+            "delaySeconds": _number(backoff.delay),
             "notBefore": format_ts(backoff.not_before),
             "lastFailureAt": format_ts(backoff.last_failure_at),
             "failures": backoff.failures,

@@ -17,6 +17,7 @@ from engine.model.marathon_json import (
     app_from_json,
     app_to_json,
     config_equal,
+    health_check_json,
     merge_app_json,
     parse_app,
     parse_app_version_only,
@@ -52,7 +53,7 @@ from engine.model.schema import (
     Volume,
 )
 from engine.model.timefmt import format_ts, parse_ts
-from engine.model.validation import constraint_problem
+from engine.model.validation import constraint_problem, http_path_problem
 
 __all__ = [
     "READ_ONLY_APP_FIELDS",
@@ -91,6 +92,8 @@ __all__ = [
     "constraint_problem",
     "container_name_for",
     "format_ts",
+    "health_check_json",
+    "http_path_problem",
     "instance_id_for",
     "instance_of",
     "merge_app_json",

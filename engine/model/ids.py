@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from engine.model.limits import MAX_ID_LENGTH, MAX_ID_SEGMENT_LENGTH
+
 __all__ = [
     "RESERVED_LAST_SEGMENTS",
     "app_id_from_task_id",
@@ -67,19 +69,32 @@ def group_of(app_id: str) -> str:
     return normalize_app_id(app_id).rpartition("/")[0] or "/"
 
 
-def app_id_problems(app_id: str) -> list[str]:
-    """Human-readable problems with an app id (normalised or not); empty when valid."""
+def _shown(seg: str) -> str:
+    return seg if len(seg) <= 40 else f"{seg[:37]}..."
+
+
+def app_id_problems(app_id: str, *, lengths: bool = True) -> list[str]:
+    """Human-readable problems with an app id (normalised or not); empty when valid. With `lengths`, the
+    id (normalised) and each segment must also be within pacer's limits (engine.model.limits)."""
     segments = [s for s in app_id.split("/") if s]
     if not segments:
         return ["must not be the root group '/'; give the app a name such as '/my-app'"]
     problems: list[str] = []
+    length = sum(len(s) + 1 for s in segments)
+    if lengths and length > MAX_ID_LENGTH:
+        problems.append(f"must be at most {MAX_ID_LENGTH} characters long (pacer's limit), got {length}")
     for seg in segments:
         if seg in (".", ".."):
             problems.append(f"relative segment '{seg}' is not allowed in an app id")
         elif not _SEGMENT_RE.fullmatch(seg):
             problems.append(
-                f"segment '{seg}' is invalid: use lowercase letters, digits, '-' and '.', "
+                f"segment '{_shown(seg)}' is invalid: use lowercase letters, digits, '-' and '.', "
                 "starting and ending with a letter or digit (no '-' or '.' next to a '.')"
+            )
+        elif lengths and len(seg) > MAX_ID_SEGMENT_LENGTH:
+            problems.append(
+                f"segment '{_shown(seg)}' is {len(seg)} characters long: at most {MAX_ID_SEGMENT_LENGTH} "
+                "(pacer's limit)"
             )
     last = segments[-1]
     if last in RESERVED_LAST_SEGMENTS and last not in (".", ".."):
@@ -139,7 +154,7 @@ def app_id_from_task_id(task_id: str) -> str | None:
     if any(not s for s in segments):
         return None
     app_id = "/" + "/".join(segments)
-    if app_id_problems(app_id):
+    if app_id_problems(app_id, lengths=False):
         return None
     return app_id
 

@@ -53,6 +53,7 @@ __all__ = [
     "app_from_json",
     "app_to_json",
     "config_equal",
+    "health_check_json",
     "merge_app_json",
     "parse_app",
     "parse_app_version_only",
@@ -99,7 +100,7 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
     except ValidationError as exc:
         raw = None
         errors.extend(translate_errors(exc))
-    Checks(errors).run(d, default_image=default_image, check_image=not stored)
+    Checks(errors, submitted=not stored).run(d, default_image=default_image, check_image=not stored)
     if not stored:
         errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: autoscale_labels.py
         errors.extend(isolation_errors(d.get("labels"), d.get("container")))  # pacer.read-only &c.: isolation_labels.py
@@ -107,7 +108,7 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
         _raise(errors)
     assert raw is not None
     app = normalize(raw, d, disabled=disabled)
-    cross_checks(app, errors)
+    cross_checks(app, errors, submitted=not stored)
     if errors:
         _raise(errors)
     return app
@@ -292,9 +293,11 @@ def _network_json(n: Network) -> dict[str, Any]:
     return out
 
 
-def _health_check_json(hc: HealthCheck) -> dict[str, Any]:
+def health_check_json(hc: HealthCheck) -> dict[str, Any]:
+    """Marathon's JSON of one health check: `port` as given, or `portIndex` (an explicit port's resolved
+    index stays internal)."""
     out: dict[str, Any] = {"protocol": hc.protocol, "path": hc.path}
-    if hc.port_index is not None:
+    if hc.port_index is not None and hc.port is None:
         out["portIndex"] = hc.port_index
     if hc.port is not None:
         out["port"] = hc.port
@@ -377,7 +380,7 @@ def app_to_json(app: AppDefinition) -> dict[str, Any]:
     if app.dependencies:
         out["dependencies"] = list(app.dependencies)
     if app.health_checks:
-        out["healthChecks"] = [_health_check_json(hc) for hc in app.health_checks]
+        out["healthChecks"] = [health_check_json(hc) for hc in app.health_checks]
     if app.readiness_checks:
         out["readinessChecks"] = [_readiness_json(rc) for rc in app.readiness_checks]
     out["upgradeStrategy"] = {

@@ -27,6 +27,24 @@ _EXTRACT_SUFFIXES = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", 
 _DEFAULT_PORT_DEFINITIONS = (PortDefinition(port=0, protocol="tcp", name="default"),)
 
 
+def declared_port_index(port: int, port_definitions: list[PortDefinition], mappings: list[PortMapping]) -> int | None:
+    """Which of the app's ports an explicit health check `port` names: a portDefinitions[].port (host
+    networking), else a portMappings[] hostPort, else a containerPort (Marathon's MESOS_* checks in bridge
+    mode name the container's port); None when it names none. Port 0 ("assign one") names nothing."""
+    if not port:
+        return None
+    for i, pd in enumerate(port_definitions):
+        if pd.port == port:
+            return i
+    for i, pm in enumerate(mappings):
+        if pm.host_port == port:
+            return i
+    for i, pm in enumerate(mappings):
+        if pm.container_port == port:
+            return i
+    return None
+
+
 def normalize(m: AppDefinition, d: dict[str, Any], *, disabled: bool) -> AppDefinition:
     container = m.container
     docker = container.docker if container is not None else None
@@ -94,13 +112,17 @@ def normalize(m: AppDefinition, d: dict[str, Any], *, disabled: bool) -> AppDefi
         linux_info = copy.deepcopy(container.linux_info) if container.linux_info is not None else None
         container = container.model_copy(update={"docker": docker, "port_mappings": mappings, "linux_info": linux_info})
 
-    n_ports = len(port_definitions) if host else len(container.port_mappings or []) if container else 0
-    health_checks = [
-        hc.model_copy(update={"port_index": 0})
-        if hc.protocol != "COMMAND" and hc.port is None and hc.port_index is None and n_ports > 0
-        else hc
-        for hc in m.health_checks
-    ]
+    final_mappings = (container.port_mappings or []) if container is not None else []
+    n_ports = len(port_definitions) if host else len(final_mappings)
+    health_checks = []
+    for hc in m.health_checks:
+        if hc.protocol != "COMMAND" and hc.port is None and hc.port_index is None and n_ports > 0:
+            hc = hc.model_copy(update={"port_index": 0})
+        elif hc.port is not None:
+            # An explicit port names one the app declares; the probe goes to the task's host port for it.
+            index = declared_port_index(hc.port, port_definitions if host else [], [] if host else final_mappings)
+            hc = hc.model_copy(update={"port_index": index})
+        health_checks.append(hc)
 
     fetch = m.fetch
     if m.uris and not fetch:

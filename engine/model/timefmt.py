@@ -19,9 +19,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _TS_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?Z")
 
 
+_MIN_MS = -62_135_596_800_000  # 0001-01-01T00:00:00.000Z
+_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
 def format_ts(epoch_seconds: float) -> str:
-    """Epoch seconds -> ``2026-11-26T06:32:12.123Z`` (rounded to the millisecond)."""
-    ms = round(epoch_seconds * 1000)
+    """Epoch seconds -> ``2026-11-26T06:32:12.123Z`` (rounded to the millisecond). A time past what the format
+    can write (year 9999, or infinity) is written as its last millisecond, one before year 1 as its first."""
+    if epoch_seconds != epoch_seconds:
+        raise ValueError("not a time: NaN")
+    if epoch_seconds >= _MAX_MS / 1000:
+        ms = _MAX_MS
+    elif epoch_seconds <= _MIN_MS / 1000:
+        ms = _MIN_MS
+    else:
+        ms = round(epoch_seconds * 1000)
     dt = _EPOCH + timedelta(milliseconds=ms)
     return f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}.{ms % 1000:03d}Z"
 

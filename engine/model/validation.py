@@ -15,9 +15,24 @@ from typing import Any, TypeGuard
 from engine.errors import FieldError
 from engine.model.field_errors import _describe, _escape, _num_text
 from engine.model.ids import app_id_problems, group_of, normalize_app_id, resolve_app_id
+from engine.model.limits import (
+    MAX_BACKOFF_FACTOR,
+    MAX_CPUS,
+    MAX_DISK_MIB,
+    MAX_HEALTH_PATH_LENGTH,
+    MAX_INSTANCES,
+    MAX_INT32,
+    MAX_MAP_ENTRIES,
+    MAX_MAP_KEY_LENGTH,
+    MAX_MAP_TOTAL_LENGTH,
+    MAX_MAP_VALUE_LENGTH,
+    MAX_MEM_MIB,
+    MAX_PORTS,
+    MAX_SECONDS,
+)
 from engine.model.schema import AppDefinition
 
-__all__ = ["NO_DEFAULT_IMAGE_MESSAGE", "Checks", "constraint_problem", "cross_checks"]
+__all__ = ["NO_DEFAULT_IMAGE_MESSAGE", "Checks", "constraint_problem", "cross_checks", "http_path_problem"]
 
 NO_DEFAULT_IMAGE_MESSAGE = (
     "an app without a container runs in the cluster's default image, but [scheduler] default_image is not set"
@@ -101,11 +116,56 @@ def constraint_problem(constraint: list[str]) -> str | None:
     return None
 
 
-class Checks:
-    """Value and combination rules on the raw (null-stripped) body."""
+# RFC 3986 origin-form: absolute-path ["?" query]; pchar = unreserved / pct-encoded / sub-delims / ":" / "@".
+_PATH_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=:@/?")
+_HEX = frozenset("0123456789abcdefABCDEF")
 
-    def __init__(self, errors: list[FieldError]) -> None:
+
+def http_path_problem(path: str) -> str | None:
+    """Why `path` cannot be the target of a health (or readiness) check's GET, or None when it can.
+
+    The target must be an origin-form path (and query) of printable ASCII: it starts with '/', and
+    anything else (spaces, CR/LF and other control characters, non-ASCII, '#', '<'...) must be
+    percent-encoded. This is what keeps a check's path from adding headers or requests to a probe.
+    """
+    if not path.startswith("/"):
+        return f"must start with '/', got {_describe(path)}"
+    if len(path) > MAX_HEALTH_PATH_LENGTH:
+        return f"must be at most {MAX_HEALTH_PATH_LENGTH} characters, got {len(path)}"
+    i = 0
+    while i < len(path):
+        ch = path[i]
+        if ch == "%":
+            if len(path) < i + 3 or path[i + 1] not in _HEX or path[i + 2] not in _HEX:
+                return f"'%' at offset {i} must start a percent-encoding such as %2F"
+            i += 3
+            continue
+        if ch not in _PATH_CHARS:
+            if ord(ch) < 0x20 or ord(ch) == 0x7F:
+                return f"must not contain control characters (CR, LF, ...): {ch!r} at offset {i}"
+            if ch.isspace():
+                return f"must not contain whitespace: {ch!r} at offset {i} (percent-encode it: %20 for a space)"
+            if ch == "#":
+                return f"must not contain a fragment ('#' at offset {i}): it is never sent to the server"
+            if not ch.isascii():
+                encoded = "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+                return f"must be ASCII: percent-encode {ch!r} at offset {i} (as {encoded})"
+            return f"character {ch!r} at offset {i} must be percent-encoded (as %{ord(ch):02X})"
+        i += 1
+    return None
+
+
+class Checks:
+    """Value and combination rules on the raw (null-stripped) body.
+
+    With `submitted` (a body from a client, not one pacer stored itself) the limits
+    (engine.model.limits) and the stricter rules of health checks apply too: an app stored by an
+    earlier pacer still loads.
+    """
+
+    def __init__(self, errors: list[FieldError], *, submitted: bool = True) -> None:
         self.errors = errors
+        self.submitted = submitted
 
     def add(self, path: str, message: str) -> None:
         self.errors.append(FieldError(path, message))
@@ -125,9 +185,47 @@ class Checks:
     def port(self, obj: dict[str, Any] | None, key: str, path: str) -> None:
         self.between(obj, key, path, 0, 65535)
 
+    def at_most(self, obj: dict[str, Any] | None, key: str, path: str, high: float) -> None:
+        """A limit of pacer's (engine.model.limits), on submitted bodies. An infinite number is pydantic's
+        to report (finite_number)."""
+        v = _get(obj, key)
+        if self.submitted and _is_num(v) and math.isfinite(v) and v > high:
+            self.add(path, f"must be at most {_num_text(high)} (pacer's limit), got {_num_text(v)}")
+
+    def in_range(self, obj: dict[str, Any] | None, key: str, path: str, low: float, high: float) -> None:
+        self.at_least(obj, key, path, low)
+        self.at_most(obj, key, path, high)
+
+    def seconds(self, obj: dict[str, Any] | None, key: str, path: str, low: float = 0) -> None:
+        self.in_range(obj, key, path, low, MAX_SECONDS)
+
+    def max_items(self, value: Any, path: str, limit: int, what: str) -> None:
+        if self.submitted and type(value) is list and len(value) > limit:
+            self.add(path, f"at most {limit} {what} (pacer's limit), got {len(value)}")
+
+    def map_size(self, value: Any, path: str, what: str) -> None:
+        """labels or env: entries, key and value lengths, and the size of them all (engine.model.limits)."""
+        m = _obj(value)
+        if not self.submitted or m is None:
+            return
+        if len(m) > MAX_MAP_ENTRIES:
+            self.add(path, f"at most {MAX_MAP_ENTRIES} {what} (pacer's limit), got {len(m)}")
+        total = 0
+        for key, v in m.items():
+            total += len(key) + (len(v) if isinstance(v, str) else 0)
+            if len(key) > MAX_MAP_KEY_LENGTH:
+                self.add(path, f"{what} name {_describe(key)} is {len(key)} characters long: "
+                               f"at most {MAX_MAP_KEY_LENGTH} (pacer's limit)")
+            elif isinstance(v, str) and len(v) > MAX_MAP_VALUE_LENGTH:
+                self.add(f"{path}/{_escape(key)}",
+                         f"must be at most {MAX_MAP_VALUE_LENGTH} characters (pacer's limit), got {len(v)}")
+        if total > MAX_MAP_TOTAL_LENGTH:
+            self.add(path, f"names and values together must be at most {MAX_MAP_TOTAL_LENGTH} characters "
+                           f"(pacer's limit), got {total}")
+
     def app_id(self, value: Any, path: str) -> None:
         if isinstance(value, str):
-            for problem in app_id_problems(normalize_app_id(value)):
+            for problem in app_id_problems(normalize_app_id(value), lengths=self.submitted):
                 self.add(path, problem)
 
     # the rules ----------------------------------------------------------- #
@@ -181,20 +279,23 @@ class Checks:
                 )
 
     def resources(self, d: dict[str, Any]) -> None:
-        for key in ("cpus", "mem", "disk", "instances", "gpus", "backoffSeconds", "maxLaunchDelaySeconds"):
-            self.at_least(d, key, f"/{key}", 0)
-        self.at_least(d, "taskKillGracePeriodSeconds", "/taskKillGracePeriodSeconds", 0)
-        self.at_least(d, "taskRateLimit", "/taskRateLimit", 0)
-        self.at_least(d, "backoffFactor", "/backoffFactor", 1)
+        for key, high in (("cpus", MAX_CPUS), ("mem", MAX_MEM_MIB), ("disk", MAX_DISK_MIB),
+                          ("instances", MAX_INSTANCES)):
+            self.in_range(d, key, f"/{key}", 0, high)
+        self.at_least(d, "gpus", "/gpus", 0)
+        for key in ("backoffSeconds", "maxLaunchDelaySeconds", "taskKillGracePeriodSeconds"):
+            self.seconds(d, key, f"/{key}")
+        self.in_range(d, "taskRateLimit", "/taskRateLimit", 0, MAX_INT32)
+        self.in_range(d, "backoffFactor", "/backoffFactor", 1, MAX_BACKOFF_FACTOR)
         gpus = d.get("gpus")
         if _is_num(gpus) and gpus > 0:
             self.add("/gpus", f"GPUs are not supported by pacer: must be 0, got {_num_text(gpus)}")
         ex = _obj(d.get("executorResources"))
-        for key in ("cpus", "mem", "disk"):
-            self.at_least(ex, key, f"/executorResources/{key}", 0)
+        for key, high in (("cpus", MAX_CPUS), ("mem", MAX_MEM_MIB), ("disk", MAX_DISK_MIB)):
+            self.in_range(ex, key, f"/executorResources/{key}", 0, high)
         limits = _obj(d.get("resourceLimits"))
         if limits is not None:
-            for key, default in (("cpus", 1.0), ("mem", 128.0)):
+            for key, default, high in (("cpus", 1.0, MAX_CPUS), ("mem", 128.0, MAX_MEM_MIB)):
                 v = limits.get(key)
                 if v is None or v == "unlimited":
                     continue
@@ -206,8 +307,11 @@ class Checks:
                         f"/resourceLimits/{key}",
                         f'must be >= {key} ({_num_text(request)}) or "unlimited", got {_num_text(v)}',
                     )
+                else:
+                    self.at_most(limits, key, f"/resourceLimits/{key}", high)
 
     def port_mappings(self, mappings: Any, base: str) -> None:
+        self.max_items(mappings, base, MAX_PORTS, "port mappings")
         seen: set[str] = set()
         for i, pm in enumerate(_lst(mappings)):
             pm = _obj(pm)
@@ -216,6 +320,7 @@ class Checks:
             for key in ("containerPort", "hostPort", "servicePort"):
                 self.port(pm, key, f"{base}/{i}/{key}")
             self.port_name(pm.get("name"), f"{base}/{i}/name", seen, "port mapping")
+            self.map_size(pm.get("labels"), f"{base}/{i}/labels", "labels")
 
     def port_name(self, name: Any, path: str, seen: set[str], what: str) -> None:
         if not isinstance(name, str):
@@ -274,6 +379,8 @@ class Checks:
                         self.add(f"/{key}", "ports are not allowed with docker network NONE")
                 if ip is not None:
                     self.add("/ipAddress", "unsupported docker network type NONE with ipAddress")
+        for i, n in enumerate(_lst(networks)):
+            self.map_size(_get(_obj(n), "labels"), f"/networks/{i}/labels", "labels")
         if _nonempty_list(networks):
             modes = [n.get("mode") or "container" for n in networks if type(n) is dict]
             if len(networks) > 1 and ("host" in modes or "container/bridge" in modes):
@@ -284,6 +391,7 @@ class Checks:
                 self.add("/ipAddress", "cannot mix deprecated and canonical network APIs: use networks, not ipAddress")
         ipo = _obj(ip)
         discovery_ports = _get(_obj(_get(ipo, "discovery")), "ports")
+        self.max_items(discovery_ports, "/ipAddress/discovery/ports", MAX_PORTS, "ports")
         if _nonempty_list(discovery_ports):
             if c is not None and ctype == "DOCKER":
                 self.add(
@@ -316,21 +424,26 @@ class Checks:
                 size = persistent.get("size")
                 if _is_num(size) and size <= 0:
                     self.add(f"{base}/persistent/size", f"must be > 0, got {_num_text(size)}")
+                self.at_most(persistent, "size", f"{base}/persistent/size", MAX_DISK_MIB)
+                self.at_most(persistent, "maxSize", f"{base}/persistent/maxSize", MAX_DISK_MIB)
                 if isinstance(cpath, str) and "/" in cpath:
                     self.add(f"{base}/containerPath", "a persistent volume's containerPath must not contain '/'")
                 if vol.get("mode") not in (None, "RW"):
                     self.add(f"{base}/mode", "must be RW for a persistent volume")
+            self.at_most(_obj(vol.get("external")), "size", f"{base}/external/size", MAX_DISK_MIB)
 
     def ports_and_fetch(self, d: dict[str, Any]) -> None:
         if _nonempty_list(d.get("ports")) and _nonempty_list(d.get("portDefinitions")):
             self.add("/ports", "cannot specify both ports and portDefinitions")
         if _nonempty_list(d.get("uris")) and _nonempty_list(d.get("fetch")):
             self.add("/uris", "cannot specify both uris and fetch fields")
+        self.max_items(d.get("ports"), "/ports", MAX_PORTS, "ports")
         for i, p in enumerate(_lst(d.get("ports"))):
             if _is_num(p) and not 0 <= p <= 65535:
                 self.add(f"/ports/{i}", f"must be between 0 and 65535, got {_num_text(p)}")
         names: set[str] = set()
         ports: set[int] = set()
+        self.max_items(d.get("portDefinitions"), "/portDefinitions", MAX_PORTS, "port definitions")
         for i, pd in enumerate(_lst(d.get("portDefinitions"))):
             pd = _obj(pd)
             if pd is None:
@@ -342,6 +455,7 @@ class Checks:
                     self.add(f"/portDefinitions/{i}/port", f"duplicate port {_num_text(port)}")
                 ports.add(port)
             self.port_name(pd.get("name"), f"/portDefinitions/{i}/name", names, "port definition")
+            self.map_size(pd.get("labels"), f"/portDefinitions/{i}/labels", "labels")
         for i, art in enumerate(_lst(d.get("fetch"))):
             if _get(_obj(art), "uri") == "":
                 self.add(f"/fetch/{i}/uri", "must not be empty")
@@ -351,6 +465,8 @@ class Checks:
                     self.add(f"/{key}/{i}", "must not be empty")
 
     def env_and_secrets(self, d: dict[str, Any]) -> None:
+        self.map_size(d.get("labels"), "/labels", "labels")
+        self.map_size(d.get("env"), "/env", "environment variables")
         env = _obj(d.get("env"))
         secrets = _obj(d.get("secrets")) or {}
         if env is None:
@@ -380,8 +496,8 @@ class Checks:
             self.between(up, key, f"/upgradeStrategy/{key}", 0, 1)
         un = _obj(d.get("unreachableStrategy"))
         if un is not None:
-            self.at_least(un, "inactiveAfterSeconds", "/unreachableStrategy/inactiveAfterSeconds", 0)
-            self.at_least(un, "expungeAfterSeconds", "/unreachableStrategy/expungeAfterSeconds", 0)
+            self.seconds(un, "inactiveAfterSeconds", "/unreachableStrategy/inactiveAfterSeconds")
+            self.seconds(un, "expungeAfterSeconds", "/unreachableStrategy/expungeAfterSeconds")
             inactive = un.get("inactiveAfterSeconds", 300)
             expunge = un.get("expungeAfterSeconds", 600)
             if _is_num(inactive) and _is_num(expunge) and inactive > expunge:
@@ -392,7 +508,7 @@ class Checks:
         res = _obj(d.get("residency"))
         if res is not None and not _is_resident(d):
             self.add("/residency", "is only allowed for resident apps (with persistent volumes)")
-        self.at_least(res, "relaunchEscalationTimeoutSeconds", "/residency/relaunchEscalationTimeoutSeconds", 0)
+        self.seconds(res, "relaunchEscalationTimeoutSeconds", "/residency/relaunchEscalationTimeoutSeconds")
         labels = _obj(d.get("labels")) or {}
         if labels.get("MARATHON_SINGLE_INSTANCE_APP") == "true":
             instances = d.get("instances")
@@ -432,7 +548,7 @@ class Checks:
             if hc.get("port") is not None and hc.get("portIndex") is not None:
                 self.add(base, "give either port or portIndex, not both")
             self.port(hc, "port", f"{base}/port")
-            self.at_least(hc, "portIndex", f"{base}/portIndex", 0)
+            self.in_range(hc, "portIndex", f"{base}/portIndex", 0, MAX_PORTS)
             for key, low in (
                 ("gracePeriodSeconds", 0),
                 ("intervalSeconds", 1),
@@ -440,7 +556,8 @@ class Checks:
                 ("maxConsecutiveFailures", 0),
                 ("delaySeconds", 0),
             ):
-                self.at_least(hc, key, f"{base}/{key}", low)
+                self.in_range(hc, key, f"{base}/{key}", low, MAX_INT32)
+            self.http_path(hc.get("path"), f"{base}/path")
             if isinstance(protocol, str) and protocol.startswith("MESOS_"):
                 mesos += 1
             if hc.get("ipProtocol") == "IPv6" and not (is_docker and str(protocol).startswith("MESOS_")):
@@ -449,6 +566,12 @@ class Checks:
                 )
         if mesos > 1:
             self.add("/healthChecks", "AppDefinition can contain at most one Mesos health check")
+
+    def http_path(self, path: Any, at: str) -> None:
+        if self.submitted and isinstance(path, str):
+            problem = http_path_problem(path)
+            if problem is not None:
+                self.add(at, problem)
 
     def readiness_checks(self, d: dict[str, Any]) -> None:
         checks = _lst(d.get("readinessChecks"))
@@ -459,8 +582,9 @@ class Checks:
             if rc is None:
                 continue
             base = f"/readinessChecks/{i}"
-            self.at_least(rc, "intervalSeconds", f"{base}/intervalSeconds", 1)
-            self.at_least(rc, "timeoutSeconds", f"{base}/timeoutSeconds", 1)
+            self.seconds(rc, "intervalSeconds", f"{base}/intervalSeconds", 1)
+            self.seconds(rc, "timeoutSeconds", f"{base}/timeoutSeconds", 1)
+            self.http_path(rc.get("path"), f"{base}/path")
             interval, timeout = rc.get("intervalSeconds", 30), rc.get("timeoutSeconds", 10)
             if _is_num(interval) and _is_num(timeout) and timeout >= interval:
                 self.add(
@@ -480,14 +604,32 @@ def _is_resident(d: dict[str, Any]) -> bool:
     return any(_get(_obj(v), "persistent") is not None for v in _lst(_get(c, "volumes")))
 
 
-def cross_checks(app: AppDefinition, errors: list[FieldError]) -> None:
-    """Rules that need the normalised ports."""
+def _declared_ports(app: AppDefinition) -> list[int]:
+    if app.network_mode == "host":
+        return sorted({pd.port for pd in app.port_definitions if pd.port})
+    return sorted({p for pm in app.port_mappings for p in (pm.host_port, pm.container_port) if p})
+
+
+def cross_checks(app: AppDefinition, errors: list[FieldError], *, submitted: bool = True) -> None:
+    """Rules that need the normalised ports. With `submitted`, an explicit health check `port` must be one
+    the app declares (normalisation resolved it to its `portIndex`): a probe never goes to another port."""
     host = app.network_mode == "host"
     n_ports = len(app.port_definitions) if host else len(app.port_mappings)
     for i, hc in enumerate(app.health_checks):
         if hc.protocol == "COMMAND":
             continue
-        if hc.port is None and hc.port_index is None:
+        if hc.port is not None and hc.port_index is None:
+            if submitted:
+                where = ("a portDefinitions[].port" if host else "a portMappings[] hostPort or containerPort")
+                declared = ", ".join(str(p) for p in _declared_ports(app)) or "none"
+                errors.append(
+                    FieldError(
+                        f"/healthChecks/{i}/port",
+                        f"port {hc.port} is not a port of this app: a health check probes only the task's own "
+                        f"ports; declare it as {where}, or use portIndex (declared ports: {declared})",
+                    )
+                )
+        elif hc.port is None and hc.port_index is None:
             errors.append(
                 FieldError(
                     f"/healthChecks/{i}",

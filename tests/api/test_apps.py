@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import collections.abc
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -336,3 +337,108 @@ async def test_service_ports_are_assigned_kept_on_update_and_never_shared(client
     assert (await client.post("/v2/apps", json=body("/c", 10001))).status_code == 201, "a deleted app's port is free"
     assert (await client.post("/v2/apps", json=body("/d"))).status_code == 201
     assert engine.get_app("/d").port_mappings[0].service_port == 10002
+
+
+# -- issue #19: what a submission may ask for -------------------------------------------------------------
+
+INJECTION = "/h\r\n\r\nPOST /containers/create HTTP/1.1\r\nHost: 127.0.0.1:2375\r\nContent-Length: 2\r\n\r\n{}"
+
+
+async def test_health_checks_that_could_reach_other_requests_or_ports_are_422(client: httpx.AsyncClient,
+                                                                             engine: Engine) -> None:
+    crlf = await client.post("/v2/apps", json=app_body(healthChecks=[{"protocol": "HTTP", "path": INJECTION}]))
+    assert crlf.status_code == 422, crlf.text
+    assert [d["path"] for d in crlf.json()["details"]] == ["/healthChecks/0/path"]
+    undeclared = await client.post("/v2/apps", json=app_body(healthChecks=[{"protocol": "HTTP", "port": 2375}]))
+    assert undeclared.status_code == 422, undeclared.text
+    assert [d["path"] for d in undeclared.json()["details"]] == ["/healthChecks/0/port"]
+    assert "is not a port of this app" in undeclared.json()["details"][0]["errors"][0]
+    assert engine.apps == {}
+    declared = await client.post("/v2/apps", json=app_body(
+        networks=[{"mode": "container/bridge"}],
+        container={"type": "DOCKER", "docker": {"image": "busybox:latest"},
+                   "portMappings": [{"containerPort": 8080, "hostPort": 0}]},
+        healthChecks=[{"protocol": "MESOS_HTTP", "port": 8080, "path": "/health?full=1"}]))
+    assert declared.status_code == 201, declared.text
+    assert declared.json()["healthChecks"][0]["port"] == 8080 and "portIndex" not in declared.json()["healthChecks"][0]
+
+
+async def test_absurd_numbers_are_422_naming_every_field(client: httpx.AsyncClient, engine: Engine) -> None:
+    r = await client.post("/v2/apps", json=app_body("/" + "x" * 10_000, instances=1e12, mem=1e15))
+    assert r.status_code == 422, r.text[:300]
+    assert {d["path"] for d in r.json()["details"]} == {"/id", "/instances", "/mem"}
+    r = await client.post("/v2/apps", json=app_body(instances=1e308, backoffSeconds=10**15, cpus=1e308))
+    assert r.status_code == 422
+    assert {d["path"] for d in r.json()["details"]} == {"/instances", "/backoffSeconds", "/cpus"}
+    assert engine.apps == {}
+    at_limits = await client.post("/v2/apps", json=app_body(instances=0, mem=16 * 1024 * 1024, cpus=1024,
+                                                            backoffSeconds=2**31 - 1))
+    assert at_limits.status_code == 201, at_limits.text
+
+
+async def test_group_scale_by_past_the_instance_limit_is_422(client: httpx.AsyncClient, engine: Engine) -> None:
+    assert (await client.post("/v2/apps", json=app_body("/g/a", instances=2))).status_code == 201
+    for factor in (1e12, 50_001, 1e308, 10**400):
+        r = await client.put("/v2/groups/g", params={"dryRun": "true"}, json={"scaleBy": factor})
+        assert r.status_code == 422, (factor, r.text)
+        assert r.json()["details"][0]["path"] == "/scaleBy" and "100000" in r.json()["details"][0]["errors"][0]
+    ok = await client.put("/v2/groups/g", params={"dryRun": "true"}, json={"scaleBy": 50_000})
+    assert ok.status_code == 200, ok.text
+
+
+async def test_explain_and_queue_never_500_on_huge_numbers(tmp_path: Path, agents: dict[str, SimAgent]) -> None:
+    """An app stored with huge durations (by a pacer before the limits) loads, runs and is explained."""
+    from engine.api import ApiSettings, build_app
+    from engine.model import app_to_json, format_ts, parse_app
+    from engine.store import Store
+    from tests.api.conftest import sim_config
+
+    stored = app_to_json(parse_app(app_body("/huge", instances=1), default_image="busybox:latest"))
+    stored.update(backoffSeconds=10**15, maxLaunchDelaySeconds=10**15, version=format_ts(1.0),
+                  versionInfo={"lastScalingAt": format_ts(1.0), "lastConfigChangeAt": format_ts(1.0)})
+    store = Store(tmp_path / "state.db")
+    store.put_apps([stored])
+    store.close()
+    engine = Engine(sim_config(tmp_path), drivers=agents)
+    await engine.start()
+    try:
+        transport = httpx.ASGITransport(build_app(engine, ApiSettings(leader="127.0.0.1:8080")))
+        async with httpx.AsyncClient(transport=transport, base_url="http://pacer.test") as client:
+            await wait_until(lambda: any(t.container_id for t in engine.tasks_of("/huge")), 5, message="launched")
+            task = engine.tasks_of("/huge")[0]
+            agents[task.agent].crash(task.container_id or "")
+            await wait_until(lambda: "/huge" in engine.backoff, 5, message="backoff after the crash")
+            explain = await client.get("/pacer/v1/apps/huge/explain")
+            assert explain.status_code == 200, explain.text
+            assert explain.json()["backoff"]["notBefore"] == "9999-12-31T23:59:59.999Z"
+            await wait_until(lambda: "/huge" in engine.waiting, 5, message="waiting")
+            queue = await client.get("/v2/queue")
+            assert queue.status_code == 200, queue.text
+            assert (await client.get("/pacer/v1/apps/huge/explain")).status_code == 200
+    finally:
+        await engine.stop()
+
+
+async def test_versions_are_bounded_keeping_the_current_and_running_ones(client: httpx.AsyncClient,
+                                                                         engine: Engine) -> None:
+    assert (await client.post("/v2/apps", json=app_body(instances=1))).status_code == 201
+    await converged(engine, "/web")
+    first = engine.get_app("/web").version
+    (oldest_task,) = engine.tasks_of("/web")
+    for n in range(150):  # scale changes: the first task keeps running (YOUNGEST_FIRST), on the first version
+        r = await client.put("/v2/apps/web", params={"force": "true"}, json={"instances": 2 if n % 2 == 0 else 1})
+        assert r.status_code == 200, r.text
+    await converged(engine, "/web")
+    assert oldest_task.task_id in {t.task_id for t in engine.tasks_of("/web")}
+    versions = (await client.get("/v2/apps/web/versions")).json()["versions"]
+    assert len(versions) <= 50
+    assert versions[0] == engine.get_app("/web").version, "the current version is kept"
+    assert first in versions, "a running task's version is kept"
+    assert (await client.get(f"/v2/apps/web/versions/{first}")).status_code == 200
+    target = versions[20]
+    wanted = (await client.get(f"/v2/apps/web/versions/{target}")).json()["instances"]
+    back = await client.put("/v2/apps/web", params={"force": "true"}, json={"version": target})
+    assert back.status_code == 200, back.text
+    assert engine.get_app("/web").instances == wanted
+    after = (await client.get("/v2/apps/web/versions")).json()["versions"]
+    assert len(after) <= 50 and after[0] == engine.get_app("/web").version and first in after

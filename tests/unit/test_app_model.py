@@ -272,9 +272,13 @@ def test_health_check_defaults() -> None:
     )
 
 
-def test_health_check_with_port_keeps_no_port_index() -> None:
-    hc = parse_app(docker_app(healthChecks=[{"protocol": "TCP", "port": 8080}])).health_checks[0]
-    assert hc.port == 8080 and hc.port_index is None
+def test_health_check_with_port_emits_no_port_index() -> None:
+    app = parse_app(docker_app(healthChecks=[{"protocol": "TCP", "port": 8080}],
+                               portDefinitions=[{"port": 0}, {"port": 8080}]))
+    hc = app.health_checks[0]
+    assert hc.port == 8080 and hc.port_index == 1  # the declared port's index: where the probe goes
+    assert app_to_json(app)["healthChecks"][0]["port"] == 8080
+    assert "portIndex" not in app_to_json(app)["healthChecks"][0]
 
 
 def test_readiness_check_defaults() -> None:
@@ -1192,7 +1196,7 @@ ROUND_TRIP_TABLE: list[dict[str, Any]] = [
             {"protocol": "HTTPS", "path": "/health", "portIndex": 0, "ignoreHttp1xx": True},
             {"protocol": "TCP", "port": 8080},
         ],
-        portDefinitions=[{"port": 0, "name": "http-api", "labels": {"a": "b"}}],
+        portDefinitions=[{"port": 0, "name": "http-api", "labels": {"a": "b"}}, {"port": 8080, "name": "admin"}],
         readinessChecks=[{"httpStatusCodesForReady": [200, 204], "preserveLastResponse": True}],
         upgradeStrategy={"minimumHealthCapacity": 0, "maximumOverCapacity": 0.5},
         backoffSeconds=2,
@@ -1340,6 +1344,7 @@ def app_bodies(draw: st.DrawFn) -> dict[str, Any]:
         body["networks"] = [{"mode": "container/bridge"}]
         n_ports = 1
     port_names: list[str] = [m["name"] for m in (mappings or []) if "name" in m]
+    declared_ports = sorted({p for m in (mappings or []) for k in ("hostPort", "containerPort") if (p := m.get(k))})
     if host:
         if draw(st.booleans()):
             n = draw(st.integers(0, 3))
@@ -1355,6 +1360,7 @@ def app_bodies(draw: st.DrawFn) -> dict[str, Any]:
                     pd["labels"] = draw(_labels)
                 defs.append(pd)
             body["portDefinitions"] = defs
+            declared_ports = sorted({d["port"] for d in defs if d["port"]})
             n_ports = n
             port_names = [d["name"] for d in defs if "name" in d]
         elif draw(st.booleans()):
@@ -1389,15 +1395,17 @@ def app_bodies(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         checks = []
         for _ in range(draw(st.integers(0, 2))):
-            protocol = draw(st.sampled_from(["HTTP", "HTTPS", "TCP", "COMMAND"]))
+            # a probe over the network needs a port of the app's (by portIndex or an explicit declared port)
+            can_probe = bool(n_ports or declared_ports)
+            protocol = draw(st.sampled_from(["HTTP", "HTTPS", "TCP", "COMMAND"] if can_probe else ["COMMAND"]))
             hc: dict[str, Any] = {"protocol": protocol}
             if protocol == "COMMAND":
                 hc["command"] = {"value": draw(st.text(alphabet="abc /-", min_size=1, max_size=10))}
             elif n_ports and draw(st.booleans()):
                 if draw(st.booleans()):
                     hc["portIndex"] = draw(st.integers(0, n_ports - 1))
-            else:
-                hc["port"] = draw(st.integers(1, 65535))
+            elif declared_ports:
+                hc["port"] = draw(st.sampled_from(declared_ports))
             if protocol in ("HTTP", "HTTPS") and draw(st.booleans()):
                 hc["path"] = draw(st.sampled_from(["/", "/health", "/ping?x=1"]))
             for key, low in (
@@ -1565,3 +1573,169 @@ def test_health_port_index_message_is_marathons() -> None:
     assert message_at(dict(SEED, healthChecks=[{"portIndex": 1}]), "/healthChecks/0/portIndex") == (
         "Health check port indices must address an element of the ports array or container port mappings."
     )
+
+
+# ------------------------------------------------------------------ health check targets (issue #19)
+
+HOSTILE_PATHS = [
+    "/h\r\nPOST /containers/create HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}",
+    "/h\nX-Injected: 1",
+    "/h\rx",
+    "/a b",
+    "/a\tb",
+    "/\x00",
+    "/\x7f",
+    "/caf\u00e9",
+    "/\u2028",
+    "health",
+    "",
+    "/x#frag",
+    "/%zz",
+    "/%4",
+    "/<script>",
+    "/" + "a" * 2048,
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_health_and_readiness_check_paths_must_be_plain_request_targets(path: str) -> None:
+    body = docker_app(healthChecks=[{"protocol": "HTTP", "path": path}],
+                      portDefinitions=[{"port": 0, "name": "http-api"}], readinessChecks=[{"path": path}])
+    errors = {e.path: e.message for e in errors_of(body)}
+    assert set(errors) == {"/healthChecks/0/path", "/readinessChecks/0/path"}, errors
+    assert "\r" not in errors["/healthChecks/0/path"] and "\n" not in errors["/healthChecks/0/path"]
+
+
+@pytest.mark.parametrize("path", ["/", "/health", "/ping?x=1&y=%20z", "/a/b;c=d/@x:1/~u/(1)/!$'*+,", "/%C3%A9"])
+def test_plain_health_check_paths_are_kept_and_sent_verbatim(path: str) -> None:
+    from engine.health import http_probe_request
+
+    app = parse_app(docker_app(healthChecks=[{"protocol": "HTTP", "path": path}]))
+    assert app.health_checks[0].path == path
+    assert http_probe_request("127.0.0.1", 80, path).startswith(f"GET {path} HTTP/1.1\r\nHost: ".encode())
+
+
+@pytest.mark.parametrize(
+    ("body", "index"),
+    [
+        (docker_app(portDefinitions=[{"port": 0}, {"port": 9000}], healthChecks=[{"port": 9000}]), 1),
+        (docker_app(networks=[{"mode": "container/bridge"}],
+                    container={"docker": {"image": "i"}, "portMappings": [
+                        {"containerPort": 80, "hostPort": 0}, {"containerPort": 8080, "hostPort": 31999}]},
+                    healthChecks=[{"protocol": "TCP", "port": 31999}]), 1),
+        (docker_app(networks=[{"mode": "container/bridge"}],
+                    container={"docker": {"image": "i"}, "portMappings": [
+                        {"containerPort": 80, "hostPort": 0}, {"containerPort": 8080, "hostPort": 0}]},
+                    healthChecks=[{"protocol": "MESOS_HTTP", "port": 8080}]), 1),
+    ],
+    ids=["host portDefinitions", "bridge hostPort", "bridge containerPort"],
+)
+def test_explicit_health_check_port_names_a_declared_port(body: dict[str, Any], index: int) -> None:
+    app = parse_app(body)
+    assert app.health_checks[0].port_index == index, "the probe goes to the task's host port of that declaration"
+    assert parse_app(app_to_json(app)) == app
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        docker_app(healthChecks=[{"protocol": "HTTP", "port": 2375}]),
+        docker_app(portDefinitions=[{"port": 9000}], healthChecks=[{"protocol": "TCP", "port": 9001}]),
+        docker_app(networks=[{"mode": "container/bridge"}],
+                   container={"docker": {"image": "i"}, "portMappings": [{"containerPort": 80, "servicePort": 10001}]},
+                   healthChecks=[{"protocol": "HTTP", "port": 10001}]),
+    ],
+    ids=["no ports declared", "another port", "a service port"],
+)
+def test_explicit_health_check_port_the_app_does_not_declare_is_refused(body: dict[str, Any]) -> None:
+    assert "is not a port of this app" in message_at(body, "/healthChecks/0/port")
+    # The same app stored by an older pacer still loads (the engine starts); the prober refuses its probe.
+    stored = app_to_json(parse_app({**body, "healthChecks": [{"protocol": "COMMAND", "command": {"value": "true"}}]}))
+    stored["healthChecks"] = body["healthChecks"]
+    loaded = app_from_json(stored)
+    assert loaded.health_checks[0].port == body["healthChecks"][0]["port"]
+    assert loaded.health_checks[0].port_index is None
+
+
+# ------------------------------------------------------------------ limits (issue #19)
+
+MiB_16T = 16 * 1024 * 1024
+INT32 = 2**31 - 1
+
+
+def _id_of_length(n: int) -> str:
+    """An app id of exactly n characters (normalised), in segments of at most 63."""
+    segments, left = [], n
+    while left > 0:
+        take = min(64, left)
+        segments.append("a" * (take - 1) if take > 1 else "")
+        left -= take
+    assert all(segments), n
+    return "/" + "/".join(segments)
+
+
+def _n_labels(n: int) -> dict[str, str]:
+    return {f"k{i}": "v" for i in range(n)}
+
+
+# (what, body at the limit, body past it, the field named)
+LIMITS: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
+    ("instances", docker_app(instances=100_000), docker_app(instances=100_001), "/instances"),
+    ("instances 1e12", docker_app(instances=100_000), docker_app(instances=1e12), "/instances"),
+    ("cpus", docker_app(cpus=1024), docker_app(cpus=1024.5), "/cpus"),
+    ("mem", docker_app(mem=MiB_16T), docker_app(mem=MiB_16T + 1), "/mem"),
+    ("mem 1e15", docker_app(mem=MiB_16T), docker_app(mem=1e15), "/mem"),
+    ("mem 1e308", docker_app(mem=MiB_16T), docker_app(mem=1e308), "/mem"),
+    ("disk", docker_app(disk=MiB_16T), docker_app(disk=MiB_16T + 1), "/disk"),
+    ("id length", docker_app(id=_id_of_length(255)), docker_app(id=_id_of_length(256)), "/id"),
+    ("id 10 KB", docker_app(id=_id_of_length(255)), docker_app(id="/" + "x" * 10_000), "/id"),
+    ("id segment", docker_app(id="/" + "a" * 63), docker_app(id="/" + "a" * 64), "/id"),
+    ("port definitions", docker_app(portDefinitions=[{"port": 0}] * 1000),
+     docker_app(portDefinitions=[{"port": 0}] * 1001), "/portDefinitions"),
+    ("port mappings", docker_app(networks=[{"mode": "container/bridge"}],
+                                 container={"docker": {"image": "i"}, "portMappings": [{"containerPort": 80}] * 1000}),
+     docker_app(networks=[{"mode": "container/bridge"}],
+                container={"docker": {"image": "i"}, "portMappings": [{"containerPort": 80}] * 1001}),
+     "/container/portMappings"),
+    ("labels count", docker_app(labels=_n_labels(1000)), docker_app(labels=_n_labels(1001)), "/labels"),
+    ("label key", docker_app(labels={"k" * 1024: "v"}), docker_app(labels={"k" * 1025: "v"}), "/labels"),
+    ("label value", docker_app(labels={"k": "v" * 65_536}), docker_app(labels={"k": "v" * 65_537}), "/labels/k"),
+    ("labels size", docker_app(labels={f"k{i:02d}": "v" * 65_536 for i in range(15)}),
+     docker_app(labels={f"k{i:02d}": "v" * 65_536 for i in range(17)}), "/labels"),
+    ("port labels", docker_app(portDefinitions=[{"port": 0, "labels": _n_labels(1000)}]),
+     docker_app(portDefinitions=[{"port": 0, "labels": _n_labels(1001)}]), "/portDefinitions/0/labels"),
+    ("env count", docker_app(env={f"E{i}": "1" for i in range(1000)}),
+     docker_app(env={f"E{i}": "1" for i in range(1001)}), "/env"),
+    ("env value", docker_app(env={"E": "v" * 65_536}), docker_app(env={"E": "v" * 65_537}), "/env/E"),
+    ("backoffSeconds", docker_app(backoffSeconds=INT32), docker_app(backoffSeconds=10**15), "/backoffSeconds"),
+    ("maxLaunchDelaySeconds", docker_app(maxLaunchDelaySeconds=INT32), docker_app(maxLaunchDelaySeconds=INT32 + 1),
+     "/maxLaunchDelaySeconds"),
+    ("backoffFactor", docker_app(backoffFactor=100), docker_app(backoffFactor=1e308), "/backoffFactor"),
+    ("kill grace", docker_app(taskKillGracePeriodSeconds=INT32), docker_app(taskKillGracePeriodSeconds=INT32 + 1),
+     "/taskKillGracePeriodSeconds"),
+    ("health interval", docker_app(healthChecks=[{"intervalSeconds": INT32}]),
+     docker_app(healthChecks=[{"intervalSeconds": 1e308}]), "/healthChecks/0/intervalSeconds"),
+    ("unreachable", docker_app(unreachableStrategy={"inactiveAfterSeconds": INT32, "expungeAfterSeconds": INT32}),
+     docker_app(unreachableStrategy={"inactiveAfterSeconds": 1, "expungeAfterSeconds": INT32 + 1}),
+     "/unreachableStrategy/expungeAfterSeconds"),
+    ("resource limit", docker_app(resourceLimits={"mem": MiB_16T}), docker_app(resourceLimits={"mem": 1e15}),
+     "/resourceLimits/mem"),
+]
+
+
+@pytest.mark.parametrize(("what", "at_limit", "past_limit", "field"), LIMITS, ids=[row[0] for row in LIMITS])
+def test_limits_accept_the_bound_and_refuse_past_it_at_the_field(what: str, at_limit: dict[str, Any],
+                                                                 past_limit: dict[str, Any], field: str) -> None:
+    parse_app(at_limit)
+    errors = errors_of(past_limit)
+    assert [e.path for e in errors] == [field] * len(errors) and errors, errors
+    assert all("pacer's limit" in e.message for e in errors), errors
+    # An app stored by an older pacer past pacer's limits still loads: the engine starts, and the operator can fix it.
+    stored = app_to_json(parse_app(at_limit))
+    stored.update(past_limit)
+    app_from_json(stored)
+
+
+def test_every_limit_is_reported_at_once() -> None:
+    body = docker_app(id="/" + "x" * 10_000, instances=1e12, mem=1e15, cpus=1e308, backoffSeconds=10**15)
+    assert paths_of(body) == {"/id", "/instances", "/mem", "/cpus", "/backoffSeconds"}

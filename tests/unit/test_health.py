@@ -134,3 +134,107 @@ async def test_informational_answer_is_ignored_with_ignore_http1xx(server: dict[
     prober = Prober(_Engine())  # type: ignore[arg-type]
     outcome = await prober.probe(task_on(server["info"]), CHECK.model_copy(update={"ignore_http1xx": True}))
     assert outcome.ignored
+
+
+# -- what a probe may send, and where (issue #19) ---------------------------------------------------------
+
+HOSTILE_PATHS = [
+    "/h\r\nPOST /containers/create HTTP/1.1\r\nHost: 127.0.0.1:2375\r\nContent-Length: 2\r\n\r\n{}",
+    "/h HTTP/1.1\r\nX: y",
+    "/h\nX-Injected: 1",
+    "/h\rX",
+    "/a b",
+    "/\t",
+    "/\x00",
+    "/\x0b",
+    "/\x7f",
+    "/caf\u00e9",
+    "/\u2028",
+    "/\u0085",
+    "h",
+    "",
+    "//evil.example/x#y",
+]
+
+
+@pytest.mark.parametrize("path", HOSTILE_PATHS)
+def test_probe_request_refuses_a_path_that_could_inject(path: str) -> None:
+    from engine.health import ProbeRefused, http_probe_request
+
+    with pytest.raises(ProbeRefused):
+        http_probe_request("127.0.0.1", 8080, path)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1\r\nX: y", "a b", "", "h/x"])
+def test_probe_request_refuses_a_host_that_could_inject(host: str) -> None:
+    from engine.health import ProbeRefused, http_probe_request
+
+    with pytest.raises(ProbeRefused):
+        http_probe_request(host, 8080, "/")
+
+
+def test_probe_request_is_one_get_built_from_its_parts() -> None:
+    from engine.health import http_probe_request
+
+    request = http_probe_request("127.0.0.1", 31005, "/health?x=1&y=%20")
+    assert request == (b"GET /health?x=1&y=%20 HTTP/1.1\r\nHost: 127.0.0.1:31005\r\nUser-Agent: pacer-health\r\n"
+                       b"Accept: */*\r\nConnection: close\r\n\r\n")
+    assert http_probe_request("::1", 80, "/").split(b"\r\n")[1] == b"Host: [::1]:80"
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[tuple[int, list[bytes]]]:
+    """A loopback port that records every connection's bytes (answering 200 to whatever it is sent)."""
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = b""
+        try:
+            data = await asyncio.wait_for(reader.read(65536), 2)
+            writer.write(b"HTTP/1.1 200 OK\r\n\r\n")
+            await writer.drain()
+        except (asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            received.append(data)
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    yield srv.sockets[0].getsockname()[1], received
+    srv.close()
+
+
+async def test_a_hostile_path_that_bypassed_validation_is_never_sent(listener: tuple[int, list[bytes]]) -> None:
+    port, received = listener
+    check = HealthCheck(protocol="HTTP", path=HOSTILE_PATHS[0], port_index=0, timeout_seconds=2)
+    outcome = await Prober(_Engine()).probe(task_on(port), check)  # type: ignore[arg-type]
+    assert not outcome.ok and outcome.cause is not None and "probe not sent" in outcome.cause
+    assert "\r" not in outcome.cause and "\n" not in outcome.cause
+    assert received == [], "no connection was made"
+
+
+async def test_an_explicit_port_the_app_does_not_declare_is_never_probed(listener: tuple[int, list[bytes]],
+                                                                         server: dict[str, int]) -> None:
+    """The task's own port is `ok`; the check names another port (`listener`) that no declaration resolved."""
+    port, received = listener
+    check = HealthCheck(protocol="HTTP", port=port, timeout_seconds=2)
+    outcome = await Prober(_Engine()).probe(task_on(server["ok"]), check)  # type: ignore[arg-type]
+    assert not outcome.ok and outcome.cause is not None and f"port {port} is not a port the app declares" in outcome.cause
+    tcp = await Prober(_Engine()).probe(task_on(server["ok"]), check.model_copy(update={"protocol": "TCP"}))  # type: ignore[arg-type]
+    assert not tcp.ok
+    assert received == [], "no connection was made"
+
+
+async def test_an_explicit_declared_port_is_probed_on_the_tasks_host_port(server: dict[str, int]) -> None:
+    """Bridge networking: the check names containerPort 8080, the task publishes it on `ok`'s port."""
+    from engine.model import parse_app
+
+    app = parse_app({"id": "/web", "networks": [{"mode": "container/bridge"}],
+                     "container": {"docker": {"image": "i"}, "portMappings": [
+                         {"containerPort": 80, "hostPort": 0}, {"containerPort": 8080, "hostPort": 0}]},
+                     "healthChecks": [{"protocol": "HTTP", "port": 8080, "timeoutSeconds": 2}]})
+    task = TaskRecord(task_id="t", app_id="/web", agent="local", version="v", config_version="v",
+                      state=TaskState.RUNNING, resources=Resources(), host_ports=(server["closed"], server["ok"]),
+                      container_id="c")
+    outcome = await Prober(_Engine()).probe(task, app.health_checks[0])  # type: ignore[arg-type]
+    assert outcome.ok, outcome.cause
