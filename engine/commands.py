@@ -38,6 +38,7 @@ from engine.model import (
     with_version,
 )
 from engine.model.groups import read_group, replaced
+from engine.model.limits import MAX_INSTANCES
 from engine.model.service_ports import assign_service_ports, service_ports
 from engine.scheduler.deployments import Deployment, steps_for
 from engine.scheduler.reconcile import Kill
@@ -358,8 +359,8 @@ class AppCommands:
         only starts or scales the app is replaced: the newest count wins; an upgrade or restart under way is still
         a conflict unless forced."""
         app = self._registry.get(app_id)
-        if instances < 0:
-            raise AppValidationError([FieldError("/instances", f"must be >= 0, got {instances}")])
+        if not 0 <= instances <= MAX_INSTANCES:
+            raise AppValidationError([FieldError("/instances", f"must be between 0 and {MAX_INSTANCES}, got {instances}")])
         force = force or (supersede_scaling and self._watcher.only_counts_lock(app.id))
         return self._change(app.id, app.model_copy(update={"instances": instances}), "scale", force=force)
 

@@ -123,7 +123,7 @@ class Engine:
 
     async def start(self) -> None:
         sched = self.config.scheduler
-        store = self._store = Store(sched.state)
+        store = self._store = Store(sched.state, max_versions=sched.max_versions)
         self.cluster_id = self._agents.cluster_id = store.cluster_id(sched.cluster_id)
         from engine.model import app_from_json
 

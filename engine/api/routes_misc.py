@@ -99,7 +99,7 @@ def info_json(state: "ApiState") -> dict[str, Any]:
             "zk_compression_threshold": 65536,
             "zk_connection_timeout": 10000,
             "zk_max_node_size": 1024000,
-            "zk_max_versions": 50,
+            "zk_max_versions": sched.max_versions,
             "zk_session_timeout": 10000,
             "zk_timeout": 10000,
         },

@@ -250,3 +250,25 @@ async def test_a_failed_instance_keeps_its_next_attempt_across_an_engine_restart
         assert attempt_of(replacement.task_id) == 2
     finally:
         await second.stop()
+
+
+async def test_the_engine_keeps_max_versions_per_app(tmp_path: Path, agents: dict[str, SimAgent]) -> None:
+    base = sim_config(tmp_path)
+    config = base.model_copy(update={"scheduler": base.scheduler.model_copy(update={"max_versions": 3})})
+    async with Engine(config, drivers=agents) as e:
+        await e.create_app(app(instances=1))
+        for cpus in (0.1, 0.2, 0.3, 0.4, 0.25):
+            await e.put_app({"cpus": cpus}, app_id="/web", force=True)
+        await wait_until(lambda: e.converged("/web"), 5, message="the last version runs")
+        versions = e.app_versions("/web")
+        assert len(versions) == 3 and e.get_app("/web").version in versions, versions
+
+
+async def test_scale_refuses_more_than_the_instance_limit(engine: Engine) -> None:
+    from engine import AppValidationError
+    from engine.model.limits import MAX_INSTANCES
+
+    await engine.create_app(app(instances=1))
+    with pytest.raises(AppValidationError) as info:
+        await engine.scale("/web", MAX_INSTANCES + 1)
+    assert info.value.errors[0].path == "/instances"
