@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         DeploymentNotFound,
         FieldError,
         PacerError,
+        StorageUnavailable,
         TaskNotFound,
     )
     from engine.events import EngineEvent, Subscription
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from engine.model import AppDefinition, app_to_json, parse_app
     from engine.scheduler.deployments import Deployment
     from engine.scheduler.state import TaskRecord, TaskState
+    from engine.supervisor import EngineHealth, PartHealth
     from engine.views import AgentView, AppView, ClusterSnapshot, EngineStats
 
 ENGINE_FACADE: frozenset[str] = frozenset({
@@ -88,12 +90,15 @@ __all__ = [
     "ENGINE_FACADE",
     "Engine",
     "EngineEvent",
+    "EngineHealth",
     "EngineStats",
     "FieldError",
     "HealthResult",
     "PacerConfig",
     "PacerError",
+    "PartHealth",
     "SchedulerConfig",
+    "StorageUnavailable",
     "Subscription",
     "TaskNotFound",
     "TaskRecord",
@@ -121,12 +126,15 @@ _HOMES = {
     "DeploymentNotFound": "engine.errors",
     "Engine": "engine.core",
     "EngineEvent": "engine.events",
+    "EngineHealth": "engine.supervisor",
     "EngineStats": "engine.views",
     "HealthResult": "engine.health",
     "FieldError": "engine.errors",
     "PacerConfig": "engine.config",
     "PacerError": "engine.errors",
+    "PartHealth": "engine.supervisor",
     "SchedulerConfig": "engine.config",
+    "StorageUnavailable": "engine.errors",
     "Subscription": "engine.events",
     "TaskNotFound": "engine.errors",
     "TaskRecord": "engine.scheduler.state",
