@@ -49,16 +49,7 @@ from engine.scheduler.reconcile import ClusterView, Plan, Waiting, reconcile
 from engine.scheduler.state import BackoffState, DesiredApp, TaskRecord, TaskState
 from engine.specs import TaskSpecs
 from engine.store import Store
-from engine.supervisor import (
-    PARTS,
-    Backoff,
-    EngineHealth,
-    PartHealth,
-    Supervisor,
-    agent_parts,
-    agents_part,
-    stuck_round,
-)
+from engine.supervisor import PARTS, Backoff, EngineHealth, PartHealth, Supervisor, agent_parts, stuck_round
 from engine.task_ledger import TaskLedger
 from engine.trust import ImageSignature
 from engine.views import ClusterSnapshot, EngineStats, app_view
@@ -525,9 +516,7 @@ class Engine:
         elif store.failure is not None:
             parts["store"] = PartHealth("store", "degraded", store.failure.message, store.failing_since,
                                         store.failed_writes)
-        agents = self._agent_health()
-        parts["agents"] = agents_part(agents)
-        return EngineHealth(parts=tuple(parts.values()), agents=agents, checked_at=self.clock())
+        return EngineHealth.of(parts, self._agent_health(), self.clock())
 
     def _agent_health(self) -> tuple[PartHealth, ...]:
         return agent_parts(((name, slot.reachable and slot.capacity is not None, slot.error)

@@ -59,6 +59,13 @@ class EngineHealth:
     agents: tuple[PartHealth, ...]
     checked_at: float
 
+    @classmethod
+    def of(cls, parts: dict[str, PartHealth], agents: tuple[PartHealth, ...], now: float) -> "EngineHealth":
+        """The engine's parts (in PARTS order, the agents' part made from `agents`) at `now`."""
+        named = {**parts, "agents": agents_part(agents)}
+        ordered = [named.pop(name) for name in PARTS if name in named]
+        return cls(parts=(*ordered, *named.values()), agents=agents, checked_at=now)
+
     @property
     def ready(self) -> bool:
         return all(p.ok for p in self.parts)

@@ -149,3 +149,37 @@ async def test_full_storage_refuses_writes_honestly_and_recovers_without_restart
     await wait_until(lambda: engine.running_count("/after") == 2, 15, message="/after running")
     assert (await api.get("/pacer/v1/health")).status_code == 200
     assert engine.running_count("/before") == 1
+
+
+async def test_health_lists_every_part_and_each_agent(client: httpx.AsyncClient, engine: Engine,
+                                                      agents: dict[str, SimAgent]) -> None:
+    await wait_until(lambda: engine.stats.rounds >= 1, 10, message="a round")
+    r = await client.get("/pacer/v1/health")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"] == "ready" and body["problems"] == []
+    assert [p["name"] for p in body["parts"]] == ["loop", "store", "executor", "health monitor", "autoscaler",
+                                                  "agent watchers", "agents"]
+    assert all(p["status"] == "ok" and p["since"].endswith("Z") for p in body["parts"])
+    assert [(a["name"], a["status"]) for a in body["agents"]] == [("s1", "reachable"), ("s2", "reachable")]
+    assert (await client.get("/v2/info")).headers["x-pacer-health"] == "ready"
+
+    # One agent down: listed with its reason; the engine still works with the other.
+    agents["s1"].reachable = False
+    engine.wake()
+    await wait_until(lambda: any(a.state == "unreachable" for a in engine.health_status().agents), 10,
+                     message="s1 seen unreachable")
+    body = (await client.get("/pacer/v1/health")).json()
+    s1 = next(a for a in body["agents"] if a["name"] == "s1")
+    assert s1["status"] == "unreachable" and "simulated outage" in s1["reason"]
+    assert body["status"] == "ready"
+    assert next(p for p in body["parts"] if p["name"] == "agents")["reason"] == "1 of 2 unreachable: s1"
+
+    # Every agent down: nothing can run, so the engine is degraded, and says why.
+    agents["s2"].reachable = False
+    engine.wake()
+    await wait_until(lambda: not engine.health_status().ready, 10, message="degraded")
+    r = await client.get("/pacer/v1/health")
+    assert r.status_code == 503 and r.json()["problems"][0].startswith("agents: no agent reachable: s1 (")
+    prometheus = (await client.get("/metrics/prometheus")).text
+    assert "pacer_ready 0" in prometheus and 'pacer_part_degraded{part="agents"} 1' in prometheus
