@@ -8,7 +8,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import pytest
 
@@ -43,6 +43,15 @@ class FaultyAgent(SimAgent):
         super().__init__(name, cpus=4, mem_mib=4096)
         self.list_fails = 0
         self.launch_fails = 0
+        self.watch_fails = 0
+        self.watches = 0
+
+    async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
+        self.watches += 1
+        if self.watch_fails:
+            self.watch_fails -= 1
+            raise RuntimeError("watcher exploded")
+        await super().watch(cluster_id, on_change)
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
         if self.list_fails:
@@ -121,6 +130,29 @@ async def test_a_crashed_launch_job_is_logged_and_its_task_reconciled(
     # Nothing is in flight any more: the next rounds see no container and replace the task.
     await wait_until(lambda: engine.running_count("/web") == 1, 30, message="the task replaced and running")
     assert agent.launch_fails == 0
+
+
+async def test_a_crashed_agent_watcher_is_logged_and_started_again(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    agent = FaultyAgent("f1")
+    agent.watch_fails = 1  # its first event watcher dies at once
+    async with Engine(config(tmp_path), drivers={"f1": agent}) as engine:
+        await watcher_crash_is_survived(engine, agent, caplog)
+
+
+async def watcher_crash_is_survived(engine: Engine, agent: FaultyAgent, caplog: pytest.LogCaptureFixture) -> None:
+    await wait_until(lambda: crash_records(caplog, "watcher exploded"), 10, message="the crashed watcher logged")
+    await wait_until(lambda: agent.watches == 2 and agent.watch_fails == 0, 10, message="watching again")
+    part = next(p for p in engine.health_status().parts if p.name == "agent watchers")
+    assert part.state == "degraded" and "watch f1: RuntimeError: watcher exploded" == part.reason
+    # The watcher works again: a container that ends is a hint the engine acts on at once.
+    await engine.create_app(app("/web"))
+    await wait_until(lambda: engine.running_count("/web") == 1, 10, message="running")
+    (task,) = engine.tasks_of("/web")
+    assert task.container_id
+    agent.crash(task.container_id)
+    await wait_until(lambda: engine.tasks_of("/web") and engine.tasks_of("/web")[0].task_id != task.task_id, 10,
+                     message="the crashed task replaced")
 
 
 async def test_a_crashed_health_probe_loop_is_restarted(engine: Engine, caplog: pytest.LogCaptureFixture,
