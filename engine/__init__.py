@@ -16,7 +16,7 @@ The console and the API use only the names in `__all__`, and of `Engine` only th
   health, health_results (typed HealthResult per check), tasks_of, get_app, app_versions,
   app_at_version, locks, converged, running_count, autoscale_status, autoscale_summary,
   policy_of, signatures, signatures_for, probe_host, hostname_of, stats, revision, cluster_id,
-  config, clock, task_logs, follow_task_logs;
+  config, clock, task_logs, follow_task_logs, health_status (ready, or degraded with each part's reason);
 - events: subscribe() -> an async iterator of typed events (engine.events: frozen dataclasses
   named in the past tense) over a bounded queue;
 - lifecycle: start, stop (or `async with`), wait_for_round, and `pause_point`, a hook the
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         DeploymentNotFound,
         FieldError,
         PacerError,
+        StorageUnavailable,
         TaskNotFound,
     )
     from engine.events import EngineEvent, Subscription
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from engine.model import AppDefinition, app_to_json, parse_app
     from engine.scheduler.deployments import Deployment
     from engine.scheduler.state import TaskRecord, TaskState
+    from engine.supervisor import EngineHealth, PartHealth
     from engine.views import AgentView, AppView, ClusterSnapshot, EngineStats
 
 ENGINE_FACADE: frozenset[str] = frozenset({
@@ -64,7 +66,7 @@ ENGINE_FACADE: frozenset[str] = frozenset({
     "health_results_json", "tasks_of", "get_app", "app_versions", "app_at_version", "group_id_problems", "locks",
     "converged", "running_count", "autoscale_status", "autoscale_summary", "policy_of", "signatures",
     "signatures_for", "probe_host", "hostname_of", "stats", "revision", "cluster_id", "config", "clock",
-    "task_logs", "follow_task_logs",
+    "task_logs", "follow_task_logs", "health_status",
     # events and lifecycle
     "subscribe", "start", "stop", "wait_for_round", "pause_point",
 })
@@ -88,12 +90,15 @@ __all__ = [
     "ENGINE_FACADE",
     "Engine",
     "EngineEvent",
+    "EngineHealth",
     "EngineStats",
     "FieldError",
     "HealthResult",
     "PacerConfig",
     "PacerError",
+    "PartHealth",
     "SchedulerConfig",
+    "StorageUnavailable",
     "Subscription",
     "TaskNotFound",
     "TaskRecord",
@@ -121,12 +126,15 @@ _HOMES = {
     "DeploymentNotFound": "engine.errors",
     "Engine": "engine.core",
     "EngineEvent": "engine.events",
+    "EngineHealth": "engine.supervisor",
     "EngineStats": "engine.views",
     "HealthResult": "engine.health",
     "FieldError": "engine.errors",
     "PacerConfig": "engine.config",
     "PacerError": "engine.errors",
+    "PartHealth": "engine.supervisor",
     "SchedulerConfig": "engine.config",
+    "StorageUnavailable": "engine.errors",
     "Subscription": "engine.events",
     "TaskNotFound": "engine.errors",
     "TaskRecord": "engine.scheduler.state",

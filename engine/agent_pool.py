@@ -16,6 +16,7 @@ from engine.events import AgentDrainStarted, AgentLost, AgentResumed, AgentRetur
 from engine.policy import AgentPolicy
 from engine.scheduler.placement import ClusterUsage
 from engine.scheduler.state import AgentState, ObservedContainer, Resources
+from engine.supervisor import Supervisor
 from engine.views import AgentView, used_of
 
 log = logging.getLogger("pacer.engine")
@@ -52,8 +53,10 @@ class AgentSlot:
 
 
 class AgentPool:
-    def __init__(self, bus: EventBus, on_change: Callable[[str], None]) -> None:
+    def __init__(self, bus: EventBus, on_change: Callable[[str], None], *,
+                 supervisor: Supervisor | None = None) -> None:
         """`on_change(agent)` is called from any thread when an agent reports that its containers changed."""
+        self._supervisor = supervisor or Supervisor()
         self._bus = bus
         self._on_change = on_change
         self.slots: dict[str, AgentSlot] = {}
@@ -119,8 +122,10 @@ class AgentPool:
         slot.reachable, slot.error = True, None
         if slot.watcher is None or slot.watcher.done():
             name = slot.config.name
-            slot.watcher = asyncio.get_running_loop().create_task(
-                slot.driver.watch(self.cluster_id, lambda: self._on_change(name)), name=f"watch {name}")
+            # A watcher that crashes is logged and started again (with backoff); the timer covers the gap.
+            slot.watcher = self._supervisor.keep_running(
+                "agent watchers", lambda: slot.driver.watch(self.cluster_id, lambda: self._on_change(name)),
+                f"watch {name}")
 
     async def observe(self, names: Iterable[str]) -> dict[str, list[ObservedContainer]]:
         """This cluster's containers on each named agent that answers (agents that do not are marked unreachable)."""

@@ -23,6 +23,7 @@ from engine.model.autoscale_labels import LABEL_PREFIX, AutoscalePolicy, policy_
 from engine.scheduler.autoscale import Decision, Sample, cpu_counters, cpu_percent, decide, memory_percent, num_text
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.state import TaskRecord, TaskState
+from engine.supervisor import Supervisor
 
 log = logging.getLogger("pacer.autoscale")
 
@@ -76,8 +77,9 @@ class Autoscaler:
 
     TICK_MAX = 1.0
 
-    def __init__(self, host: AutoscaleHost) -> None:
+    def __init__(self, host: AutoscaleHost, *, supervisor: Supervisor | None = None) -> None:
         self._host = host
+        self._supervisor = supervisor or Supervisor()
         self._apps: dict[str, _AppState] = {}
         self._task: asyncio.Task[None] | None = None
         self._sampling: set[asyncio.Task[None]] = set()
@@ -90,7 +92,8 @@ class Autoscaler:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="pacer-autoscaler")
+            # Restarted with backoff if it crashes (a crash is logged at once with its traceback).
+            self._task = self._supervisor.keep_running("autoscaler", self._run, "pacer-autoscaler")
 
     async def stop(self) -> None:
         tasks = [t for t in (self._task, *self._sampling) if t is not None]

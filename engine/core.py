@@ -7,11 +7,13 @@
     AppCommands        what operators ask: validate, commit, then change memory and wake the loop
     Executor           the only place that changes the world (launch, kill, remove)
     HealthMonitor      probes; Autoscaler: samples and scales
+    Supervisor         every job and loop of the parts above: a crash is logged at once and restarted
     reconcile (pure)   desired + observed + now -> Plan, carried out by `_apply`
 
 Each part gets a small Protocol of what it needs (engine/ports.py wires them). Commands
 commit to the store and only then return; the loop, woken by every change, by docker events
-and by a timer, makes the cluster match.
+and by a timer, makes the cluster match. A round that fails (a bug, or a store that cannot commit)
+is logged and tried again with backoff; `health_status()` says which part is degraded and why.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from engine.scheduler.reconcile import ClusterView, Plan, Waiting, reconcile
 from engine.scheduler.state import BackoffState, DesiredApp, TaskRecord, TaskState
 from engine.specs import TaskSpecs
 from engine.store import Store
+from engine.supervisor import PARTS, Backoff, EngineHealth, PartHealth, Supervisor, agent_parts, stuck_round
 from engine.task_ledger import TaskLedger
 from engine.trust import ImageSignature
 from engine.views import ClusterSnapshot, EngineStats, app_view
@@ -54,6 +57,9 @@ from engine.views import ClusterSnapshot, EngineStats, app_view
 log = logging.getLogger("pacer.engine")
 
 _NO_RESULTS: Mapping[int, HealthResult] = MappingProxyType({})
+
+ROUND_STUCK_SECONDS = 60.0
+"""A round that runs longer than this (or ten reconcile intervals, if longer) makes the loop degraded."""
 
 
 class Engine:
@@ -76,8 +82,9 @@ class Engine:
         self.cluster_id = ""
         self._drivers_given = dict(drivers or {})
         default_image = config.scheduler.default_image
+        self._supervisor = Supervisor(clock)
         self._registry = AppRegistry(self._stored_version)
-        self._agents = AgentPool(self._bus, self.wake_threadsafe)
+        self._agents = AgentPool(self._bus, self.wake_threadsafe, supervisor=self._supervisor)
         self._ledger = TaskLedger(self._bus, clock, self._registry.desired, self._agents.hostname_of)
         self._watcher = DeploymentWatcher(self._bus, DeploymentInputsPort(self._registry, self._ledger, self.wake))
         self._signatures = ImageSignatures(self._bus, clock, self._registry.apps, default_image,
@@ -85,13 +92,13 @@ class Engine:
         self._policies = PolicyGate({}, self._registry.apps, default_image)
         specs = TaskSpecs(self._registry.apps, default_image, self._agents.hostname_of,
                           self._signatures.signatures_for, lambda: self.cluster_id)
-        self._executor = Executor(self._agents, specs, self._ledger, self.wake)
+        self._executor = Executor(self._agents, specs, self._ledger, self.wake, supervisor=self._supervisor)
         self._health = HealthMonitor(HealthPort(self._ledger, self._registry, self._agents, self._bus, clock,
-                                                self.wake, self._kill_unhealthy))
+                                                self.wake, self._kill_unhealthy), supervisor=self._supervisor)
         self._commands = AppCommands(config, self._registry, self._ledger, self._watcher, self._agents,
                                      self._executor, self._bus, clock, self.wake, self._request_full_round)
         self._autoscaler = Autoscaler(AutoscalePort(self._registry, self._ledger, self._agents, self._watcher,
-                                                    self._bus, clock, self._commands))
+                                                    self._bus, clock, self._commands), supervisor=self._supervisor)
         self.pause_point: Callable[[], None] | None = None
         """Called between units of work in a round (phases, apps). An embedding host may block in it briefly to
         let its own thread run; the console does while someone waits for the screen (tui/console_turn.py)."""
@@ -111,6 +118,10 @@ class Engine:
         self._next_wakeup: float | None = None
         self._stopping = False
         self._round_done = asyncio.Condition()
+        self._round_started: float | None = None
+        """time.monotonic() when the round under way began (None between rounds)."""
+        self._agent_seen: dict[str, tuple[bool, float]] = {}
+        """Agent -> (reachable, since when), as the engine last saw it."""
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -145,7 +156,7 @@ class Engine:
         await self._agents.connect_all()
         if sched.apps_dir:
             await self._load_apps_dir(Path(sched.apps_dir))
-        self._loop_task = asyncio.get_running_loop().create_task(self._run(), name="pacer-reconcile")
+        self._loop_task = self._supervisor.keep_running("loop", self._run, "pacer-reconcile")
         self._autoscaler.start()
         log.info("engine started: cluster %s, %d agents, %d apps, %d tasks",
                  self.cluster_id, len(self._agents), len(self._registry.apps), len(self._ledger.tasks))
@@ -215,8 +226,11 @@ class Engine:
         self._wake.set()
 
     async def _run(self) -> None:
+        """Rounds until stopped. A round that fails, whatever the reason, is logged at once (a bug with its
+        traceback) and tried again, as a full round, after a backoff; memory is as the last commit left it."""
         interval = self.config.scheduler.reconcile_interval
         last_full = -float("inf")
+        backoff = Backoff(*self._supervisor.backoff)
         while not self._stopping:
             timeout = max(0.0, interval - (time.monotonic() - last_full))
             if self._next_wakeup is not None:
@@ -231,18 +245,28 @@ class Engine:
             due = self._next_wakeup is not None and self.clock() >= self._next_wakeup
             full = self._full_requested or due or time.monotonic() - last_full >= interval
             try:
+                if self._store is not None and self._store.failure is not None:
+                    # Nothing is carried out while the store cannot record it: wait until it commits again.
+                    self._store.probe()
                 await self.reconcile_once(full=full)
             except asyncio.CancelledError:
                 raise
-            except PacerError as exc:
-                log.error("reconcile round failed: %s", exc.message)
+            except Exception as exc:  # noqa: BLE001 - the loop must outlive any failure of one round
+                self._round_started = None
+                self._full_requested = True  # what the failed round took off the dirty lists is looked at again
+                delay = backoff.next()
+                self._supervisor.failed("loop", exc, what="reconcile round failed", retry_in=delay)
+                await asyncio.sleep(delay)
+                continue
+            backoff.reset()
+            self._supervisor.recovered("loop")
             if full:
                 last_full = time.monotonic()
 
     async def reconcile_once(self, *, full: bool = True) -> Plan:
         """One round. A full round lists every agent and looks at every app; otherwise only the agents
         that reported a change are listed, and only the apps touched since the last round are examined."""
-        started = time.monotonic()
+        started = self._round_started = time.monotonic()
         ledger, registry = self._ledger, self._registry
         agent_names = list(self._agents.slots) if full else sorted(self._dirty_agents)
         self._dirty_agents.clear()
@@ -255,6 +279,7 @@ class Engine:
             # Preemption weighs every task on every agent: it needs the whole cluster in view.
             full, agent_names = True, list(self._agents.slots)
         observed = await self._agents.observe(agent_names)
+        self._agent_health()
         agents = self._agents.states()
         if full:
             apps: Mapping[str, DesiredApp] = registry.desired
@@ -310,6 +335,7 @@ class Engine:
                      len(plan.launches), len(plan.kills), len(plan.gone), len(plan.adopted))
         self._executor.forget_touched_before(started)
         elapsed = time.monotonic() - started
+        self._round_started = None
         self._rounds += 1
         self._last_round_seconds = elapsed
         self._round_seconds_total += elapsed
@@ -473,6 +499,29 @@ class Engine:
     def subscribe(self, *, maxsize: int = 10_000, event_types: frozenset[str] | None = None) -> Subscription:
         """Events as they happen, over a bounded queue (a subscriber that falls behind is dropped)."""
         return self._bus.subscribe(maxsize=maxsize, event_types=event_types)
+
+    def health_status(self) -> EngineHealth:
+        """Ready, or degraded with the reason per part (loop, store, executor, health monitor, autoscaler, agent
+        watchers, agents) and since when; each agent reachable or not. What /pacer/v1/health and the console show."""
+        parts = {name: self._supervisor.part(name) for name in PARTS}
+        task, store = self._loop_task, self._store
+        problem = ("stopping" if self._stopping else "not started" if task is None
+                   else "not running" if task.done() else None)
+        if problem is not None:
+            parts["loop"] = PartHealth("loop", "degraded", problem)
+        elif self._round_started is not None:
+            limit = max(ROUND_STUCK_SECONDS, 10 * self.config.scheduler.reconcile_interval)
+            parts["loop"] = stuck_round(parts["loop"], time.monotonic() - self._round_started, limit, self.clock())
+        if store is None:
+            parts["store"] = PartHealth("store", "degraded", "not open (the engine is not started)")
+        elif store.failure is not None:
+            parts["store"] = PartHealth("store", "degraded", store.failure.message, store.failing_since,
+                                        store.failed_writes)
+        return EngineHealth.of(parts, self._agent_health(), self.clock())
+
+    def _agent_health(self) -> tuple[PartHealth, ...]:
+        return agent_parts(((name, slot.reachable and slot.capacity is not None, slot.error)
+                            for name, slot in self._agents.slots.items()), self._agent_seen, self.clock())
 
     def health_results(self, task_id: str) -> Mapping[int, HealthResult]:
         """Check index -> the last result of that health check of a task (checks not yet probed are absent)."""

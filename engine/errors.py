@@ -10,6 +10,7 @@
      +-- TaskNotFound           no task with that id
      +-- AgentError             an agent call failed
      |    +-- AgentUnreachable  the agent does not answer
+     +-- StorageUnavailable     the state storage cannot commit (full, read-only, I/O error): nothing was changed
      |  extended by cli/errors.py (the `pacer` command; each carries its exit code as `code`):
      +-- ClientError            a client command (pacer deploy, apps, ...) failed
      +-- ImageCommandError      a `pacer image` command failed
@@ -121,3 +122,19 @@ class AgentError(PacerError):
 
 class AgentUnreachable(AgentError):
     title = "agent unreachable"
+
+
+class StorageUnavailable(PacerError):
+    """The state storage cannot commit a change, so the change was not made (neither on disk nor in memory).
+
+    `kind` says why in one word ("full", "read-only", "io", "locked", "damaged", "unopenable", "failed");
+    `message` says it for a person, with the path and the database's own words, such as
+    "state storage is full: 12 kB free on /var/lib/pacer (database or disk is full)". It passes when the
+    cause does: nothing needs restarting."""
+
+    title = "state storage unavailable"
+
+    def __init__(self, message: str, *, kind: str = "failed", path: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.path = path

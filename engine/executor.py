@@ -4,6 +4,11 @@ It carries out a reconcile plan through the agent drivers: launches, kills and
 container removals, each as its own asyncio task, so a slow daemon or a long
 kill grace period never holds up the reconcile loop. Outcomes go back through
 `TaskOutcomes` (the task ledger), which persists them and publishes events.
+
+Each job runs under the supervisor: a job that crashes (a bug, or an outcome the store could not
+record) is logged at once with its traceback; its task is no longer in flight and its app is woken,
+so the next round sees the task as the agent reports it (adopted if it runs, replaced if it never
+started).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from engine.agents.base import AgentDriver, TaskSpec
 from engine.errors import AgentError, PacerError
 from engine.scheduler.reconcile import Kill, Launch, RemoveContainer, TaskGone
 from engine.scheduler.state import TaskRecord
+from engine.supervisor import Supervisor
 
 log = logging.getLogger("pacer.executor")
 
@@ -45,8 +51,9 @@ class TaskOutcomes(Protocol):
 
 class Executor:
     def __init__(self, drivers: Drivers, specs: TaskSpecs, outcomes: TaskOutcomes,
-                 wake: Callable[[str], None]) -> None:
+                 wake: Callable[[str], None], *, supervisor: Supervisor | None = None) -> None:
         """`wake(app_id)`: an action on one of the app's tasks finished, reconcile it soon."""
+        self._supervisor = supervisor or Supervisor()
         self._drivers = drivers
         self._specs = specs
         self._outcomes = outcomes
@@ -61,7 +68,7 @@ class Executor:
         self._jobs: set[asyncio.Task[None]] = set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        job = asyncio.get_running_loop().create_task(coro, name=name)
+        job = self._supervisor.spawn("executor", coro, name)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
 

@@ -11,6 +11,7 @@ replaced (the engine does that through `on_unhealthy`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 from dataclasses import dataclass, replace
@@ -27,6 +28,7 @@ from engine.events import (
 from engine.model import HealthCheck, health_check_json, http_path_problem, instance_of
 from engine.model.timefmt import format_ts
 from engine.scheduler.state import TaskRecord, TaskState
+from engine.supervisor import Supervisor
 
 log = logging.getLogger("pacer.health")
 
@@ -253,8 +255,9 @@ class Prober:
 class HealthMonitor:
     """Keeps one probe loop per running task and health check; results live here."""
 
-    def __init__(self, host: HealthHost) -> None:
+    def __init__(self, host: HealthHost, *, supervisor: Supervisor | None = None) -> None:
         self._host = host
+        self._supervisor = supervisor or Supervisor()
         self.prober = Prober(host)
         self.results: dict[str, dict[int, HealthResult]] = {}
         self._loops: dict[tuple[str, int], asyncio.Task[None]] = {}
@@ -273,10 +276,11 @@ class HealthMonitor:
         for key in list(self._loops):
             if key not in wanted and (not partial or key[0] in tasks or key[0] not in self._host.tasks):
                 self._loops.pop(key).cancel()
-        loop = asyncio.get_running_loop()
         for key in wanted - set(self._loops):
             task_id, index = key
-            self._loops[key] = loop.create_task(self._run(task_id, index), name=f"health {task_id}#{index}")
+            # A probe loop that crashes is logged and started again (with backoff), never left dead.
+            self._loops[key] = self._supervisor.keep_running(
+                "health monitor", functools.partial(self._run, task_id, index), f"health {task_id}#{index}")
         for task_id in list(self.results):
             if task_id not in self._host.tasks:
                 del self.results[task_id]

@@ -4,17 +4,27 @@ Apps and every version of them, task records, launch backoff and the last task
 failure per app. A change is acknowledged to its caller only after its
 transaction committed, so nothing acknowledged is lost when the process dies.
 Writes that belong together (one reconcile round) share one transaction.
+
+When a transaction cannot commit because of the storage (disk full, I/O error, read-only file system,
+locked or damaged file), it is rolled back whole and `StorageUnavailable` says why, with the path and
+the free space; `failure` keeps the last such reason until a commit succeeds again (`probe` tries one).
+The file and its -wal and -shm companions are readable by their owner only: they hold env values.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 import sqlite3
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from engine.errors import StorageUnavailable
 from engine.scheduler.state import BackoffState, Resources, TaskRecord, TaskState
 from engine.trust import ImageSignature
 
@@ -77,6 +87,12 @@ CREATE TABLE IF NOT EXISTS image_signatures (
 );
 """
 
+log = logging.getLogger("pacer.store")
+
+# SQLite's primary result codes (extended codes carry them in their low byte).
+_PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 3, 5, 6, 8, 10, 11, 13, 14, 26
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
 _TASK_COLUMNS = (
     "id, app_id, agent, version, config_version, state, cpus, mem, disk, host_ports, "
     "container_id, staged_at, started_at, unreachable_since, ip_address"
@@ -113,27 +129,118 @@ class Store:
         self.max_versions = max_versions
         """At most this many versions of an app are kept (more only while running tasks use older ones)."""
         self.path = str(path)
+        self.failure: StorageUnavailable | None = None
+        """Why the last write could not commit; None once a commit succeeds again."""
+        self.failing_since: float | None = None
+        """Wall-clock time of the first failed write of the current failure."""
+        self.failed_writes = 0
+        """Writes refused since the storage last committed."""
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                _make_private(self.path)
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged write survives a killed process and a power loss too.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            unavailable = self._unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # FULL: an acknowledged write survives a killed process and a power loss too.
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+            _make_private(self.path)  # the -wal and -shm files SQLite just made
 
     def close(self) -> None:
-        self._db.close()
+        try:
+            self._db.close()
+        except sqlite3.Error as exc:
+            log.warning("closing the state storage %s: %s", self.path, exc)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write, all or nothing: StorageUnavailable when the storage cannot commit it (nothing written)."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does); a second ROLLBACK would fail.
+                if self._db.in_transaction:
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error as exc:
+                        log.warning("rolling back a failed write to %s: %s", self.path, exc)
+                raise
+        except sqlite3.Error as exc:
+            unavailable = self._unavailable(exc)
+            if unavailable is None:
+                raise  # a mistake in a statement, not the storage: a bug to see with its traceback
+            self._failed(unavailable)
+            raise unavailable from exc
+        self._committed()
+
+    def probe(self) -> None:
+        """Commit a tiny write: clears `failure` when the storage takes writes again (StorageUnavailable if not)."""
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('checked_at', ?)", (repr(time.time()),))
+
+    def _failed(self, unavailable: StorageUnavailable) -> None:
+        if self.failure is None or self.failure.kind != unavailable.kind:
+            log.error("%s; writes are refused until it passes", unavailable.message)
+        else:
+            log.debug("write refused: %s", unavailable.message)
+        if self.failure is None:
+            self.failing_since = time.time()
+        self.failure = unavailable
+        self.failed_writes += 1
+
+    def _committed(self) -> None:
+        if self.failure is not None:
+            took = time.time() - (self.failing_since or time.time())
+            log.warning("state storage %s takes writes again (%d write(s) refused over %.0f s)",
+                        self.path, self.failed_writes, took)
+            self.failure, self.failing_since, self.failed_writes = None, None, 0
+
+    def _unavailable(self, exc: BaseException) -> StorageUnavailable | None:
+        """What a storage error means for a person (None: not the storage's fault, such as a bad statement)."""
+        folder = os.path.dirname(os.path.abspath(self.path)) if self.path != ":memory:" else "memory"
+        words = str(exc) or type(exc).__name__
+        if isinstance(exc, OSError):
+            return StorageUnavailable(f"state storage cannot be opened: {self.path} ({words})",
+                                      kind="unopenable", path=self.path)
+        if not isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)) or isinstance(
+                exc, (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.DataError,
+                      sqlite3.NotSupportedError, sqlite3.InterfaceError)):
+            return None
+        code = getattr(exc, "sqlite_errorcode", None)
+        primary = code & 0xFF if isinstance(code, int) else None
+        lowered = words.lower()
+        if primary == _FULL or "disk is full" in lowered:
+            return StorageUnavailable(f"state storage is full: {_free_space(folder)} free on {folder} ({words})",
+                                      kind="full", path=self.path)
+        if primary in (_READONLY, _IOERR) and _read_only_fs(folder):
+            return StorageUnavailable(f"state storage is read-only: {folder} is a read-only file system ({words})",
+                                      kind="read-only", path=self.path)
+        if primary == _READONLY or "readonly" in lowered:
+            return StorageUnavailable(f"state storage is read-only: {self.path} cannot be written ({words})",
+                                      kind="read-only", path=self.path)
+        if primary == _IOERR or "i/o error" in lowered:
+            return StorageUnavailable(f"state storage cannot write: I/O error on {self.path} ({words})",
+                                      kind="io", path=self.path)
+        if primary in (_BUSY, _LOCKED) or "locked" in lowered:
+            return StorageUnavailable(f"state storage is locked by another process: {self.path} ({words})",
+                                      kind="locked", path=self.path)
+        if primary in (_CORRUPT, _NOTADB) or "malformed" in lowered:
+            return StorageUnavailable(f"state storage is damaged: {self.path} ({words})",
+                                      kind="damaged", path=self.path)
+        if primary in (_CANTOPEN, _PERM) or "unable to open" in lowered:
+            return StorageUnavailable(f"state storage cannot be opened: {self.path} ({words})",
+                                      kind="unopenable", path=self.path)
+        return None
 
     # -- meta -------------------------------------------------------------
 
@@ -228,16 +335,28 @@ class Store:
         return [json.loads(r[0]) for r in self._db.execute("SELECT record FROM deployments")]
 
     def app_versions(self, app_id: str) -> list[str]:
-        rows = self._db.execute(
-            "SELECT version FROM app_versions WHERE app_id = ? ORDER BY version DESC", (app_id,)
-        )
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT version FROM app_versions WHERE app_id = ? ORDER BY version DESC", (app_id,)
+            ).fetchall()
         return [r[0] for r in rows]
 
     def app_version(self, app_id: str, version: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT definition FROM app_versions WHERE app_id = ? AND version = ?", (app_id, version)
-        ).fetchone()
+        with self._reading():
+            row = self._db.execute(
+                "SELECT definition FROM app_versions WHERE app_id = ? AND version = ?", (app_id, version)
+            ).fetchone()
         return json.loads(row[0]) if row else None
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            unavailable = self._unavailable(exc)
+            if unavailable is None:
+                raise
+            raise unavailable from exc
 
     # -- tasks, backoff, failures --------------------------------------------
 
@@ -306,3 +425,43 @@ class Store:
                     db.execute("DELETE FROM relaunch WHERE app_id = ?", (app_id,))
                 else:
                     db.execute("INSERT OR REPLACE INTO relaunch VALUES (?, ?)", (app_id, json.dumps(list(vacated))))
+
+
+def _make_private(path: str) -> None:
+    """The database file (created if missing) and its companions, readable and writable by their owner only."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    for suffix in _COMPANIONS:
+        try:
+            if os.stat(path + suffix).st_mode & 0o077:
+                os.chmod(path + suffix, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _free_space(folder: str) -> str:
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return "unknown space"
+    return _human_bytes(free)
+
+
+def _human_bytes(n: float) -> str:
+    """1000-based, as `df -H`: 0 B, 12 kB, 3.4 MB."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" or n >= 10 else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.0f} TB"
+
+
+def _read_only_fs(folder: str) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

@@ -13,6 +13,7 @@ import logging
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
+from engine.errors import StorageUnavailable
 from engine.events import EventBus, TaskStatusChanged
 from engine.model import format_ts
 from engine.scheduler.reconcile import Kill, TaskGone, Vacated, Waiting, next_backoff
@@ -75,16 +76,20 @@ class TaskLedger:
                 self._flush_scheduled = True
                 asyncio.get_running_loop().call_soon(self.flush)
             return
-        pending, self._pending = self._pending, {}
-        for task_id in delete:
-            pending.pop(task_id, None)
+        gone = set(delete)
+        pending = {t: r for t, r in self._pending.items() if t not in gone}
         self.store.write(upsert=[*pending.values(), *upsert], delete=delete, backoff=backoff, failures=failures,
                          relaunch=relaunch)
+        self._pending = {}  # only once committed: a write the store refused leaves them to the next one
 
     def flush(self) -> None:
         self._flush_scheduled = False
         if self._pending and self.store is not None:
-            self.persist()
+            try:
+                self.persist()
+            except StorageUnavailable as exc:
+                # Launch outcomes the agents keep reporting: they go with the next write that commits.
+                log.warning("%d task update(s) not saved yet: %s", len(self._pending), exc.message)
 
     def set_backoff(self, changes: Mapping[str, BackoffState | None]) -> None:
         """Memory side of committed backoff changes (None: forgotten)."""
@@ -183,8 +188,8 @@ class TaskLedger:
         current = self.failures.get(gone.task.app_id)
         if current is not None and current.get("taskId") != gone.task.task_id:
             return  # a newer failure already replaced this one
-        self.failures[gone.task.app_id] = failure
         self.persist(failures={gone.task.app_id: failure})
+        self.failures[gone.task.app_id] = failure
 
     def mark_unhealthy(self, task: TaskRecord, reason: str) -> Kill | None:
         """A task failed its health check too often: the kill to carry out (None: it is no longer running).

@@ -31,7 +31,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Coroutine, Mapping, Protocol, TypeVar
 
-from engine import AppView, ClusterSnapshot, Deployment, Engine, EngineEvent, HealthResult, PacerError
+from engine import AppView, ClusterSnapshot, Deployment, Engine, EngineEvent, EngineHealth, HealthResult, PacerError
 from tui.console_turn import ConsoleTurn
 
 log = logging.getLogger("pacer.console")
@@ -55,13 +55,16 @@ class ConsoleView:
     health_results: Mapping[str, Mapping[int, HealthResult]] = field(default_factory=dict)
     """Per task that is not healthy, per check: the last probe results (alive, consecutive_failures,
     last_failure_cause, last_success, last_failure), when the engine's health monitor keeps them."""
+    engine_health: EngineHealth | None = None
+    """The engine's own parts: ready, or degraded and why (the header shows it)."""
 
     @classmethod
     def of(cls, seq: int, snapshot: ClusterSnapshot, deployments: tuple[Deployment, ...] = (),
            health: Mapping[str, bool | None] | None = None,
-           health_results: Mapping[str, Mapping[int, HealthResult]] | None = None) -> "ConsoleView":
+           health_results: Mapping[str, Mapping[int, HealthResult]] | None = None,
+           engine_health: EngineHealth | None = None) -> "ConsoleView":
         return cls(seq, snapshot, deployments, dict(health or {}), {a.app.id: a for a in snapshot.apps},
-                   dict(health_results or {}))
+                   dict(health_results or {}), engine_health)
 
     def deployments_of(self, app_id: str) -> list[Deployment]:
         return [d for d in self.deployments if d.app_id == app_id and d.status == "running"]
@@ -257,7 +260,8 @@ class EngineHost:
         unhealthy_results = {t.task_id: dict(results) for view in snapshot.apps if view.app.health_checks
                              for t in snapshot.tasks.get(view.app.id, ()) if health.get(t.task_id) is not True
                              and (results := engine.health_results(t.task_id))}
-        return ConsoleView.of(self._seq, snapshot, snapshot.deployments, health, unhealthy_results)
+        return ConsoleView.of(self._seq, snapshot, snapshot.deployments, health, unhealthy_results,
+                              engine.health_status())
 
     async def feed(self, post: Callable[[Update], object], *, interval: float = 0.25) -> None:
         """Post an `Update` after each burst of engine events (at most one per `interval`) until cancelled."""

@@ -120,6 +120,7 @@ def routes() -> list[Route]:
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/v2/info", routes_misc.info, methods=["GET"]),
         Route("/v2/leader", routes_misc.leader, methods=["GET"]),
+        Route("/pacer/v1/health", routes_misc.health, methods=["GET"]),
         Route("/v2/apps", routes_apps.list_apps, methods=["GET"]),
         Route("/v2/apps", routes_apps.create_app, methods=["POST"]),
         Route("/v2/apps", routes_apps.put_apps, methods=["PUT"]),

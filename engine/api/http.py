@@ -23,6 +23,7 @@ from engine.errors import (
     DeploymentNotFound,
     FieldError,
     PacerError,
+    StorageUnavailable,
     TaskNotFound,
 )
 
@@ -96,6 +97,9 @@ def error_for(exc: PacerError) -> ApiError:
         return ApiError(409, exc.message, extra={"deployments": [{"id": d} for d in exc.deployment_ids]})
     if isinstance(exc, AppExists):
         return ApiError(409, exc.message)
+    if isinstance(exc, StorageUnavailable):
+        # Nothing was changed; the same request goes through once the storage takes writes again.
+        return ApiError(503, exc.message, headers={"Retry-After": "5"})
     return ApiError(400, exc.message)
 
 

@@ -187,6 +187,21 @@ def _schemas() -> dict[str, Any]:
         "Info": {"type": "object", "required": ["name", "version", "leader", "marathon_config", "zookeeper_config",
                                                 "http_config"]},
         "Metrics": {"type": "object", "required": ["version", "gauges", "counters", "histograms", "meters", "timers"]},
+        "HealthPart": {"type": "object", "required": ["name", "status", "reason", "since", "failures"], "properties": {
+            "name": {"type": "string", "description": "loop, store, executor, health monitor, autoscaler, "
+                                                      "agent watchers, agents; or an agent's name"},
+            "status": {"type": "string", "enum": ["ok", "degraded", "reachable", "unreachable"]},
+            "reason": {"type": "string", "nullable": True,
+                       "description": "why it is not fine, such as 'state storage is full: 12 kB free on /var/lib/pacer "
+                                      "(database or disk is full)'"},
+            "since": {"type": "string", "format": "date-time", "nullable": True},
+            "failures": {"type": "integer", "minimum": 0, "description": "failures since it was last fine"}}},
+        "Health": {"type": "object", "required": ["status", "problems", "checkedAt", "parts", "agents"], "properties": {
+            "status": {"type": "string", "enum": ["ready", "degraded"]},
+            "problems": {"type": "array", "items": {"type": "string"}, "description": "'part: reason' per degraded part"},
+            "checkedAt": {"type": "string", "format": "date-time"},
+            "parts": {"type": "array", "items": _ref("HealthPart")},
+            "agents": {"type": "array", "items": _ref("HealthPart")}}},
         "Signature": {"type": "object", "required": ["image", "imageId", "keyId", "publicKey", "signature"],
                       "properties": {"image": {"type": "string"}, "imageId": {"type": "string"},
                                      "keyId": {"type": "string"}, "publicKey": {"type": "string"},
@@ -232,7 +247,11 @@ def openapi_document() -> dict[str, Any]:
         "/ping": {"get": _op("liveness", {"200": {"description": "pong", "content": {
             "text/plain": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "string"}}}}},
                              tag="misc")},
-        "/v2/info": {"get": _op("about this server", {"200": _json(_ref("Info"), "info")}, tag="misc")},
+        "/v2/info": {"get": _op("about this server", {"200": {**_json(_ref("Info"), "info"), "headers": {
+            "X-Pacer-Health": {"description": "ready or degraded (details: /pacer/v1/health)",
+                               "schema": {"type": "string", "enum": ["ready", "degraded"]}},
+            "X-Pacer-Health-Reason": {"description": "when degraded: 'part: reason' per degraded part, '; ' between",
+                                      "schema": {"type": "string"}}}}}, tag="misc")},
         "/v2/leader": {"get": _op("the leader", {"200": _json({"type": "object", "properties": {
             "leader": {"type": "string"}}}, "leader")}, tag="misc")},
         "/metrics": {"get": _op("metrics, Marathon's JSON shape", {"200": _json(_ref("Metrics"), "metrics")},
@@ -363,6 +382,11 @@ def openapi_document() -> dict[str, Any]:
                 params=[_query("imageId", "image id"), _query("keyId", "key id"), _query("image", "image reference")],
                 tag="pacer"),
         },
+        "/pacer/v1/health": {"get": _op(
+            "readiness: 200 when every part of the engine works, 503 when one is degraded (pacer)", {
+                "200": _json(_ref("Health"), "ready"),
+                "503": _json(_ref("Health"), "degraded: each part that is, with its reason and since when")},
+            tag="pacer")},
         "/pacer/v1/policies": {"get": _op("each agent's isolation policy and who enforces it (pacer)", {
             "200": _json({"type": "object", "required": ["agents"]}, "policies")}, tag="pacer")},
     }

@@ -1,4 +1,9 @@
-"""/ping, /v2/info, /v2/leader, /metrics (Marathon's JSON) and /metrics/prometheus."""
+"""/ping, /v2/info, /v2/leader, /pacer/v1/health, /metrics (Marathon's JSON) and /metrics/prometheus.
+
+/ping is liveness (pong while the process serves); /pacer/v1/health is readiness: 200 when every part of
+the engine works, 503 when one is degraded, each part with its reason and since when. /v2/info keeps
+Marathon's keys (strict clients refuse any other) and tells the same in its X-Pacer-Health headers.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,12 @@ from starlette.responses import PlainTextResponse, Response
 
 from engine.api.http import json_response
 from engine.api.routes_apps import api
+from engine.model import format_ts
 from engine.scheduler.state import TaskState
 
 if TYPE_CHECKING:
     from engine.api.state import ApiState
+    from engine.supervisor import EngineHealth, PartHealth
 
 MARATHON_VERSION = "1.10.26"
 PACER_VERSION = "0.1.0"
@@ -111,7 +118,44 @@ def info_json(state: "ApiState") -> dict[str, Any]:
 
 
 async def info(request: Request) -> Response:
-    return json_response(info_json(api(request)))
+    state = api(request)
+    return json_response(info_json(state), headers=health_headers(state.engine.health_status()))
+
+
+def _header_text(text: str, limit: int = 1000) -> str:
+    """A header value: printable ASCII on one line, at most `limit` characters."""
+    clean = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+
+
+def health_headers(health: "EngineHealth") -> dict[str, str]:
+    """X-Pacer-Health: ready or degraded; X-Pacer-Health-Reason: each problem, "; " between."""
+    if health.ready:
+        return {"X-Pacer-Health": "ready"}
+    return {"X-Pacer-Health": "degraded", "X-Pacer-Health-Reason": _header_text("; ".join(health.problems))}
+
+
+def _part_json(part: "PartHealth") -> dict[str, Any]:
+    return {"name": part.name, "status": part.state, "reason": part.reason,
+            "since": format_ts(part.since) if part.since is not None else None, "failures": part.failures}
+
+
+def health_json(health: "EngineHealth") -> dict[str, Any]:
+    """/pacer/v1/health: ready or degraded, the problems, every part and every agent."""
+    return {
+        "status": "ready" if health.ready else "degraded",
+        "problems": list(health.problems),
+        "checkedAt": format_ts(health.checked_at),
+        "parts": [_part_json(p) for p in health.parts],
+        "agents": [_part_json(a) for a in health.agents],
+    }
+
+
+async def health(request: Request) -> Response:
+    """Readiness: 200 when the engine works, 503 when a part is degraded (same body, reasons included)."""
+    status = api(request).engine.health_status()
+    return json_response(health_json(status), 200 if status.ready else 503,
+                         headers=None if status.ready else {"Retry-After": "5"})
 
 
 # -- metrics -----------------------------------------------------------------------------
@@ -180,6 +224,7 @@ def metrics_json(state: "ApiState") -> dict[str, Any]:
         "pacer.agents.total.gauge": {"value": len(snapshot_agents)},
         "pacer.agents.reachable.gauge": {"value": sum(1 for a in snapshot_agents if a.reachable)},
         "pacer.sse.streams.gauge": {"value": state.streams},
+        "pacer.ready.gauge": {"value": int(engine.health_status().ready)},
     }
     for s, n in by_state.items():
         gauges[f"pacer.tasks.{s.value.lower()}.gauge"] = {"value": n}
@@ -273,6 +318,11 @@ def prometheus_text(state: "ApiState") -> str:
     _family(lines, "pacer_health_probe_failures_total", "counter", "Health probes that failed.",
             [("", {}, stats.probe_failures)])
     _family(lines, "pacer_sse_streams", "gauge", "Open /v2/events streams.", [("", {}, state.streams)])
+    health = engine.health_status()
+    _family(lines, "pacer_ready", "gauge", "1 when every part of the engine works (GET /pacer/v1/health).",
+            [("", {}, int(health.ready))])
+    _family(lines, "pacer_part_degraded", "gauge", "1 for each part of the engine that is degraded.",
+            [("", {"part": p.name}, int(not p.ok)) for p in health.parts])
     return "\n".join(lines) + "\n"
 
 

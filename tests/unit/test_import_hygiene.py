@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.errors", "engine.netaddr"),
     ("engine.model",),
     ("engine.scheduler",),
-    ("engine.trust", "engine.events", "engine.agents.base"),
+    ("engine.trust", "engine.events", "engine.agents.base", "engine.supervisor"),
     ("engine.policy", "engine.config", "engine.serving"),
     ("engine.agentd.config", "engine.agentd.policy", "engine.agentd.tls", "engine.agentd.wire"),
     ("engine.agents",),

@@ -1,4 +1,7 @@
-"""The cluster at a glance: agents up, CPU/memory/ports used against capacity, tasks, apps, deployments."""
+"""The cluster at a glance: agents up, CPU/memory/ports used against capacity, tasks, apps, deployments.
+
+When the engine itself is degraded (a store that cannot commit, a loop that keeps failing), the second line
+says so instead of the gauges: "degraded: store: state storage is full: ..." (GET /pacer/v1/health has it all)."""
 
 from __future__ import annotations
 
@@ -83,6 +86,17 @@ class ClusterSummary(Widget):
         if waiting:
             text.append(f"  waiting {waiting}", style=p.warn)
         width = self.size.width or 120
+        text.truncate(width, overflow="ellipsis")
+        text.append("\n")
+        engine_health = view.engine_health
+        if engine_health is not None and not engine_health.ready:
+            # What the engine cannot do matters more than how full the agents are.
+            problem = Text(no_wrap=True, overflow="ellipsis", end="")
+            problem.append(" degraded: ", style=f"bold {p.bad}")
+            problem.append("; ".join(engine_health.problems), style=p.bad)
+            problem.truncate(width, overflow="ellipsis")
+            text.append_text(problem)
+            return text
         bar = 10 if width >= 110 else 6
         line2 = Text(no_wrap=True, overflow="ellipsis", end="")
         line2.append(" CPU ", style="bold")
@@ -91,8 +105,6 @@ class ClusterSummary(Widget):
         line2.append_text(gauge(used_mem, cap_mem, bar, p, f"{fmt_mem(used_mem)}/{fmt_mem(cap_mem)}"))
         line2.append("   PORTS ", style="bold")
         line2.append_text(gauge(ports_used, ports_cap, max(3, bar // 2), p, f"{ports_used}/{ports_cap}"))
-        text.truncate(width, overflow="ellipsis")
         line2.truncate(width, overflow="ellipsis")
-        text.append("\n")
         text.append_text(line2)
         return text
