@@ -352,67 +352,19 @@ class Engine:
         return task_id_for(app_id, str(uuid.uuid4()), 1)
 
     def _apply(self, plan: Plan, *, full: bool = True, scope: Mapping[str, Any] | None = None) -> None:
-        """Carry out a plan: commit it, change memory, announce it, then hand its actions to the executor."""
-        ledger = self._ledger
-        killing = [replace(k.task, state=TaskState.KILLING) for k in plan.kills if k.task.state != TaskState.KILLING]
-        launching = [launch.task for launch in plan.launches]
-        failures = {g.task.app_id: ledger.failure_json(g, []) for g in plan.gone if g.failed}
-        relaunch = {} if full else dict(ledger.relaunch)
-        for app_id, vacated in plan.relaunch.items():
-            if vacated:
-                relaunch[app_id] = vacated
-            else:
-                relaunch.pop(app_id, None)
-        relaunch_changes = {
-            app_id: ([(v.task_id, v.config_version) for v in relaunch[app_id]] if app_id in relaunch else None)
-            for app_id in ledger.relaunch.keys() | relaunch.keys()
-            if ledger.relaunch.get(app_id) != relaunch.get(app_id)
-        }
-        # Commit first: a launch is only started once its record is durable.
-        ledger.persist(
-            upsert=[*plan.updates, *plan.adopted, *killing, *launching],
-            delete=[g.task.task_id for g in plan.gone],
-            backoff=plan.backoff,
-            failures=failures,
-            relaunch=relaunch_changes,
-        )
-        reasons = {k.task.task_id: k.reason for k in plan.kills}
-        reasons.update((launch.task.task_id, launch.reason) for launch in plan.launches)
-        for t in (*plan.updates, *plan.adopted, *killing, *launching):
-            previous = ledger.tasks.get(t.task_id)
-            ledger.tasks[t.task_id] = t
-            if previous is None or previous.state != t.state:
-                ledger.publish_status(t, reasons.get(t.task_id, ""))
-        for g in plan.gone:
-            ledger.tasks.pop(g.task.task_id, None)
-            ledger.health.pop(g.task.task_id, None)
-            ledger.publish_status(replace(g.task, state=g.state), g.message)
-            if g.failed:
-                ledger.failure_count += 1
-            if g.container_id or g.failed:
-                self._executor.collect(g)
-        ledger.set_backoff(plan.backoff)
-        ledger.failures.update(failures)
-        ledger.relaunch = relaunch
-        ledger.tasks.usage.cursor = plan.placement_cursor
+        """Carry out a plan: the ledger commits and records it, then its actions go to the executor."""
+        for gone in self._ledger.record_plan(plan, full=full, scope=scope or {}):
+            self._executor.collect(gone)
         if full:
-            ledger.waiting = dict(plan.waiting)
             self._orphans_seen = dict(plan.orphans_seen)
             self._next_wakeup = plan.next_wakeup
         else:
-            for app_id in scope or {}:
-                ledger.waiting.pop(app_id, None)
-            ledger.waiting.update(plan.waiting)
             self._orphans_seen.update(plan.orphans_seen)
             if plan.next_wakeup is not None and (self._next_wakeup is None or plan.next_wakeup < self._next_wakeup):
                 self._next_wakeup = plan.next_wakeup
-        for a in plan.adopted:
-            log.info("adopted running container %s as task %s", (a.container_id or "")[:12], a.task_id)
-        if log.isEnabledFor(logging.DEBUG):
-            _log_plan(plan)
         for kill in plan.kills:
             self._kills += 1
-            self._executor.kill(replace(kill, task=ledger.tasks.get(kill.task.task_id) or kill.task))
+            self._executor.kill(replace(kill, task=self._ledger.tasks.get(kill.task.task_id) or kill.task))
         for launch in plan.launches:
             self._launches += 1
             self._executor.launch(launch)
@@ -674,15 +626,3 @@ class Engine:
     def signatures_for(self, image: str, image_id: str | None = None) -> list[ImageSignature]:
         return self._signatures.signatures_for(image, image_id)
 
-
-def _log_plan(plan: Plan) -> None:
-    for g in plan.gone:
-        log.debug("task %s ended as %s: %s", g.task.task_id, g.state.value, g.message)
-    for k in plan.kills:
-        log.debug("kill %s on %s: %s", k.task.task_id, k.task.agent, k.reason)
-    for launch in plan.launches:
-        log.debug("launch %s on %s: %s", launch.task.task_id, launch.task.agent, launch.reason)
-    for u in plan.updates:
-        log.debug("task %s is %s (container %s)", u.task_id, u.state.value, (u.container_id or "-")[:12])
-    for r in plan.removals:
-        log.debug("remove container %s on %s: %s", r.container_id[:12], r.agent, r.reason)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 from engine.errors import StorageUnavailable
 from engine.events import EventBus, TaskStatusChanged
 from engine.model import format_ts
-from engine.scheduler.reconcile import Kill, TaskGone, Vacated, Waiting, next_backoff
+from engine.scheduler.reconcile import Kill, Plan, TaskGone, Vacated, Waiting, next_backoff
 from engine.scheduler.state import BackoffState, DesiredApp, TaskRecord, TaskState
 from engine.scheduler.task_table import TaskTable
 from engine.store import Store
@@ -117,6 +117,63 @@ class TaskLedger:
         b = app.backoff
         return {app.app_id: next_backoff(b.backoff_seconds, b.backoff_factor, b.max_launch_delay_seconds,
                                          self.backoff.get(app.app_id), self._clock())}
+
+    def record_plan(self, plan: Plan, *, full: bool, scope: Mapping[str, object]) -> list[TaskGone]:
+        """Commit a round's plan, then make memory match and announce each task's new state. `scope`: the apps
+        a partial round looked at. Returns the ended tasks whose container (or last output) is to be collected."""
+        killing = [replace(k.task, state=TaskState.KILLING) for k in plan.kills if k.task.state != TaskState.KILLING]
+        launching = [launch.task for launch in plan.launches]
+        failures = {g.task.app_id: self.failure_json(g, []) for g in plan.gone if g.failed}
+        relaunch = {} if full else dict(self.relaunch)
+        for app_id, vacated in plan.relaunch.items():
+            if vacated:
+                relaunch[app_id] = vacated
+            else:
+                relaunch.pop(app_id, None)
+        relaunch_changes = {
+            app_id: ([(v.task_id, v.config_version) for v in relaunch[app_id]] if app_id in relaunch else None)
+            for app_id in self.relaunch.keys() | relaunch.keys()
+            if self.relaunch.get(app_id) != relaunch.get(app_id)
+        }
+        # Commit first: a launch is only started once its record is durable.
+        self.persist(
+            upsert=[*plan.updates, *plan.adopted, *killing, *launching],
+            delete=[g.task.task_id for g in plan.gone],
+            backoff=plan.backoff,
+            failures=failures,
+            relaunch=relaunch_changes,
+        )
+        reasons = {k.task.task_id: k.reason for k in plan.kills}
+        reasons.update((launch.task.task_id, launch.reason) for launch in plan.launches)
+        for t in (*plan.updates, *plan.adopted, *killing, *launching):
+            previous = self.tasks.get(t.task_id)
+            self.tasks[t.task_id] = t
+            if previous is None or previous.state != t.state:
+                self.publish_status(t, reasons.get(t.task_id, ""))
+        to_collect = []
+        for g in plan.gone:
+            self.tasks.pop(g.task.task_id, None)
+            self.health.pop(g.task.task_id, None)
+            self.publish_status(replace(g.task, state=g.state), g.message)
+            if g.failed:
+                self.failure_count += 1
+            if g.container_id or g.failed:
+                to_collect.append(g)
+        self.set_backoff(plan.backoff)
+        self.failures.update(failures)
+        self.relaunch = relaunch
+        self.tasks.usage.cursor = plan.placement_cursor
+        if full:
+            self.waiting = dict(plan.waiting)
+        else:
+            for app_id in scope:
+                self.waiting.pop(app_id, None)
+            self.waiting.update(plan.waiting)
+        for a in plan.adopted:
+            log.info("adopted running container %s as task %s", (a.container_id or "")[:12], a.task_id)
+        if log.isEnabledFor(logging.DEBUG):
+            _log_plan(plan)
+        return to_collect
 
     # -- events ------------------------------------------------------------------------------
 
@@ -226,3 +283,16 @@ class TaskLedger:
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:
         return self.tasks.of_app(app_id)
+
+
+def _log_plan(plan: Plan) -> None:
+    for g in plan.gone:
+        log.debug("task %s ended as %s: %s", g.task.task_id, g.state.value, g.message)
+    for k in plan.kills:
+        log.debug("kill %s on %s: %s", k.task.task_id, k.task.agent, k.reason)
+    for launch in plan.launches:
+        log.debug("launch %s on %s: %s", launch.task.task_id, launch.task.agent, launch.reason)
+    for u in plan.updates:
+        log.debug("task %s is %s (container %s)", u.task_id, u.state.value, (u.container_id or "-")[:12])
+    for r in plan.removals:
+        log.debug("remove container %s on %s: %s", r.container_id[:12], r.agent, r.reason)
