@@ -6,12 +6,15 @@ traceback. Relative paths are taken from the config file's folder.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.errors import ConfigError
 from engine.netaddr import is_loopback
@@ -23,6 +26,46 @@ else:  # pragma: no cover - the declared fallback for older Pythons
     import tomli as tomllib
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
+
+MIN_TOKEN_LENGTH = 16
+"""Bearer tokens (the API's, an agent's) shorter than this are refused: they can be guessed."""
+
+log = logging.getLogger("pacer.config")
+
+
+def token_problem(token: str | None) -> str | None:
+    """Why a bearer token is too weak to accept, or None (also for no token at all)."""
+    if token is None:
+        return None
+    length = len(token.strip())
+    if length < MIN_TOKEN_LENGTH:
+        return (f"must have at least {MIN_TOKEN_LENGTH} characters, got {length}: a short token can be guessed "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))' makes a good one)")
+    return None
+
+
+def config_problem(message: str) -> PydanticCustomError:
+    """A validator's error whose message is shown as it is (no "Value error, " before it)."""
+    return PydanticCustomError("pacer_config", "{message}", {"message": message})
+
+
+def field_error(model: str, field: str, value: Any, message: str) -> ValidationError:
+    """A validation error at `field`, for a check across fields made by a model validator (the config
+    error then names that field and its line, not the whole table)."""
+    return ValidationError.from_exception_data(model, [InitErrorDetails(type=config_problem(message), loc=(field,),
+                                                                         input=value)])
+
+
+def plain_tcp_host(url: str) -> str | None:
+    """The host of a Docker URL that speaks plain TCP (tcp://, http://) to a non-loopback address, else None."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("tcp", "http"):
+        return None
+    try:
+        host = parts.hostname or ""
+    except ValueError:
+        host = ""
+    return None if host and is_loopback(host) else (host or url)
 
 
 class _Strict(BaseModel):
@@ -53,6 +96,8 @@ class AgentConfig(_Strict):
     """pacer agents: pin the agent's certificate by its SHA-256 fingerprint (instead of tls_ca)."""
     timeout: float = Field(default=10.0, gt=0)
     """pacer agents: seconds allowed for each call (launches and stops get more)."""
+    insecure_tcp: bool = False
+    """docker agents: accept a plain tcp:// URL to a non-loopback address (no TLS; a warning at start)."""
     policy: ClusterPolicy | None = None
     """This agent's exceptions to the cluster's [policy] (only the keys given), e.g.
     `policy = { allow_privileged = true }`. A pacer agent enforces its own [agent.policy] as well."""
@@ -71,6 +116,21 @@ class AgentConfig(_Strict):
         if not (1 <= lo <= hi <= 65535):
             raise ValueError(f"must be [low, high] within 1-65535 with low <= high, got [{lo}, {hi}]")
         return value
+
+    @model_validator(mode="after")
+    def _plain_tcp(self) -> "AgentConfig":
+        host = plain_tcp_host(self.url)
+        if host is not None and not (self.tls_ca or self.tls_cert) and not self.insecure_tcp:
+            raise field_error("AgentConfig", "url", self.url, (
+                f"plain tcp:// to the Docker daemon at {host!r} is refused: without TLS anyone on the path can "
+                "drive that daemon (root on its host); give tls_ca (and tls_cert, tls_key), use ssh://, or set "
+                "insecure_tcp = true to accept it (tcp:// without TLS is allowed only on loopback addresses)"))
+        return self
+
+    @property
+    def insecure(self) -> bool:
+        """A docker agent reached over plain TCP off loopback (allowed by insecure_tcp)."""
+        return plain_tcp_host(self.url) is not None and not (self.tls_ca or self.tls_cert)
 
     @model_validator(mode="after")
     def _pacer_agent(self) -> "AgentConfig":
@@ -107,8 +167,17 @@ class SchedulerConfig(_Strict):
     task uses are always kept."""
     api: str | None = None
     api_token: str | None = None
+    """At least 16 characters (MIN_TOKEN_LENGTH)."""
     api_tls_cert: str | None = None
     api_tls_key: str | None = None
+
+    @field_validator("api_token")
+    @classmethod
+    def _long_token(cls, token: str | None) -> str | None:
+        weak = token_problem(token)
+        if weak:
+            raise config_problem(weak)
+        return token
 
 
 class PacerConfig(_Strict):
@@ -200,6 +269,10 @@ def load_config(path: str | Path) -> PacerConfig:
             line = _line_of(text, (*loc, name)) or _line_of(text, loc)
             field = "policy" if loc == ("policy",) else f"agents[{loc[1]}].policy"
             raise ConfigError(str(path), line, f"{field}.{name}", problem)
+    for agent in config.agents:
+        if agent.insecure:
+            log.warning("%s: agent %s: plain tcp:// to %s without TLS (insecure_tcp = true): anyone on the path "
+                        "can drive that Docker daemon", path, agent.name, agent.url)
     return config
 
 

@@ -250,7 +250,9 @@ def refusals(spec: Requirements, policy: AgentPolicy) -> list[str]:
             problems.append(f"capabilities {', '.join(extra)} are not allowed on this agent "
                             f"(an app may add: {allowed})")
     pids = spec.pids_limit
-    if pids is not None and policy.pids_limit and pids > policy.pids_limit:
+    if pids is not None and pids < 1:
+        problems.append(f"a pids limit of {pids} would be no limit at all: it must be at least 1")
+    elif pids is not None and policy.pids_limit and pids > policy.pids_limit:
         problems.append(f"a pids limit of {pids} is above this agent's limit ({policy.pids_limit})")
     user = spec.user
     if user and not policy.allow_root_user and runs_as_root(user, None):

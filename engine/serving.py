@@ -4,25 +4,161 @@ The socket is bound before serving starts, so a port in use or a bad address is
 an error of the caller (ConfigError, exit code 2 in the CLI), not a log line.
 uvicorn never touches signal handling here: the console and `--serve` own
 SIGINT and SIGTERM.
+
+A client cannot hold a connection without asking for something. uvicorn only
+times out idle keep-alive connections (`timeout_keep_alive`), so each
+connection here also has:
+
+- a TLS handshake deadline (HEADER_TIMEOUT; asyncio's default is 60 s);
+- a header deadline: from its first byte (or the connection), a request line
+  and headers complete within HEADER_TIMEOUT seconds, however slowly they
+  trickle in, or the server answers 408 and closes;
+- a body idle timeout: a request body that stops arriving for
+  BODY_IDLE_TIMEOUT seconds ends the connection;
+- headers of at most MAX_HEADER_BYTES (h11 answers 400 beyond).
+
+Streaming answers (log follows, event streams) are the server's own pace and
+are not limited.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import ssl
 from typing import Any, AsyncIterator, Iterator, TypeVar
 
+import h11
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from engine.errors import ConfigError
 
+log = logging.getLogger("pacer.serving")
+
+HEADER_TIMEOUT = 5.0
+"""Seconds a client has to complete its TLS handshake, and then each request's line and headers."""
+BODY_IDLE_TIMEOUT = 15.0
+"""Seconds a request body may pause between two reads."""
+KEEP_ALIVE_TIMEOUT = 5
+"""Seconds an idle keep-alive connection stays open between requests."""
+MAX_HEADER_BYTES = 16 * 1024
+
+_TIMED_OUT = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+              b"content-length: 26\r\nconnection: close\r\n\r\nrequest headers too slow\r\n")
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header deadline and a body idle timeout (see the module's doc)."""
+
+    header_timeout: float = HEADER_TIMEOUT
+    body_idle_timeout: float = BODY_IDLE_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard: asyncio.TimerHandle | None = None
+        self._guarding_headers = False
+
+    @classmethod
+    def with_timeouts(cls, header_timeout: float, body_idle_timeout: float) -> type["GuardedH11Protocol"]:
+        return type("GuardedH11Protocol", (cls,), {"header_timeout": header_timeout,
+                                                   "body_idle_timeout": body_idle_timeout})
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._guard_state()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._guard_state()  # a body the app never read: stop waiting for it (keep-alive takes over)
+
+    # -- the timers ---------------------------------------------------------------------------
+
+    def _disarm(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
+        self._guarding_headers = False
+
+    def _arm_header_deadline(self) -> None:
+        """Headers are due by a fixed time: bytes trickling in do not move it."""
+        if not self._guarding_headers:
+            self._disarm()
+            self._guard = self.loop.call_later(self.header_timeout, self._headers_overdue)
+            self._guarding_headers = True
+
+    def _arm_body_idle(self) -> None:
+        self._disarm()
+        self._guard = self.loop.call_later(self.body_idle_timeout, self._body_stalled)
+
+    def _guard_state(self) -> None:
+        if self.transport.is_closing():
+            self._disarm()
+        elif self.conn.their_state is h11.IDLE:
+            # Part of a request line or its headers (a new request after keep-alive starts here too).
+            if self.conn.trailing_data[0] or self._guarding_headers:
+                self._arm_header_deadline()
+        elif self.conn.their_state is h11.SEND_BODY:  # read by the app, or discarded after its answer
+            self._arm_body_idle()
+        else:
+            self._disarm()
+
+    def _headers_overdue(self) -> None:
+        self._guard = None
+        self._guarding_headers = False
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        log.debug("closing a connection from %s: no complete request headers in %.0f s",
+                  self.client, self.header_timeout)
+        self._unset_keepalive_if_required()
+        self.transport.write(_TIMED_OUT)
+        self.transport.close()
+
+    def _body_stalled(self) -> None:
+        self._guard = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+            return
+        if self.flow.read_paused:  # the app is not reading: the client is not the slow one
+            self._arm_body_idle()
+            return
+        log.debug("closing a connection from %s: its request body stalled for %.0f s",
+                  self.client, self.body_idle_timeout)
+        self.transport.close()
+
 
 class _Server(uvicorn.Server):
+    handshake_timeout: float = HEADER_TIMEOUT
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:  # the host program owns the signals
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup, with a TLS handshake deadline on its listening servers (asyncio waits 60 s)."""
+        loop = asyncio.get_running_loop()
+        create_server = loop.create_server
+        timeout = self.handshake_timeout
+
+        async def with_handshake_deadline(*args: Any, **kwargs: Any) -> asyncio.Server:
+            if kwargs.get("ssl") is not None:
+                kwargs.setdefault("ssl_handshake_timeout", timeout)
+            return await create_server(*args, **kwargs)
+
+        loop.create_server = with_handshake_deadline  # type: ignore[method-assign]
+        try:
+            await super().startup(sockets)
+        finally:
+            del loop.create_server  # the loop's own method again
 
 
 def bind_socket(host: str, port: int, *, source: str, field: str) -> socket.socket:
@@ -71,6 +207,8 @@ class EmbeddedServer:
         ssl_ca_certs: str | None = None,
         ssl_cert_reqs: int = int(ssl.CERT_NONE),
         sslobject_class: type[ssl.SSLObject] | None = None,
+        header_timeout: float = HEADER_TIMEOUT,
+        body_idle_timeout: float = BODY_IDLE_TIMEOUT,
     ) -> "EmbeddedServer":
         config = uvicorn.Config(
             app,
@@ -79,8 +217,10 @@ class EmbeddedServer:
             access_log=False,
             server_header=False,
             proxy_headers=False,
-            http="h11",
+            http=GuardedH11Protocol.with_timeouts(header_timeout, body_idle_timeout),
             ws="none",
+            timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
             timeout_graceful_shutdown=3,
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
@@ -95,6 +235,7 @@ class EmbeddedServer:
         if config.ssl is not None and sslobject_class is not None:
             config.ssl.sslobject_class = sslobject_class
         server = _Server(config)
+        server.handshake_timeout = header_timeout
         task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]), name=name)
         while not server.started:
             if task.done():

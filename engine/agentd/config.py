@@ -2,14 +2,15 @@
 
     [agent]
     listen = "127.0.0.1:7443"          # HOST:PORT; plain HTTP only on loopback
-    docker_url = "unix:///var/run/docker.sock"
-    token_file = "agent-state/token"   # or token = "..."
+    docker_url = "unix:///var/run/docker.sock"   # tcp:// only on loopback, unless insecure_tcp = true
+    token_file = "agent-state/token"   # or token = "..."; at least 16 characters
     tls_cert = "agent.crt"             # with tls_key; or generate_tls = true
     tls_key = "agent.key"
     generate_tls = true                # create a self-signed cert, key and token on first start
     state_dir = "agent-state"          # where generated files live
     client_ca = "engines-ca.pem"       # optional: require client certificates signed by this CA
     name = "edge-1"
+    clusters = ["prod"]                # serve only these clusters' engines (default: any cluster)
     attributes = { rack = "r1" }
     cpus = 2                           # override what dockerd reports
     reserve_mem = 256
@@ -37,7 +38,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from engine.config import DEFAULT_DOCKER_URL, _line_of, read_toml
+from engine.config import (
+    DEFAULT_DOCKER_URL,
+    _line_of,
+    config_problem,
+    field_error,
+    plain_tcp_host,
+    read_toml,
+    token_problem,
+)
 from engine.errors import ConfigError
 from engine.netaddr import parse_host_port
 from engine.policy import AgentPolicy, policy_problems, resolve_key_paths
@@ -60,7 +69,7 @@ __all__ = ["AgentPolicy", "AgentServerConfig", "agent_config_from_table", "load_
 class AgentServerConfig(_Strict):
     listen: str = DEFAULT_LISTEN
     docker_url: str = DEFAULT_DOCKER_URL
-    token: str | None = Field(default=None, min_length=16)
+    token: str | None = None
     token_file: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -68,6 +77,10 @@ class AgentServerConfig(_Strict):
     state_dir: str = "pacer-agent"
     client_ca: str | None = None
     name: str = Field(default_factory=socket.gethostname, min_length=1)
+    clusters: tuple[str, ...] = ()
+    """The clusters whose engines this agent serves (their ids); empty: any cluster an engine names."""
+    insecure_tcp: bool = False
+    """Allow a plain tcp:// docker_url on a non-loopback address (no TLS: anyone on the path owns the daemon)."""
     attributes: dict[str, str] = Field(default_factory=dict)
     cpus: float | None = Field(default=None, ge=0)
     mem: float | None = Field(default=None, ge=0)
@@ -91,6 +104,22 @@ class AgentServerConfig(_Strict):
             raise ValueError("must start with unix://, tcp:// or ssh://")
         return url
 
+    @field_validator("token")
+    @classmethod
+    def _long_token(cls, token: str | None) -> str | None:
+        weak = token_problem(token)
+        if weak:
+            raise config_problem(weak)
+        return token
+
+    @field_validator("clusters")
+    @classmethod
+    def _cluster_ids(cls, clusters: tuple[str, ...]) -> tuple[str, ...]:
+        for cluster in clusters:
+            if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", cluster):
+                raise config_problem(f"{cluster!r} is not a cluster id (letters, digits, '_', '.', '-')")
+        return tuple(dict.fromkeys(clusters))
+
     @model_validator(mode="after")
     def _pairs(self) -> "AgentServerConfig":
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -98,6 +127,21 @@ class AgentServerConfig(_Strict):
         if self.token and self.token_file:
             raise ValueError("give token or token_file, not both")
         return self
+
+    @model_validator(mode="after")
+    def _plain_tcp(self) -> "AgentServerConfig":
+        host = plain_tcp_host(self.docker_url)
+        if host is not None and not self.insecure_tcp:
+            raise field_error("AgentServerConfig", "docker_url", self.docker_url, (
+                f"plain tcp:// to the Docker daemon at {host!r} is refused: without TLS anyone on the path "
+                "can drive that daemon (root on its host); use unix:// or ssh://, or set insecure_tcp = true "
+                "to accept it (tcp:// is allowed without it only on loopback addresses)"))
+        return self
+
+    @property
+    def insecure_docker(self) -> bool:
+        """The Docker daemon is reached over plain TCP off loopback (allowed by insecure_tcp)."""
+        return plain_tcp_host(self.docker_url) is not None
 
     @property
     def tls(self) -> bool:
@@ -136,6 +180,15 @@ def agent_config_from_table(table: Any, *, source: str = "<config>", text: str =
         line = _line_of(text, _loc_for_line(loc)) if text and loc else None
         raise ConfigError(source, line, field, "; ".join(problems)) from None
     config = _resolve_paths(config, base) if base is not None else config
+    if config.token_file and Path(config.token_file).is_file():
+        try:
+            token = Path(config.token_file).read_text(encoding="utf-8").strip()
+        except OSError:
+            token = None  # prepare_credentials reports the unreadable file
+        weak = token_problem(token) if token is not None else None
+        if weak:
+            line = _line_of(text, ("agent", "token_file")) if text else None
+            raise ConfigError(source, line, "agent.token_file", f"{config.token_file}: the token {weak}")
     for name, problem in policy_problems(config.policy):
         line = _line_of(text, ("agent.policy", name)) if text else None
         raise ConfigError(source, line, f"agent.policy.{name}", problem)

@@ -3,17 +3,23 @@
     GET    /v1/info                          capacity, attributes, hostname, version, policy
     GET    /v1/containers?cluster=ID         pacer's containers of one cluster, host ports held by others
     POST   /v1/tasks                         launch a task spec (JSON), after the policy check
-    POST   /v1/containers/{id}/stop?grace=S  SIGTERM, SIGKILL after S seconds
-    DELETE /v1/containers/{id}               remove (forced)
-    GET    /v1/containers/{id}/logs?tail=N&follow=0|1    text/plain, one line per output line
-    POST   /v1/containers/{id}/exec          {"command": "..."} -> {"exit_code", "output"} (COMMAND checks)
-    GET    /v1/containers/{id}/stats         one docker stats sample
+    POST   /v1/containers/{id}/stop?cluster=ID&grace=S   SIGTERM, SIGKILL after S seconds
+    DELETE /v1/containers/{id}?cluster=ID    remove (forced)
+    GET    /v1/containers/{id}/logs?cluster=ID&tail=N&follow=0|1   text/plain, one line per output line
+    POST   /v1/containers/{id}/exec?cluster=ID   {"command": "..."} -> {"exit_code", "output"} (COMMAND checks)
+    GET    /v1/containers/{id}/stats?cluster=ID  one docker stats sample
     GET    /v1/events?cluster=ID             newline-delimited JSON: hello, change, heartbeat
 
 Every request needs ``Authorization: Bearer TOKEN``; a refusal is a 401 JSON
 error and a log line naming the client address and the reason, never the
-token. Only containers carrying a ``pacer.cluster`` label can be touched (404
-otherwise); the Docker socket itself is never reachable. A task spec that the
+token. A request acts for one cluster (``cluster``; a launch, the spec's
+``cluster_id``), one of the agent's ``clusters`` when it names them (403
+otherwise). Only containers carrying that cluster's ``pacer.cluster`` label can
+be touched: any other (another cluster's, one without pacer's labels, none at
+all) is the same 404, which tells nothing about it. Every number in a query or
+a spec must be finite and within its range (400 naming the field: a zero or
+negative CPU, memory or pids limit would be none at all). The Docker socket
+itself is never reachable. A task spec that the
 local policy forbids (privileged, host paths, host network, an image outside
 the allowlist, extra capabilities; an image that is unsigned, signed by an
 untrusted key or changed under its tag) is refused with 403 and
@@ -45,7 +51,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
 from engine.agentd.policy import refusals
-from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
+from engine.agentd.wire import (
+    API_VERSION,
+    MAX_GRACE_SECONDS,
+    WireError,
+    capacity_to_json,
+    number_in_range,
+    observed_to_json,
+    spec_from_json,
+)
 from engine.agents.base import LABEL_CLUSTER, AgentDriver
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.netaddr import is_loopback
@@ -77,6 +91,8 @@ class AgentSettings:
     token: str
     name: str
     policy: AgentPolicy = field(default_factory=AgentPolicy)
+    clusters: tuple[str, ...] = ()
+    """The clusters whose engines this agent serves; empty: any cluster an engine names."""
     heartbeat: float = 5.0
     version: str = field(default_factory=pacer_version)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
@@ -141,14 +157,33 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status)
 
 
+MAX_TAIL = 1_000_000
+"""The most log lines one request may ask for."""
+
+
 def _cluster(request: Request) -> str:
+    """The cluster the request acts for (query parameter `cluster`): required, and one this agent serves."""
     cluster = request.query_params.get("cluster", "")
-    if not cluster:
-        raise WireError("cluster: the query parameter is required")
+    if not cluster.strip():
+        raise WireError("cluster: the query parameter is required (the engine's cluster id)")
+    _check_served(request, cluster)
     return cluster
 
 
-def _float_param(request: Request, name: str, default: float) -> float:
+class NotServed(Exception):
+    """A request for a cluster outside the agent's `clusters`: 403."""
+
+
+def _check_served(request: Request, cluster: str) -> None:
+    served = _settings(request).clusters
+    if served and cluster not in served:
+        client = request.client
+        log.warning("refused %s %s from %s: cluster %r is not served by this agent", request.method,
+                    request.url.path, f"{client.host}:{client.port}" if client else "unknown client", cluster)
+        raise NotServed(f"cluster {cluster!r} is not served by this agent (it serves {', '.join(served)})")
+
+
+def _number_param(request: Request, name: str, default: float, low: float, high: float) -> float:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -156,19 +191,47 @@ def _float_param(request: Request, name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise WireError(f"{name}: must be a number, got {raw!r}") from None
-    if value < 0:
-        raise WireError(f"{name}: must not be negative")
-    return value
+    result: float = number_in_range(name, value, low, high)
+    return result
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise WireError(f"{name}: must be a whole number, got {raw!r}") from None
+    result: int = number_in_range(name, value, low, high)
+    return result
+
+
+def _bool_param(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "0").strip().lower()
+    if raw in ("1", "true"):
+        return True
+    if raw in ("0", "false", ""):
+        return False
+    raise WireError(f"{name}: must be 0, 1, true or false, got {raw!r}")
 
 
 async def _owned(request: Request) -> str | JSONResponse:
-    """The full id of the path's container when it carries pacer's cluster label, else a 404."""
+    """The full id of the path's container when it carries the request's cluster label, else a 404.
+
+    A container that does not exist, carries no pacer label or belongs to another cluster gets the
+    same answer, which names only what the caller asked for: nothing of it leaks to another cluster's
+    engine. The agent's log says which it was."""
     wanted = request.path_params["container_id"]
+    cluster = _cluster(request)
     found = await _backend(request).inspect_labels(wanted)
-    if found is None or not found[1].get(LABEL_CLUSTER):
-        return _error(404, f"no pacer container {wanted!r} on this agent")
-    cluster = request.query_params.get("cluster")
-    if cluster and found[1].get(LABEL_CLUSTER) != cluster:
+    owner = found[1].get(LABEL_CLUSTER) if found is not None else None
+    if found is None or owner != cluster:
+        if found is not None:
+            client = request.client
+            log.warning("refused %s %s from %s: the container is not one of cluster %r (%s)", request.method,
+                        request.url.path, f"{client.host}:{client.port}" if client else "unknown client", cluster,
+                        "another cluster's" if owner else "not pacer's")
         return _error(404, f"no container {wanted!r} of cluster {cluster!r} on this agent")
     return found[0]
 
@@ -183,6 +246,7 @@ async def info(request: Request) -> Response:
         "hostname": capacity.hostname,
         "capacity": capacity_to_json(capacity),
         "policy": settings.policy.model_dump(mode="json"),
+        "clusters": list(settings.clusters),
     })
 
 
@@ -200,6 +264,7 @@ async def launch(request: Request) -> Response:
     except ValueError:
         raise WireError("body: not JSON") from None
     spec = spec_from_json(body)
+    _check_served(request, spec.cluster_id)
     problems = refusals(spec, _settings(request).policy)
     if not problems:
         try:
@@ -220,7 +285,7 @@ async def stop(request: Request) -> Response:
     owned = await _owned(request)
     if isinstance(owned, JSONResponse):
         return owned
-    await _backend(request).stop(owned, _float_param(request, "grace", 3.0))
+    await _backend(request).stop(owned, _number_param(request, "grace", 3.0, 0.0, MAX_GRACE_SECONDS))
     return Response(status_code=204)
 
 
@@ -236,9 +301,9 @@ async def logs(request: Request) -> Response:
     owned = await _owned(request)
     if isinstance(owned, JSONResponse):
         return owned
-    tail = int(_float_param(request, "tail", 100))
+    tail = _int_param(request, "tail", 100, 0, MAX_TAIL)
     backend = _backend(request)
-    if request.query_params.get("follow", "0") not in ("1", "true"):
+    if not _bool_param(request, "follow"):
         lines = await backend.tail_logs(owned, tail)
         return Response("".join(f"{line}\n" for line in lines), media_type="text/plain; charset=utf-8")
     closing = _settings(request).closing
@@ -324,6 +389,10 @@ async def _wire_error(request: Request, exc: Exception) -> Response:
     return _error(400, str(exc))
 
 
+async def _not_served(request: Request, exc: Exception) -> Response:
+    return _error(403, str(exc))
+
+
 async def _unreachable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AgentError)
     return _error(503, exc.message)
@@ -342,6 +411,7 @@ def build_app(backend: AgentBackend, settings: AgentSettings) -> ASGIApp:
     """The agent's ASGI app: routes behind bearer-token auth."""
     handlers: dict[Any, Any] = {
         WireError: _wire_error,
+        NotServed: _not_served,
         AgentUnreachable: _unreachable,
         AgentError: _agent_error,
     }
@@ -450,6 +520,10 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
         _say(f"fingerprint {creds.fingerprint}")
     if creds.token_file:
         _say(f"token in {creds.token_file}")
+    if config.insecure_docker:
+        _say(f"warning: docker at {config.docker_url} is reached over plain tcp:// without TLS (insecure_tcp = true)")
+        log.warning("agent %s: docker at %s over plain tcp:// without TLS (insecure_tcp = true)",
+                    config.name, config.docker_url)
     if backend is None:
         from engine.agents.docker_agent import DockerAgent
 
@@ -457,7 +531,8 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
             config.name, config.docker_url, reserve_cpus=config.reserve_cpus, reserve_mem_mib=config.reserve_mem,
             cpus=config.cpus, mem_mib=config.mem, attributes=config.attributes, policy=config.policy,
         )
-    settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, heartbeat=config.heartbeat)
+    settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, clusters=config.clusters,
+                             heartbeat=config.heartbeat)
     app = build_app(backend, settings)
     tls = bool(creds.tls_cert and creds.tls_key)
     sock = bind_socket(host, port, source=config.source, field="agent.listen")

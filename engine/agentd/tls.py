@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.agentd.config import AgentServerConfig, parse_listen
+from engine.config import token_problem
 from engine.errors import ConfigError
 
 
@@ -127,8 +128,9 @@ def _read_token(path: Path, source: str) -> str:
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(source, None, "agent.token_file", f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(token) < 16:
-        raise ConfigError(source, None, "agent.token_file", f"{path}: the token must have at least 16 characters")
+    problem = token_problem(token)
+    if problem:
+        raise ConfigError(source, None, "agent.token_file", f"{path}: the token {problem}")
     return token
 
 

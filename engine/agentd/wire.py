@@ -7,6 +7,7 @@ field named, not a crash deeper down.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict
 from typing import Any, Mapping
 
@@ -14,6 +15,20 @@ from engine.agents.base import AgentCapacity, PortBinding, TaskSpec, VolumeMount
 from engine.scheduler.state import ObservedContainer
 
 API_VERSION = "v1"
+
+# What an agent accepts in a task spec. A limit of 0 or -1 means "none at all" to Docker, and a
+# value below Docker's minimum is rounded to 0 by the driver: each is refused with its field named.
+MIN_CPUS = 0.01
+"""Docker's smallest CPU limit (nano_cpus of 10^7)."""
+MAX_CPUS = 4096.0
+MIN_MEM_MIB = 6.0
+"""Docker's smallest memory limit (6 MiB)."""
+MAX_MEM_MIB = float(2**30)
+"""1 PiB."""
+MAX_PIDS_LIMIT = 4_194_304
+"""Linux's largest pid_max."""
+MAX_GRACE_SECONDS = 86_400.0
+"""A day: the longest SIGTERM-to-SIGKILL wait an agent holds a stop request open for."""
 
 
 class WireError(ValueError):
@@ -32,6 +47,30 @@ def _get(data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], *, op
         name = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise WireError(f"{key}: must be {name}, got {type(value).__name__}")
     return value
+
+
+def _number(data: Mapping[str, Any], key: str, low: float, high: float, *, integer: bool = False,
+            optional: bool = False, what: str = "") -> Any:
+    """A finite number within [low, high] (an int when `integer`); WireError naming `key` otherwise."""
+    value = _get(data, key, int if integer else float, optional=optional)
+    if value is None:
+        return None
+    return number_in_range(key, value, low, high, what=what)
+
+
+def number_in_range(key: str, value: float, low: float, high: float, *, what: str = "") -> Any:
+    """`value` when finite and within [low, high]; WireError naming `key` otherwise (`what`: why the
+    lower bound, said when the value is below it)."""
+    if not math.isfinite(value):
+        raise WireError(f"{key}: must be a finite number, got {value}")
+    if not low <= value <= high:
+        hint = f" ({what})" if what and value < low else ""
+        raise WireError(f"{key}: must be between {_text(low)} and {_text(high)}{hint}, got {_text(value)}")
+    return value
+
+
+def _text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 def _str_map(data: Mapping[str, Any], key: str) -> dict[str, str]:
@@ -71,8 +110,12 @@ def spec_from_json(data: Any) -> TaskSpec:
     for i, raw in enumerate(_get(data, "ports", list, optional=True) or []):
         if not isinstance(raw, dict):
             raise WireError(f"ports[{i}]: must be an object")
-        ports.append(PortBinding(_get(raw, "container_port", int), _get(raw, "host_port", int),
-                                 _get(raw, "protocol", str, optional=True) or "tcp"))
+        try:
+            ports.append(PortBinding(_number(raw, "container_port", 1, 65535, integer=True),
+                                     _number(raw, "host_port", 1, 65535, integer=True),
+                                     _get(raw, "protocol", str, optional=True) or "tcp"))
+        except WireError as exc:
+            raise WireError(f"ports[{i}].{exc}") from None
     volumes = []
     for i, raw in enumerate(_get(data, "volumes", list, optional=True) or []):
         if not isinstance(raw, dict):
@@ -89,29 +132,37 @@ def spec_from_json(data: Any) -> TaskSpec:
         app_id=_get(data, "app_id", str),
         version=_get(data, "version", str),
         config_version=_get(data, "config_version", str),
-        cluster_id=_get(data, "cluster_id", str),
+        cluster_id=_cluster_id(data),
         name=_get(data, "name", str),
         image=_get(data, "image", str),
         entrypoint=_str_tuple(data, "entrypoint"),
         command=_str_tuple(data, "command"),
         env=_str_map(data, "env"),
         labels=_str_map(data, "labels"),
-        cpus=_get(data, "cpus", float),
-        mem_mib=_get(data, "mem_mib", float),
+        cpus=_number(data, "cpus", MIN_CPUS, MAX_CPUS, what="0 would be no CPU limit at all"),
+        mem_mib=_number(data, "mem_mib", MIN_MEM_MIB, MAX_MEM_MIB, what="0 would be no memory limit at all"),
         network_mode=network_mode,
         ports=tuple(ports),
         user=_get(data, "user", str, optional=True),
-        kill_grace_seconds=_get(data, "kill_grace_seconds", float, optional=True) or 0.0,
+        kill_grace_seconds=_number(data, "kill_grace_seconds", 0, MAX_GRACE_SECONDS, optional=True) or 0.0,
         privileged=bool(_get(data, "privileged", bool, optional=True)),
         volumes=tuple(volumes),
         read_only=bool(_get(data, "read_only", bool, optional=True)),
         cap_add=_str_tuple(data, "cap_add") or (),
         cap_drop=_str_tuple(data, "cap_drop") or (),
-        pids_limit=_get(data, "pids_limit", int, optional=True),
+        pids_limit=_number(data, "pids_limit", 1, MAX_PIDS_LIMIT, integer=True, optional=True,
+                           what="0 or -1 would be no pids limit at all; leave it out for the agent's"),
         tmpfs=_str_tuple(data, "tmpfs") or (),
         image_id=_get(data, "image_id", str, optional=True),
         signatures=_str_tuple(data, "signatures") or (),
     )
+
+
+def _cluster_id(data: Mapping[str, Any]) -> str:
+    cluster: str = _get(data, "cluster_id", str)
+    if not cluster.strip():
+        raise WireError("cluster_id: must not be empty (every container carries its cluster's label)")
+    return cluster
 
 
 def observed_to_json(observed: ObservedContainer) -> dict[str, Any]:

@@ -120,8 +120,12 @@ class RemoteAgent:
         backoff_initial: float = BACKOFF_INITIAL,
         backoff_max: float = BACKOFF_MAX,
         clock: Callable[[], float] = time.monotonic,
+        cluster_id: str | None = None,
     ) -> None:
         self.name = name
+        self.cluster_id = cluster_id
+        """The cluster this engine acts for; every call on a container names it (the agent touches only that
+        cluster's containers). Learned from the first listing, watch or launch when not given."""
         self.url = url
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("pacer+https", "pacer+http", "https", "http"):
@@ -281,6 +285,16 @@ class RemoteAgent:
             raise self._error_of(response)
         return response
 
+    def _scope(self, **params: Any) -> dict[str, Any]:
+        """Query parameters of a call on one container: the cluster it must belong to, and `params`."""
+        if not self.cluster_id:
+            raise AgentError(f"agent {self.name}: no cluster yet (the engine lists its containers first)")
+        return {"cluster": self.cluster_id, **params}
+
+    def _learn(self, cluster_id: str) -> None:
+        if cluster_id:
+            self.cluster_id = cluster_id
+
     @staticmethod
     def _json(response: httpx.Response) -> Any:
         try:
@@ -298,6 +312,7 @@ class RemoteAgent:
             raise AgentError(f"agent {self.name}: bad /v1/info answer: {exc}") from exc
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
+        self._learn(cluster_id)
         data = self._json(await self._request("GET", "/v1/containers", params={"cluster": cluster_id}))
         try:
             containers = [observed_from_json(c) for c in data["containers"]]
@@ -307,6 +322,7 @@ class RemoteAgent:
         return containers
 
     async def launch(self, spec: TaskSpec) -> ObservedContainer:
+        self._learn(spec.cluster_id)
         response = await self._request("POST", "/v1/tasks", json=spec_to_json(spec), timeout=self._timeout * 6)
         try:
             return observed_from_json(self._json(response))
@@ -314,14 +330,14 @@ class RemoteAgent:
             raise AgentError(f"agent {self.name}: bad launch answer: {exc}") from exc
 
     async def stop(self, container_id: str, grace_seconds: float) -> None:
-        await self._request("POST", f"/v1/containers/{container_id}/stop", params={"grace": grace_seconds},
+        await self._request("POST", f"/v1/containers/{container_id}/stop", params=self._scope(grace=grace_seconds),
                             timeout=grace_seconds + self._timeout, allow=(404,))
 
     async def remove(self, container_id: str) -> None:
-        await self._request("DELETE", f"/v1/containers/{container_id}", allow=(404,))
+        await self._request("DELETE", f"/v1/containers/{container_id}", params=self._scope(), allow=(404,))
 
     async def tail_logs(self, container_id: str, lines: int) -> list[str]:
-        response = await self._request("GET", f"/v1/containers/{container_id}/logs", params={"tail": lines},
+        response = await self._request("GET", f"/v1/containers/{container_id}/logs", params=self._scope(tail=lines),
                                        allow=(404,))
         if response.status_code == 404:
             return []
@@ -332,21 +348,22 @@ class RemoteAgent:
 
     async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
         data = self._json(await self._request("POST", f"/v1/containers/{container_id}/exec",
-                                              json={"command": command}))
+                                              params=self._scope(), json={"command": command}))
         return int(data.get("exit_code", -1)), str(data.get("output", ""))
 
     async def stats(self, container_id: str) -> dict[str, Any]:
-        data = self._json(await self._request("GET", f"/v1/containers/{container_id}/stats"))
+        data = self._json(await self._request("GET", f"/v1/containers/{container_id}/stats", params=self._scope()))
         return dict(data)
 
     async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
         """The last `tail` lines, then new ones; connecting is bounded in time, waiting for lines is not."""
         self._gate()
+        params = self._scope(tail=tail, follow=1)
         client = self._http()
         path = f"/v1/containers/{container_id}/logs"
         timeout = httpx.Timeout(self._timeout, read=None)
         try:
-            async with client.stream("GET", path, params={"tail": tail, "follow": 1}, timeout=timeout) as response:
+            async with client.stream("GET", path, params=params, timeout=timeout) as response:
                 self._answered()
                 if response.status_code == 404:
                     return
@@ -360,6 +377,7 @@ class RemoteAgent:
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
         """Follow /v1/events; reconnect with backoff; every (re)connection and break is a change hint."""
+        self._learn(cluster_id)
         quiet = 0  # consecutive failures that were not connection failures (401, broken streams)
         while True:
             delay = self.backoff_delay

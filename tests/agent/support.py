@@ -7,7 +7,7 @@ import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -114,6 +114,32 @@ class FakeBackend(SimAgent):
         self.launched: list[TaskSpec] = []
         self.foreign: set[str] = set()
         """Container ids that exist on the 'daemon' without pacer's labels."""
+        self.calls: list[tuple[str, str]] = []
+        """(operation, container id) of every call on one container that reached the 'daemon'."""
+
+    def running_task_ids(self) -> set[str]:
+        return {c.observed.task_id for c in self._containers.values() if c.observed.state == "running"}
+
+    async def stop(self, container_id: str, grace_seconds: float) -> None:
+        self.calls.append(("stop", container_id))
+        await super().stop(container_id, grace_seconds)
+
+    async def remove(self, container_id: str) -> None:
+        self.calls.append(("remove", container_id))
+        await super().remove(container_id)
+
+    async def tail_logs(self, container_id: str, lines: int) -> list[str]:
+        self.calls.append(("logs", container_id))
+        return await super().tail_logs(container_id, lines)
+
+    async def follow_logs(self, container_id: str, tail: int) -> AsyncIterator[str]:
+        self.calls.append(("follow", container_id))
+        async for line in super().follow_logs(container_id, tail):
+            yield line
+
+    async def exec_check(self, container_id: str, command: str) -> tuple[int, str]:
+        self.calls.append(("exec", container_id))
+        return await super().exec_check(container_id, command)
 
     async def launch(self, spec: TaskSpec) -> ObservedContainer:
         observed = await super().launch(spec)
@@ -130,6 +156,7 @@ class FakeBackend(SimAgent):
         return container_id, spec.container_labels()
 
     async def stats(self, container_id: str) -> dict[str, Any]:
+        self.calls.append(("stats", container_id))
         return {"id": container_id, "cpu_stats": {}, "memory_stats": {"usage": 1024}}
 
     async def connect(self) -> AgentCapacity:

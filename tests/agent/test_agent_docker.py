@@ -115,7 +115,8 @@ async def test_refusals_by_the_real_agent(agent: AgentProcess, tmp_path: Path) -
         good = await client.get("/v1/info", headers={"Authorization": f"Bearer {token}"})
         assert good.status_code == 200 and good.json()["name"] == "remote-agent"
         # a container that is not pacer's (or does not exist) cannot be touched through the agent
-        gone = await client.delete("/v1/containers/does-not-exist", headers={"Authorization": f"Bearer {token}"})
+        gone = await client.delete("/v1/containers/does-not-exist", params={"cluster": "c1"},
+                                   headers={"Authorization": f"Bearer {token}"})
         assert gone.status_code == 404
     stranger = CertFactory(tmp_path / "ca").issue("stranger", self_signed=True)
     driver = RemoteAgent("remote", agent.url, token=token, fingerprint=stranger.fingerprint, timeout=5)
@@ -129,3 +130,38 @@ async def test_refusals_by_the_real_agent(agent: AgentProcess, tmp_path: Path) -
     assert "no Authorization header" in log and "wrong token" in log
     assert token not in log and "not-the-token-at-all" not in log
     assert f"fingerprint {agent.fingerprint}" in log and str(agent.token_file) in log
+
+
+async def test_another_clusters_container_is_out_of_reach(agent: AgentProcess, docker_client: Any,
+                                                          cleanup_cluster: str) -> None:
+    """Issue #19: exec into a container of another cluster on the same daemon showed its secret env."""
+    secret = "hunter2-" + cleanup_cluster
+    theirs = docker_client.containers.run("busybox:latest", ["sleep", "600"], detach=True,
+                                          labels={"pacer.cluster": cleanup_cluster, "pacer.task": "their-task"},
+                                          environment={"DB_PASSWORD": secret})
+    unlabelled = docker_client.containers.run("busybox:latest", ["sleep", "600"], detach=True,
+                                              labels={"pacer.test": cleanup_cluster},
+                                              environment={"DB_PASSWORD": secret})
+    try:
+        auth = {"Authorization": f"Bearer {agent.token}"}
+        async with httpx.AsyncClient(base_url=f"https://127.0.0.1:{agent.port}", verify=False,  # noqa: S501
+                                     headers=auth, timeout=30) as client:
+            for container in (theirs, unlabelled):
+                for ref in (container.id, container.id[:12], container.name):
+                    for method, what, body in [("POST", "/exec", {"command": "env"}), ("GET", "/logs", None),
+                                               ("GET", "/stats", None), ("POST", "/stop", None), ("DELETE", "", None)]:
+                        answer = await client.request(method, f"/v1/containers/{ref}{what}",
+                                                      params={"cluster": "mine"}, json=body)
+                        assert answer.status_code == 404, (ref, what, answer.text)
+                        assert answer.json() == {"message": f"no container {ref!r} of cluster 'mine' on this agent"}
+                        assert secret not in answer.text and cleanup_cluster not in answer.text
+            # its own cluster's engine still reaches it (same token: clusters = [...] in [agent] separates them)
+            own = await client.post(f"/v1/containers/{theirs.id}/exec", params={"cluster": cleanup_cluster},
+                                    json={"command": "echo ok"})
+            assert own.status_code == 200 and own.json() == {"exit_code": 0, "output": "ok\n"}
+        for container in (theirs, unlabelled):
+            container.reload()
+            assert container.status == "running"
+    finally:
+        unlabelled.remove(force=True)
+        theirs.remove(force=True)

@@ -208,3 +208,94 @@ def test_engine_side_pacer_agent_config_loads(tmp_path: Path) -> None:
     config = load_config(path)
     assert [a.kind for a in config.agents] == ["pacer", "pacer"]
     assert config.agents[0].token_file == str(tmp_path / "tok")
+
+
+# -- tokens, plain tcp to docker, clusters (issue #19) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["x", "0123456789abcde", " " * 24])
+def test_short_agent_token_names_its_line(tmp_path: Path, token: str) -> None:
+    path = write(tmp_path, f'[agent]\nname = "edge-1"\ntoken = "{token}"\n')
+    with pytest.raises(ConfigError) as info:
+        load_agent_config(path)
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), 3, "agent.token")
+    assert err.problem.startswith("must have at least 16 characters, got ")
+
+
+def test_short_token_file_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("abc123\n")
+    path = write(tmp_path, '[agent]\nname = "edge-1"\n\ntoken_file = "token"\n')
+    with pytest.raises(ConfigError) as info:
+        load_agent_config(path)
+    err = info.value
+    assert (err.file, err.line, err.field) == (str(path), 4, "agent.token_file")
+    assert err.problem.startswith(f"{tmp_path / 'token'}: the token must have at least 16 characters, got 6")
+
+
+def test_cli_short_agent_token_exits_2_before_binding(tmp_path: Path) -> None:
+    path = write(tmp_path, f'[agent]\nlisten = "127.0.0.1:0"\nstate_dir = "{tmp_path / "state"}"\ntoken = "tiny"\n')
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "--serve", "--agent-config", str(path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{path}:4: agent.token: must have at least 16 characters, got 4" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize(("url", "refused"), [
+    ("tcp://10.0.0.7:2375", True), ("tcp://docker.example:2375", True), ("tcp://127.0.0.1:2375", False),
+    ("tcp://[::1]:2375", False), ("unix:///var/run/docker.sock", False), ("ssh://admin@10.0.0.7", False),
+])
+def test_agent_docker_url_plain_tcp_only_on_loopback(tmp_path: Path, url: str, refused: bool) -> None:
+    path = write(tmp_path, f'[agent]\nname = "edge-1"\ndocker_url = "{url}"\n')
+    if not refused:
+        config = load_agent_config(path)
+        assert config is not None and not config.insecure_docker
+        return
+    with pytest.raises(ConfigError) as info:
+        load_agent_config(path)
+    assert (info.value.line, info.value.field) == (3, "agent.docker_url")
+    assert "plain tcp:// to the Docker daemon at" in info.value.problem
+    config = load_agent_config(write(tmp_path, f'[agent]\nname = "edge-1"\ndocker_url = "{url}"\ninsecure_tcp = true\n'))
+    assert config is not None and config.insecure_docker
+
+
+@pytest.mark.parametrize(("clusters", "loaded"), [
+    ('["prod", "staging"]', ("prod", "staging")), ('["prod", "prod"]', ("prod",)), ("[]", ()),
+])
+def test_agent_clusters(tmp_path: Path, clusters: str, loaded: tuple[str, ...]) -> None:
+    config = load_agent_config(write(tmp_path, f'[agent]\nname = "edge-1"\nclusters = {clusters}\n'))
+    assert config is not None and config.clusters == loaded
+
+
+@pytest.mark.parametrize(("clusters", "field", "problem"), [
+    ('[""]', "agent.clusters", "'' is not a cluster id (letters, digits, '_', '.', '-')"),
+    ('["a b"]', "agent.clusters", "'a b' is not a cluster id (letters, digits, '_', '.', '-')"),
+    ('"prod"', "agent.clusters", "Input should be a valid tuple"),
+])
+def test_bad_agent_clusters(tmp_path: Path, clusters: str, field: str, problem: str) -> None:
+    path = write(tmp_path, f'[agent]\nname = "edge-1"\nclusters = {clusters}\n')
+    with pytest.raises(ConfigError) as info:
+        load_agent_config(path)
+    assert (info.value.line, info.value.field, info.value.problem) == (3, field, problem)
+
+
+@pytest.mark.parametrize("pids", [-1, 0])
+def test_a_pids_limit_that_is_no_limit_is_refused_by_the_policy(pids: int) -> None:
+    """Behind the wire's 400: a TaskSpec built in-process (the engine's own docker driver) is refused too."""
+    for policy in (AgentPolicy(), AgentPolicy(pids_limit=0)):
+        assert refusals(spec(pids_limit=pids), policy) == [
+            f"a pids limit of {pids} would be no limit at all: it must be at least 1"]
+    assert refusals(spec(pids_limit=1), AgentPolicy()) == []
+
+
+async def test_agent_start_warns_of_plain_tcp_to_docker(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.agentd.server import start_agent
+    from tests.agent.support import TOKEN, FakeBackend
+
+    config = AgentServerConfig(listen="127.0.0.1:0", token=TOKEN, state_dir=str(tmp_path / "st"), name="edge-1",
+                               docker_url="tcp://10.0.0.7:2375", insecure_tcp=True)
+    agent = await start_agent(config, backend=FakeBackend())
+    await agent.stop()
+    assert ("pacer agent: warning: docker at tcp://10.0.0.7:2375 is reached over plain tcp:// without TLS "
+            "(insecure_tcp = true)") in capsys.readouterr().err

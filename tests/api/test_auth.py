@@ -85,9 +85,9 @@ def test_non_loopback_needs_token_and_tls(host: str) -> None:
         check_binding(host, SchedulerConfig(), "pacer.toml")
     assert "api_token" in info.value.message and "api_tls_cert" in info.value.message
     with pytest.raises(ConfigError) as info:
-        check_binding(host, SchedulerConfig(api_token="t"), "pacer.toml")
+        check_binding(host, SchedulerConfig(api_token=TOKEN), "pacer.toml")
     assert "api_token" not in info.value.message.split("needs")[1]
-    check_binding(host, SchedulerConfig(api_token="t", api_tls_cert="c.pem", api_tls_key="k.pem"), "pacer.toml")
+    check_binding(host, SchedulerConfig(api_token=TOKEN, api_tls_cert="c.pem", api_tls_key="k.pem"), "pacer.toml")
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.3.4.5", "::1", "localhost"])

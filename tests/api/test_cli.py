@@ -163,11 +163,11 @@ async def test_unreachable_and_bad_token(engine: Engine) -> None:
 
 
 async def test_target_from_config(engine: Engine, tmp_path: Path) -> None:
-    sched = engine.config.scheduler.model_copy(update={"api_token": "cfg-token"})
+    sched = engine.config.scheduler.model_copy(update={"api_token": "cfg-token-0123456789"})
     server = await start_api(engine, sched, bind="127.0.0.1:0")
     try:
         config = tmp_path / "pacer.toml"
-        config.write_text(f'[scheduler]\napi = "127.0.0.1:{server.port}"\napi_token = "cfg-token"\n')
+        config.write_text(f'[scheduler]\napi = "127.0.0.1:{server.port}"\napi_token = "cfg-token-0123456789"\n')
         rc, out, err = await pacer("--config", str(config), "apps", url=None)
         assert rc == 0, err
         rc, out, err = await pacer("apps", "--config", str(config), url=None)
