@@ -123,9 +123,11 @@ class MarathonMiddleware:
             declared = _declared_length(headers)
             if declared != 0:
                 # Nothing of the body is kept. A small one is dropped so the client reads this answer on a
-                # connection it can reuse; a large or endless one is cut off by closing the connection.
-                ended = (declared is None or declared <= DRAIN_BYTES) and await _drain(receive)
-                if not ended:
+                # connection it can reuse; a large or endless one is cut off by closing the connection, and
+                # one that waits for "100 Continue" is never asked for.
+                waits = (b"expect", b"100-continue") in ((k, v.strip().lower()) for k, v in headers)
+                small = declared is None or declared <= DRAIN_BYTES
+                if waits or not (small and await _drain(receive)):
                     answer.append((b"connection", b"close"))
             await send_with_headers({"type": "http.response.start", "status": refusal.status, "headers": answer})
             await send_with_headers({"type": "http.response.body", "body": body})

@@ -190,6 +190,15 @@ async def test_a_declared_oversized_body_is_refused_before_it_is_sent(server: Ap
                                        "Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n").encode())
         status, answer = await _read_answer(loop, sock, 10)
     assert status == 413 and b"connection: close" in answer.lower()
+    # a client that waits for "100 Continue" (curl does, for bodies over 1 KB) is answered without sending it
+    for content_type, length, expected in (("application/json", MAX_BODY_BYTES + 1, 413), ("text/plain", 900, 415)):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.setblocking(False)
+            await loop.sock_sendall(sock, (f"POST /v2/apps HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                                           f"Content-Type: {content_type}\r\nContent-Length: {length}\r\n"
+                                           "Expect: 100-continue\r\n\r\n").encode())
+            status, answer = await _read_answer(loop, sock, 10)
+        assert status == expected and b"connection: close" in answer.lower(), answer
 
 
 def _pieces(body: bytes) -> Any:
