@@ -153,8 +153,7 @@ class Api:
     async def close(self) -> None:
         await self.http.aclose()
 
-    @staticmethod
-    def _raise_for(response: httpx.Response) -> None:
+    def _raise_for(self, response: httpx.Response) -> None:
         if response.status_code < 400:
             return
         message = response.reason_phrase
@@ -176,6 +175,10 @@ class Api:
         elif isinstance(details, str) and details:
             message += f": {details}"
         status = response.status_code
+        if status == 401:
+            message += ("; the token sent was refused" if self.target.token else
+                        "; no token was sent: give --config FILE (the server's config, with its api_token), "
+                        "--token, or PACER_TOKEN")
         code = (EXIT_NOT_FOUND if status == 404 else EXIT_CONFLICT if status == 409
                 else EXIT_UNREACHABLE if status in (401, 403) else EXIT_USAGE if status in (400, 405, 413, 422)
                 else EXIT_FAILED)

@@ -108,7 +108,12 @@ class PacerApp(App[int]):
 
         server = await self.host.call(start_api, engine, config)
         self.host.before_stop(server.stop)
-        self.notify(f"Marathon API at {server.url}", title="api")
+        if config.scheduler.api_token:
+            self.notify(f"Marathon API at {server.url} (token required)", title="api")
+        else:
+            self.notify(f"Marathon API at {server.url} has no token: every local process and every task on the "
+                        "host network can change the cluster; set [scheduler] api_token to close it",
+                        title="api", severity="warning")
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key):

@@ -3,7 +3,10 @@
     build_app(engine, ApiSettings(token=..., leader="127.0.0.1:8080")) -> Starlette
 
 The middleware (pure ASGI, so streams are not buffered) folds empty path
-segments (clients send ``/v2/apps//x``), checks the token, and adds
+segments (clients send ``/v2/apps//x``), refuses what engine/api/auth.py's
+`RequestGuard` refuses (no token: 401; a browser's forged request: 403 or
+415; a declared body over the limit: 413), stops a body that grows past
+the limit while it is read (413, and the connection is closed), and adds
 Marathon's leader and no-cache headers to every answer. Every error is JSON:
 engine errors map to Marathon's statuses (422 with every bad field, 404, 409
 with the locking deployments), unknown routes are 404, and an unexpected
@@ -12,6 +15,7 @@ exception is a 500 with a JSON body (a bug, never the answer to bad input).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -23,8 +27,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.api import routes_apps, routes_groups, routes_misc, routes_pacer, routes_tasks, routes_trust, sse
-from engine.api.auth import PUBLIC_PATHS, TokenCheck
-from engine.api.http import ApiError, dumps, error_for, json_response
+from engine.api.auth import RequestGuard
+from engine.api.http import MAX_BODY_BYTES, ApiError, dumps, error_for, json_response
 from engine.api.openapi import openapi_document
 from engine.api.state import ApiSettings, ApiState
 from engine.errors import PacerError
@@ -41,11 +45,54 @@ _NO_CACHE = [
 ]
 
 
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 5.0
+"""A refused request's body is read and dropped up to this much (and this long), so that an ordinary client
+sees the answer rather than a reset connection; past that the connection is closed under it."""
+
+
+class BodyTooLarge(ApiError):
+    """A request body that grew past the limit while it was read (raised from the middleware's `receive`)."""
+
+    def __init__(self, limit: int, *, close: bool) -> None:
+        super().__init__(413, f"Request body too large (max {limit} bytes)",
+                         headers={"Connection": "close"} if close else None)
+
+
+async def _drain(receive: Receive, more_body: bool = True) -> bool:
+    """Read and drop the rest of a request body, within DRAIN_BYTES and DRAIN_SECONDS; True when it ended."""
+    dropped = 0
+    try:
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while more_body and dropped <= DRAIN_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return False
+                dropped += len(message.get("body", b""))
+                more_body = message.get("more_body", False)
+    except TimeoutError:
+        return False
+    return not more_body
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The Content-Length (0 without one), or None for a body of unknown length (chunked)."""
+    length = 0
+    for key, value in headers:
+        if key == b"transfer-encoding":
+            return None
+        if key == b"content-length" and value.strip().isdigit():
+            length = int(value)
+    return length
+
+
 class MarathonMiddleware:
-    def __init__(self, app: ASGIApp, state: ApiState) -> None:
+    def __init__(self, app: ASGIApp, state: ApiState, *, local_names_only: bool = False,
+                 max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.state = state
-        self.token = TokenCheck(state.settings.token) if state.settings.token else None
+        self.guard = RequestGuard(state.settings.token, local_names_only=local_names_only, max_body=max_body)
+        self.max_body = max_body
         self.leader_header = (b"x-marathon-leader", state.leader_url.encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,24 +114,39 @@ class MarathonMiddleware:
                 message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
             await send(message)
 
-        if self.token is not None and path not in PUBLIC_PATHS:
-            authorization = None
-            for key, value in scope.get("headers", []):
-                if key == b"authorization":
-                    authorization = value
-                    break
-            if not self.token.allows(authorization):
-                body = dumps({"message": "Unauthorized: send 'Authorization: Bearer <token>' "
-                                         "(or DC/OS 'token=<token>')"})
-                await send_with_headers({
-                    "type": "http.response.start",
-                    "status": 401,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"www-authenticate", b'Bearer realm="pacer"')],
-                })
-                await send_with_headers({"type": "http.response.body", "body": body})
-                return
-        await self.app(scope, receive, send_with_headers)
+        headers = scope.get("headers", [])
+        refusal = self.guard.check(scope["method"], scope.get("scheme", "http"), path, headers)
+        if refusal is not None:
+            body = dumps({"message": refusal.message})
+            answer = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                      *refusal.headers]
+            declared = _declared_length(headers)
+            if declared != 0:
+                # Nothing of the body is kept. A small one is dropped so the client reads this answer on a
+                # connection it can reuse; a large or endless one is cut off by closing the connection, and
+                # one that waits for "100 Continue" is never asked for.
+                waits = (b"expect", b"100-continue") in ((k, v.strip().lower()) for k, v in headers)
+                small = declared is None or declared <= DRAIN_BYTES
+                if waits or not (small and await _drain(receive)):
+                    answer.append((b"connection", b"close"))
+            await send_with_headers({"type": "http.response.start", "status": refusal.status, "headers": answer})
+            await send_with_headers({"type": "http.response.body", "body": body})
+            return
+
+        received = 0
+        limit = self.max_body
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    ended = await _drain(receive, message.get("more_body", False))
+                    raise BodyTooLarge(limit, close=not ended)
+            return message
+
+        await self.app(scope, limited_receive, send_with_headers)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -156,8 +218,11 @@ def routes() -> list[Route]:
     ]
 
 
-def build_app(engine: "Engine", settings: ApiSettings | None = None) -> Starlette:
-    """The API over `engine`; serve it with `start_api` (or any ASGI server in the engine's loop)."""
+def build_app(engine: "Engine", settings: ApiSettings | None = None, *, local_names_only: bool = False) -> Starlette:
+    """The API over `engine`; serve it with `start_api` (or any ASGI server in the engine's loop).
+
+    `local_names_only`: served on a loopback address, so without a token only requests addressed to
+    localhost or an IP address are answered (engine/api/auth.py: DNS rebinding)."""
     state = ApiState(engine, settings or ApiSettings())
     app = Starlette(
         routes=routes(),
@@ -169,7 +234,7 @@ def build_app(engine: "Engine", settings: ApiSettings | None = None) -> Starlett
         },
     )
     app.state.api = state
-    app.add_middleware(MarathonMiddleware, state=state)
+    app.add_middleware(MarathonMiddleware, state=state, local_names_only=local_names_only)
     return app
 
 

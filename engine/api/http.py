@@ -158,6 +158,7 @@ def embeds(request: Request) -> frozenset[str]:
 # -- request bodies ----------------------------------------------------------------
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+"""The largest request body the API reads (declared or streamed); more is 413."""
 
 
 def _reject_constant(name: str) -> Any:
@@ -165,10 +166,11 @@ def _reject_constant(name: str) -> Any:
 
 
 async def read_json(request: Request) -> Any:
-    """The decoded JSON body, or 400 Invalid JSON with the parser's words."""
+    """The decoded JSON body, or 400 Invalid JSON with the parser's words.
+
+    The API's middleware (engine/api/app.py) has checked the content type and answers 413 as soon as
+    the body streams past MAX_BODY_BYTES, so at most that much is ever held here."""
     body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"Request body too large (max {MAX_BODY_BYTES} bytes)")
     if not body.strip():
         raise ApiError(400, "Invalid JSON", "the request body is empty; send a JSON document")
     try:

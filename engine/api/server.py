@@ -10,7 +10,9 @@ socket is bound first, so a port in use is an error of `start_api`
 (engine.serving, shared with the `pacer --serve` agent).
 
 An API bound to anything but a loopback address refuses to start without a
-token and a TLS certificate and key (ConfigError: exit code 2 in the CLI).
+token and a TLS certificate and key (ConfigError: exit code 2 in the CLI). A
+configured token is required on every binding; a loopback API without one
+starts with one warning line saying who can reach it (`no_token_notice`).
 """
 
 from __future__ import annotations
@@ -127,11 +129,19 @@ async def start_api(
         token=sched.api_token, leader=f"{shown_host}:{bound_port}", scheme=scheme, sse_queue=base.sse_queue,
         sse_heartbeat=base.sse_heartbeat, sse_send_timeout=base.sse_send_timeout,
     )
-    app = build_app(engine, api_settings)
+    app = build_app(engine, api_settings, local_names_only=is_loopback(host))
     server = await EmbeddedServer.start(
         app, sock, name="pacer-api", source=source, tls_field="scheduler.api_tls_cert", listen_field="scheduler.api",
         ssl_certfile=sched.api_tls_cert if tls else None, ssl_keyfile=sched.api_tls_key if tls else None,
     )
     api = ApiServer(server, app, host, bound_port, scheme)
     log.info("API serving on %s%s", api.url, " (token required)" if sched.api_token else "")
+    if not sched.api_token:
+        log.warning("%s", no_token_notice(api_settings.leader))
     return api
+
+
+def no_token_notice(address: str) -> str:
+    """The one line that says who can reach an API without a token (loopback only: others need one)."""
+    return (f"API on {address} has no token: every local process and every task on the host network can read "
+            "and change the cluster; set [scheduler] api_token to close it")

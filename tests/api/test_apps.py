@@ -241,7 +241,7 @@ async def test_422_names_every_bad_field_with_its_path(client: httpx.AsyncClient
             "/constraints/0"} <= paths
     assert all(d["errors"] and all(isinstance(e, str) for e in d["errors"]) for d in data["details"])
     for wrong in (b"[1, 2]", b'"app"', b"3", b"null"):
-        r = await client.post("/v2/apps", content=wrong)
+        r = await client.post("/v2/apps", content=wrong, headers={"Content-Type": "application/json"})
         assert r.status_code == 422 and r.json()["details"][0]["path"] == "/"
 
 
