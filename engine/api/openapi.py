@@ -47,7 +47,10 @@ _EMBED = {"name": "embed", "in": "query", "required": False, "style": "form", "e
               "app.taskStats", "apps.tasks", "tasks"]}}}
 
 _DR = {"200": _json(_ref("DeploymentResult"), "the deployment that makes the change")}
-_COMMON_ERRORS = {"400": _error("malformed JSON"), "401": _error("missing or wrong token")}
+_COMMON_ERRORS = {"400": _error("malformed JSON"), "401": _error("missing or wrong token"),
+                  "403": _error("a request a browser could forge: another Origin, or a cross-site fetch"),
+                  "413": _error("request body over the limit (refused while it streams)"),
+                  "415": _error("a write whose body is not application/json")}
 
 
 def _op(summary: str, responses: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
@@ -55,8 +58,10 @@ def _op(summary: str, responses: dict[str, Any], *, params: list[dict[str, Any]]
     op: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": {**responses, "401": _COMMON_ERRORS["401"]}}
     if params:
         op["parameters"] = params
+    op["responses"]["403"] = _COMMON_ERRORS["403"]
     if body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["responses"].update({code: _COMMON_ERRORS[code] for code in ("413", "415")})
     return op
 
 
