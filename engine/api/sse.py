@@ -11,11 +11,13 @@
   all streams together `sse_total_bytes` (each frame counted once); a stream
   past either (or past `sse_queue` events) is dropped by the bus with a final
   event and its queue freed at once; the engine never waits for a client.
-  A frame goes to uvicorn in pieces of at most `PIECE` bytes, so a client
-  that does not read leaves at most about two pieces in the server's write
-  buffer (uvicorn waits below its 64 KiB high-water mark before writing the
-  next); a client that accepts nothing for `sse_send_timeout` seconds is
-  disconnected, and a stream whose client went away ends at once.
+  A frame goes to uvicorn in pieces of at most `PIECE` bytes, and uvicorn
+  writes the next only once its transport is below the 64 KiB high-water
+  mark: a client that does not read leaves at most that plus one piece in
+  the server's write buffer (and what TCP_NOTSENT_LOWAT lets the kernel
+  take, engine/api/server.py). A client that accepts nothing for
+  `sse_send_timeout` seconds is disconnected; a stream whose client went
+  away ends at once.
 - Marathon clients fail on an event type they do not know, so pacer's own
   types (``pacer_*``) go only to subscribers that name them in `event_type`.
   The final word for a dropped Marathon subscriber is therefore Marathon's

@@ -29,7 +29,7 @@ class ApiSettings:
     sse_total_bytes: int = 256 * 1024 * 1024
     """Bytes all SSE subscribers together may hold (a frame queued for several counts once); past it,
     the subscribers holding the most are dropped."""
-    tcp_notsent_lowat: int = 128 * 1024
+    tcp_notsent_lowat: int = 32 * 1024
     """Bytes the kernel may queue unsent per API connection (TCP_NOTSENT_LOWAT on the listening socket;
     0 keeps the system's default, which lets a client that stops reading take megabytes)."""
     sse_heartbeat: float = 15.0
@@ -94,6 +94,10 @@ def _malloc_trim() -> Callable[[], object] | None:
     return lambda: trim(0)
 
 
+MALLOC_TRIM = _malloc_trim()
+"""glibc's malloc_trim(0), or None where the C library has none."""
+
+
 class MemoryReturn:
     """Hands the heap that closed streams freed back to the system, in a worker thread.
 
@@ -102,8 +106,9 @@ class MemoryReturn:
     the last of a run of closes (at most `longest` seconds after the first), off the event loop.
     """
 
-    def __init__(self, delay: float = 1.0, longest: float = 10.0) -> None:
-        self._trim = _malloc_trim()
+    def __init__(self, trim: Callable[[], object] | None = None, *, delay: float = 1.0,
+                 longest: float = 10.0) -> None:
+        self._trim = trim if trim is not None else MALLOC_TRIM
         self._delay = delay
         self._longest = longest
         self._first = 0.0
@@ -126,7 +131,7 @@ class MemoryReturn:
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         self._timer = None
         self.runs += 1
-        if self._trim is not None:
+        if self._trim is not None:  # a call takes milliseconds on a large heap: a worker thread
             try:
                 loop.run_in_executor(None, self._trim)
             except RuntimeError:  # the loop is shutting down: the process is about to give it all back

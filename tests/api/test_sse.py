@@ -369,7 +369,7 @@ async def test_stream_ends_when_its_client_leaves_while_events_flow(server: ApiS
 
 
 async def test_a_client_that_does_not_read_leaves_little_in_the_kernel(server: ApiServer, engine: Engine) -> None:
-    """TCP_NOTSENT_LOWAT on the API's socket: a stalled client's connection takes ~128 KiB unsent, not megabytes."""
+    """TCP_NOTSENT_LOWAT on the API's socket: a stalled client's connection takes ~32 KiB unsent, not megabytes."""
     import socket
 
     def connect() -> socket.socket:
@@ -399,3 +399,44 @@ async def test_a_client_that_does_not_read_leaves_little_in_the_kernel(server: A
         assert written < 1_500_000, f"{written} bytes went to a client that reads nothing"
     finally:
         client.close()
+
+
+async def test_memory_goes_back_once_after_a_run_of_closed_streams() -> None:
+    """malloc_trim (off the loop) once the last of several closes is `delay` old, not once per close."""
+    import threading
+
+    from engine.api.state import MemoryReturn
+
+    calls: list[str] = []
+
+    def trim() -> None:
+        calls.append(threading.current_thread().name)
+
+    back = MemoryReturn(trim, delay=0.2, longest=5.0)
+    for _ in range(5):
+        back.soon()
+        await asyncio.sleep(0.05)
+    assert not calls, "not while streams keep closing"
+    await wait_until(lambda: len(calls) == 1, 5, interval=0.05, message="memory handed back")
+    assert calls[0] != threading.current_thread().name, "in a worker thread, not on the event loop"
+    assert back.runs == 1
+    # A run that never pauses still gets one within `longest`.
+    back = MemoryReturn(trim, delay=0.2, longest=0.3)
+    for _ in range(40):  # 2 s at least of closes 50 ms apart
+        back.soon()
+        await asyncio.sleep(0.05)
+        if back.runs:
+            break
+    assert back.runs == 1
+
+
+async def test_closed_streams_hand_memory_back(server: ApiServer, engine: Engine) -> None:
+    streams = [await open_stream(server.host, server.port, "/v2/events") for _ in range(3)]
+    for s in streams:
+        assert (await s.event())[0] == "event_stream_attached"
+    runs = server.state.memory_return.runs
+    for s in streams:
+        await s.close()
+    await wait_until(lambda: server.state.streams == 0, 5, message="streams closed")
+    await wait_until(lambda: server.state.memory_return.runs == runs + 1, 5, interval=0.05,
+                     message="one trim after the closes")

@@ -2,8 +2,9 @@
 
 The server is `pacer --serve --demo` in its own process (bench/sse_memory.py runs the scenario), so the
 RSS measured is the server's. The goals: RSS under 300 MB above the baseline taken in the same run
-before the clients connect, /ping p99 under 100 ms during the run, memory given back after the
-clients leave. The asserted bounds are wider where timing is involved (the machine is shared),
+before the clients connect, /ping p99 under 100 ms during the run; after the clients leave, every
+stream closed and RSS back within 50 MB of the baseline (measured: 57 MB above at the peak, 30 MB
+after). The asserted bounds are wider where timing is involved (the machine is shared),
 but far below what the code before this test did: 1.5 GB above the baseline, /ping p99 2.2 s (up to
 16 s), 8 s of the server's CPU for what costs 0.7 s without clients, 5 GB kept and streams never
 closed after the clients left.
@@ -37,4 +38,4 @@ def test_non_reading_clients_leave_memory_and_latency_bounded() -> None:
     assert r["loaded_ping_errors"] == 0
     assert r["loaded_server_cpu_s"] - r["idle_server_cpu_s"] < 3.0, "CPU the streams cost the server"
     assert r["streams_after_close"] == 0, "every stream ended after its client left"
-    assert r["after_close_rss_above_mb"] < 100, "memory given back once the clients left"
+    assert r["after_close_rss_above_mb"] < 50, "memory given back once the clients left (57 MB kept without)"
