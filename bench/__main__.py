@@ -26,6 +26,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "docker_launch": {"n": 3, "rounds": 1, "swarm": False},
         "api_load": {"apps": 10, "tasks_per_app": 3, "requests": 300, "connections": 2, "rounds": 1},
         "console": {"agents": 20, "tasks": 100, "seconds": 1.0},
+        "sse_memory": {"clients": 5, "apps": 1, "app_kb": 20, "updates": 3},
     },
     "full": {
         "placement": {},
@@ -36,6 +37,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "docker_launch": {"n": 50, "rounds": 2},
         "api_load": {"apps": 100, "tasks_per_app": 10, "requests": 3000, "connections": 8, "rounds": 3},
         "console": {"agents": 1000, "tasks": 10_000, "seconds": 20.0},
+        "sse_memory": {"clients": 300, "apps": 4, "app_kb": 200, "updates": 40},
     },
 }
 
@@ -69,6 +71,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "docker_launch": _lazy("bench.docker_launch"),
     "api_load": _lazy("bench.api_load"),
     "console": _lazy("bench.console"),
+    "sse_memory": _lazy("bench.sse_memory"),
 }
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from engine.api.event_json import event_json
 from engine.api.http import dumps
+from engine.events import EngineEvent
 from engine.health import HealthResult
 from engine.model import AppDefinition, app_to_json, format_ts, instance_of
 from engine.model.service_ports import service_ports as service_ports_of
@@ -395,3 +397,8 @@ def queue_item(engine: "Engine", app: AppDefinition, waiting: Any, agents: Seque
 def event_frame(event_type: str, payload: Mapping[str, Any]) -> bytes:
     """One SSE frame: `event:` line, one-line `data:` JSON, blank line."""
     return b"event: " + event_type.encode() + b"\ndata: " + dumps(dict(payload)) + b"\n\n"
+
+
+def event_sse_frame(event: EngineEvent) -> bytes:
+    """An engine event's SSE frame: encoded once per event, the same bytes for every /v2/events stream."""
+    return event_frame(event.event_type, event_json(event))

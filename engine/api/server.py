@@ -17,7 +17,9 @@ starts with one warning line saying who can reach it (`no_token_notice`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import socket
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -99,6 +101,20 @@ def _scheduler(config: Any) -> tuple[SchedulerConfig, str]:
     raise TypeError(f"start_api needs a PacerConfig or SchedulerConfig, got {type(config).__name__}")
 
 
+def limit_unsent(sock: socket.socket, lowat: int) -> None:
+    """Cap what the kernel queues unsent per connection (TCP_NOTSENT_LOWAT, inherited by accepted sockets).
+
+    A client that stops reading an event stream would otherwise have the kernel take megabytes per
+    connection (send buffers autotune up to net.ipv4.tcp_wmem's maximum), and pushing those through
+    the socket stalls the event loop under TCP memory pressure. Bytes in flight are not limited.
+    """
+    if lowat > 0 and hasattr(socket, "TCP_NOTSENT_LOWAT") and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, lowat)
+        except OSError as exc:  # not every kernel has it: the system's default stays
+            log.debug("TCP_NOTSENT_LOWAT not set: %s", exc)
+
+
 async def start_api(
     engine: "Engine",
     config: PacerConfig | SchedulerConfig,
@@ -121,14 +137,13 @@ async def start_api(
     check_binding(host, sched, source)
     tls = bool(sched.api_tls_cert and sched.api_tls_key)
     sock = bind_socket(host, port, source=source, field="scheduler.api")
+    base = settings or ApiSettings()
+    limit_unsent(sock, base.tcp_notsent_lowat)
     bound_port = sock.getsockname()[1]
     scheme = "https" if tls else "http"
     shown_host = f"[{host}]" if ":" in host else host
-    base = settings or ApiSettings()
-    api_settings = ApiSettings(
-        token=sched.api_token, leader=f"{shown_host}:{bound_port}", scheme=scheme, sse_queue=base.sse_queue,
-        sse_heartbeat=base.sse_heartbeat, sse_send_timeout=base.sse_send_timeout,
-    )
+    api_settings = dataclasses.replace(base, token=sched.api_token, leader=f"{shown_host}:{bound_port}",
+                                       scheme=scheme)
     app = build_app(engine, api_settings, local_names_only=is_loopback(host))
     server = await EmbeddedServer.start(
         app, sock, name="pacer-api", source=source, tls_field="scheduler.api_tls_cert", listen_field="scheduler.api",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
-from engine.api.json_views import AgentHosts, AppJsonCache, TaskJsonCache
+from engine.api.json_views import AgentHosts, AppJsonCache, TaskJsonCache, event_sse_frame
+from engine.events import FrameBudget
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -21,7 +23,15 @@ class ApiSettings:
     """host:port this API is reached at (X-Marathon-Leader, /v2/leader, /v2/info)."""
     scheme: str = "http"
     sse_queue: int = 1000
-    """Events buffered per SSE subscriber before it is dropped as too slow."""
+    """Events queued per SSE subscriber before it is dropped as too slow (whatever their size)."""
+    sse_subscriber_bytes: int = 8 * 1024 * 1024
+    """Bytes an SSE subscriber may hold (its queued frames and the one being sent) before it is dropped."""
+    sse_total_bytes: int = 256 * 1024 * 1024
+    """Bytes all SSE subscribers together may hold (a frame queued for several counts once); past it,
+    the subscribers holding the most are dropped."""
+    tcp_notsent_lowat: int = 32 * 1024
+    """Bytes the kernel may queue unsent per API connection (TCP_NOTSENT_LOWAT on the listening socket;
+    0 keeps the system's default, which lets a client that stops reading take megabytes)."""
     sse_heartbeat: float = 15.0
     """Seconds between SSE comment lines on an idle stream."""
     sse_send_timeout: float = 10.0
@@ -29,7 +39,8 @@ class ApiSettings:
 
     def __repr__(self) -> str:  # the token never shows up in logs or tracebacks
         return (f"ApiSettings(token={'<set>' if self.token else None}, leader={self.leader!r}, "
-                f"scheme={self.scheme!r}, sse_queue={self.sse_queue})")
+                f"scheme={self.scheme!r}, sse_queue={self.sse_queue}, "
+                f"sse_subscriber_bytes={self.sse_subscriber_bytes}, sse_total_bytes={self.sse_total_bytes})")
 
 
 class ResponseCache:
@@ -74,6 +85,59 @@ class ResponseCache:
             self._entries.popitem(last=False)
 
 
+def _malloc_trim() -> Callable[[], object] | None:
+    try:
+        libc = ctypes.CDLL(None)
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc: its allocator returns memory its own way
+        return None
+    return lambda: trim(0)
+
+
+MALLOC_TRIM = _malloc_trim()
+"""glibc's malloc_trim(0), or None where the C library has none."""
+
+
+class MemoryReturn:
+    """Hands the heap that closed streams freed back to the system, in a worker thread.
+
+    glibc keeps freed heap memory for reuse, so a burst of slow clients would leave the process at
+    its peak RSS for good. A closed stream asks for `soon`: `malloc_trim` runs `delay` seconds after
+    the last of a run of closes (at most `longest` seconds after the first), off the event loop.
+    """
+
+    def __init__(self, trim: Callable[[], object] | None = None, *, delay: float = 1.0,
+                 longest: float = 10.0) -> None:
+        self._trim = trim if trim is not None else MALLOC_TRIM
+        self._delay = delay
+        self._longest = longest
+        self._first = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self.runs = 0
+
+    def soon(self) -> None:
+        if self._trim is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._timer is None:
+            self._first = now
+        elif now - self._first < self._longest:
+            self._timer.cancel()
+        else:
+            return  # due soon anyway
+        self._timer = loop.call_later(self._delay, self._run, loop)
+
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        self.runs += 1
+        if self._trim is not None:  # a call takes milliseconds on a large heap: a worker thread
+            try:
+                loop.run_in_executor(None, self._trim)
+            except RuntimeError:  # the loop is shutting down: the process is about to give it all back
+                pass
+
+
 class ApiState:
     def __init__(self, engine: "Engine", settings: ApiSettings) -> None:
         self.engine = engine
@@ -84,6 +148,10 @@ class ApiState:
         self.hosts = AgentHosts(engine)
         self.closing = asyncio.Event()
         self.streams = 0
+        self.sse_budget = FrameBudget(event_sse_frame, per_subscriber=settings.sse_subscriber_bytes,
+                                      total=settings.sse_total_bytes)
+        """What the /v2/events streams hold, bounded in bytes (engine.events.FrameBudget)."""
+        self.memory_return = MemoryReturn()
 
     @property
     def leader_url(self) -> str:

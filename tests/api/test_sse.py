@@ -285,3 +285,158 @@ async def test_drop_notice_depends_on_what_was_asked(engine: Engine, asked: str 
     expected = b"event: pacer_subscriber_dropped" if asked else b"event: event_stream_detached"
     assert kinds[-1] == expected
     assert frames[-1] == b"", "the stream ends after the notice"
+
+
+# -- memory: bounded in bytes, shared frames, streams that end with their clients --------------------------------------
+
+
+def _events_scope(query: bytes = b"", client: tuple[str, int] = ("127.0.0.1", 1)) -> dict[str, Any]:
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": "/v2/events", "raw_path": b"/v2/events", "query_string": query, "root_path": "",
+            "headers": [(b"accept", b"text/event-stream")], "client": client, "server": ("127.0.0.1", 8080)}
+
+
+async def test_stalled_streams_share_one_encoding_and_stay_within_their_bytes(
+        engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 clients whose sends never complete, 100 KB events: each held within its budget, then dropped and freed."""
+    import engine.api.state as api_state
+
+    encoded: list[str] = []
+    real = api_state.event_sse_frame
+
+    def counting(event: Any) -> bytes:
+        encoded.append(event.event_type)
+        return real(event)
+
+    monkeypatch.setattr(api_state, "event_sse_frame", counting)
+    per_subscriber = 1_000_000
+    settings = ApiSettings(sse_subscriber_bytes=per_subscriber, sse_total_bytes=50_000_000, sse_heartbeat=30,
+                           sse_send_timeout=1.0)
+    app = build_app(engine, settings)
+    budget = app.state.api.sse_budget
+    never = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await never.wait()
+        return {"type": "http.disconnect"}
+
+    async def stalled_send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            await never.wait()
+
+    n = 30
+    calls = [asyncio.ensure_future(app(_events_scope(client=("127.0.0.1", i)), receive, stalled_send))
+             for i in range(n)]
+    await wait_until(lambda: len(budget.members) == n, 5, message="all subscribed")
+    subs = list(budget.members)
+    highest = 0
+    reached = 0
+    for i in range(40):
+        reached += bool(budget.members)
+        engine._bus.publish(_running(f"t{i}", "x" * 100_000))
+        highest = max([highest, *(s.held_bytes for s in subs)])
+        await asyncio.sleep(0)
+    assert 5 <= reached < 40
+    assert encoded.count("status_update_event") == reached, "each event encoded once, not once per stream"
+    assert highest <= per_subscriber, f"a stream held {highest} bytes"
+    assert all(s.dropped for s in subs), "every stalled stream was dropped past its bytes"
+    assert budget.used == 0, "dropped streams hold nothing (their sends never started)"
+    await asyncio.wait_for(asyncio.gather(*calls), 10)  # closed after sse_send_timeout
+    assert budget.used == 0 and budget.entries == 0 and not budget.members
+    assert not engine._bus._subs
+
+
+async def test_stream_ends_when_its_client_leaves_while_events_flow(server: ApiServer, engine: Engine) -> None:
+    """Clients that stop reading, then close: their streams end at once (not after a send timeout, not never)."""
+    import socket
+
+    def connect() -> socket.socket:
+        s = socket.create_connection((server.host, server.port), timeout=5)
+        s.sendall(f"GET /v2/events HTTP/1.1\r\nHost: {server.host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        return s
+
+    clients = [await asyncio.to_thread(connect) for _ in range(3)]
+    await wait_until(lambda: server.state.streams == 3, 5, message="streams open")
+    for i in range(60):  # 12 MB: more than the kernel takes, so the streams' sends block
+        engine._bus.publish(_running(f"t{i}", "x" * 200_000))
+        await asyncio.sleep(0.01)
+    for c in clients:
+        c.close()
+    # The server fixture's send timeout is 5 s: this must happen well before it.
+    await wait_until(lambda: server.state.streams == 0, 3, interval=0.05, message="streams ended with their clients")
+    budget = server.state.sse_budget
+    assert not engine._bus._subs and budget.used == 0 and budget.entries == 0
+
+
+async def test_a_client_that_does_not_read_leaves_little_in_the_kernel(server: ApiServer, engine: Engine) -> None:
+    """TCP_NOTSENT_LOWAT on the API's socket: a stalled client's connection takes ~32 KiB unsent, not megabytes."""
+    import socket
+
+    def connect() -> socket.socket:
+        s = socket.create_connection((server.host, server.port), timeout=5)
+        s.sendall(f"GET /v2/events HTTP/1.1\r\nHost: {server.host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        return s
+
+    client = await asyncio.to_thread(connect)
+    try:
+        budget = server.state.sse_budget
+        await wait_until(lambda: len(budget.members) == 1, 5, message="subscribed")
+        (sub,) = budget.members
+        n, size = 60, 100_000  # 6 MB, within the 8 MiB a stream may hold
+        for i in range(n):
+            engine._bus.publish(_running(f"t{i}", "x" * size))
+            await asyncio.sleep(0.005)
+        held: list[int] = []
+
+        def settled() -> bool:
+            held.append(sub.held_bytes)
+            return len(held) >= 5 and len(set(held[-5:])) == 1
+
+        await wait_until(settled, 3, interval=0.05, message="the stream stopped writing")
+        assert not sub.dropped
+        frame = len(b"event: status_update_event\ndata: ") + size + 300
+        written = n * frame - sub.held_bytes
+        assert written < 1_500_000, f"{written} bytes went to a client that reads nothing"
+    finally:
+        client.close()
+
+
+async def test_memory_goes_back_once_after_a_run_of_closed_streams() -> None:
+    """malloc_trim (off the loop) once the last of several closes is `delay` old, not once per close."""
+    import threading
+
+    from engine.api.state import MemoryReturn
+
+    calls: list[str] = []
+
+    def trim() -> None:
+        calls.append(threading.current_thread().name)
+
+    back = MemoryReturn(trim, delay=0.2, longest=5.0)
+    for _ in range(5):
+        back.soon()
+        await asyncio.sleep(0.05)
+    assert not calls, "not while streams keep closing"
+    await wait_until(lambda: len(calls) == 1, 5, interval=0.05, message="memory handed back")
+    assert calls[0] != threading.current_thread().name, "in a worker thread, not on the event loop"
+    assert back.runs == 1
+    # A run that never pauses still gets one within `longest`.
+    back = MemoryReturn(trim, delay=0.2, longest=0.3)
+    for _ in range(40):  # 2 s at least of closes 50 ms apart
+        back.soon()
+        await asyncio.sleep(0.05)
+        if back.runs:
+            break
+    assert back.runs == 1
+
+
+async def test_closed_streams_hand_memory_back(server: ApiServer, engine: Engine) -> None:
+    streams = [await open_stream(server.host, server.port, "/v2/events") for _ in range(3)]
+    for s in streams:
+        assert (await s.event())[0] == "event_stream_attached"
+    runs = server.state.memory_return.runs
+    for s in streams:
+        await s.close()
+    await wait_until(lambda: server.state.streams == 0, 5, message="streams closed")
+    await wait_until(lambda: server.state.memory_return.runs == runs + 1, 5, interval=0.05,
+                     message="one trim after the closes")

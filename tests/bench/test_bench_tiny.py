@@ -12,7 +12,7 @@ import pytest
 from bench.__main__ import BENCHMARKS, SIZES
 
 ROOT = Path(__file__).resolve().parents[2]
-SIM_ONLY = ["placement", "growth", "restart", "memory", "probes", "console"]
+SIM_ONLY = ["placement", "growth", "restart", "memory", "probes", "console", "sse_memory"]
 
 
 @pytest.mark.parametrize("name", SIM_ONLY)
@@ -42,6 +42,14 @@ def test_docker_benchmarks_run_at_tiny_size(docker_url: str, tmp_path: Path) -> 
     results = {r["benchmark"]: r for r in json.loads(out.read_text())["results"]}
     assert results["docker_launch"]["pacer_seconds"] > 0 and results["docker_launch"]["raw_sdk_seconds"] > 0
     assert results["api_load"]["pacer_rps"] > 0
+
+
+def test_sse_memory_tiny_measures_both_phases_and_closes_every_stream() -> None:
+    result = BENCHMARKS["sse_memory"](**SIZES["tiny"]["sse_memory"])
+    assert result["idle_pings"] > 0 and result["loaded_pings"] > 0
+    assert result["loaded_updates_done"] == SIZES["tiny"]["sse_memory"]["updates"]
+    assert result["baseline_rss_mb"] > 0
+    assert result["streams_after_close"] == 0
 
 
 def test_console_tiny_shows_every_key_and_defers_full_collections() -> None:
