@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,9 @@ async def _serve_engine(config: PacerConfig, stop: asyncio.Event) -> int:
             from engine.api import start_api
 
             api = await start_api(engine, config)
+        # What start-up allocated (modules, the loaded state) lives as long as the process: out of the collector's
+        # sight, a full collection walks only what came since, which keeps its pauses (and /ping's p99) short.
+        gc.freeze()
         log.info("pacer serving headless: cluster %s, state %s%s", engine.cluster_id, config.scheduler.state,
                  f", API {api.url}" if api is not None else "")
         await stop.wait()
