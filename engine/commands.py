@@ -192,7 +192,7 @@ class AppCommands:
 
     def parse(self, data: object, previous: AppDefinition | None = None) -> AppDefinition:
         """A submitted app, validated, with its service ports assigned (or kept from `previous`)."""
-        app = parse_app(data, default_image=self._config.scheduler.default_image)
+        app = parse_app(data, default_image=self._config.scheduler.default_image, update=previous is not None)
         return self._registry.with_service_ports(app, previous)
 
     async def create_app(
@@ -255,7 +255,7 @@ class AppCommands:
             current = self._registry.apps.get(app_id)
             candidate = merge_app_json(app_to_json(current), body) if current is not None and partial else body
             try:
-                app = parse_app(candidate, default_image=default_image)
+                app = parse_app(candidate, default_image=default_image, update=current is not None)
                 app = assign_service_ports(app, {p: o for p, o in taken.items() if o != app_id}, current)
             except AppValidationError as exc:
                 errors.extend(_under(prefix, exc.errors))

@@ -173,7 +173,11 @@ def _suggest(key: str, loc: tuple[Any, ...]) -> str:
     if camel != key and camel in known:
         return f" (did you mean '{camel}'?)"
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    if loc and cls is not AppDefinition and key in _ALIASES[AppDefinition]:
+        return f" ('{key}' is a field of the app itself, at the top level)"
+    return ""
 
 
 def translate_errors(exc: ValidationError) -> list[FieldError]:

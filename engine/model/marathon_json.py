@@ -47,6 +47,7 @@ from engine.model.schema import (
     ReadinessCheck,
     Volume,
 )
+from engine.model.unhonoured import unhonoured_errors
 from engine.model.validation import Checks, _get, _nonempty_list, _obj, cross_checks
 
 __all__ = [
@@ -71,7 +72,7 @@ def _raise(errors: list[FieldError]) -> None:
     raise AppValidationError(unique)
 
 
-def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefinition:
+def _parse(data: object, *, default_image: str | None, stored: bool, update: bool = False) -> AppDefinition:
     if type(data) is not dict:
         raise AppValidationError([FieldError("/", f"must be a JSON object, got {_describe(data)}")])
     errors: list[FieldError] = []
@@ -83,8 +84,10 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
             continue  # clients echo what GET returned; the server sets these
         d[key] = value
     if "version" in d and not stored:
+        # In a create the server sets the version, as Marathon does (an export can be POSTed back).
         if set(d) - {"id", "version"}:
-            errors.append(FieldError("/version", VERSION_ONLY_MESSAGE))
+            if update:
+                errors.append(FieldError("/version", VERSION_ONLY_MESSAGE))
         else:
             errors.append(
                 FieldError("/version", "a body with only 'version' (and 'id') is a rollback request, not an app")
@@ -102,6 +105,7 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
         errors.extend(translate_errors(exc))
     Checks(errors, submitted=not stored).run(d, default_image=default_image, check_image=not stored)
     if not stored:
+        errors.extend(unhonoured_errors(d))  # fields pacer does not honour: unhonoured.py
         errors.extend(policy_errors(d.get("labels")))  # pacer.autoscale.* labels: autoscale_labels.py
         errors.extend(isolation_errors(d.get("labels"), d.get("container")))  # pacer.read-only &c.: isolation_labels.py
     if errors or raw is None:
@@ -114,16 +118,17 @@ def _parse(data: object, *, default_image: str | None, stored: bool) -> AppDefin
     return app
 
 
-def parse_app(data: object, *, default_image: str | None = None) -> AppDefinition:
+def parse_app(data: object, *, default_image: str | None = None, update: bool = False) -> AppDefinition:
     """Validate and normalise an app body (decoded JSON); AppValidationError lists every problem.
 
     `default_image` is the cluster's ``[scheduler] default_image``: an app with
     no docker image (only cmd/args) runs in it, and is refused when it is None.
     Read-only fields that clients echo (tasks, deployments, counts,
-    versionInfo...) are dropped; `version` is refused unless it is null (use
-    `parse_app_version_only` for rollback bodies).
+    versionInfo...) are dropped. `version` is ignored in a create (the server sets it, as Marathon does, so
+    the JSON that GET returns can be POSTed back); in an `update` it may only come with `id` (a rollback:
+    `parse_app_version_only`), as in Marathon.
     """
-    return _parse(data, default_image=default_image, stored=False)
+    return _parse(data, default_image=default_image, stored=False, update=update)
 
 
 def app_from_json(data: object) -> AppDefinition:

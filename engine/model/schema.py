@@ -120,9 +120,7 @@ class DockerCredential(_Model):
 
 
 class Docker(_Model):
-    """`container.docker`. Extra keys are accepted and dropped (marathon-python accepts extras here)."""
-
-    model_config = ConfigDict(extra="ignore")
+    """`container.docker`. Unknown keys are refused, as at every depth (a typo such as `forcePull` is named)."""
 
     image: str
     network: Literal["BRIDGE", "HOST", "USER", "NONE"] | None = None  # deprecated; canonical keeps only NONE
@@ -201,9 +199,7 @@ HealthProtocol = Literal["HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS
 
 
 class HealthCheck(_Model):
-    """`healthChecks[]`. Extra keys are accepted and dropped (marathon-python accepts extras here)."""
-
-    model_config = ConfigDict(extra="ignore")
+    """`healthChecks[]`. Unknown keys are refused, as at every depth."""
 
     protocol: HealthProtocol = "HTTP"
     path: str = "/"

@@ -477,6 +477,8 @@ class Checks:
             path = f"/env/{_escape(key)}"
             ref = _obj(value)
             if ref is not None and set(ref) == {"secret"} and isinstance(ref["secret"], str):
+                if self.submitted:
+                    continue  # no secret store: engine.model.unhonoured refuses it
                 if ref["secret"] not in secrets:
                     self.add(path, f"references an undefined secret '{ref['secret']}'")
                 continue
@@ -506,7 +508,7 @@ class Checks:
                     f"must be <= expungeAfterSeconds ({_num_text(expunge)}), got {_num_text(inactive)}",
                 )
         res = _obj(d.get("residency"))
-        if res is not None and not _is_resident(d):
+        if res is not None and not _is_resident(d) and not self.submitted:  # submitted: unhonoured.py refuses it
             self.add("/residency", "is only allowed for resident apps (with persistent volumes)")
         self.seconds(res, "relaunchEscalationTimeoutSeconds", "/residency/relaunchEscalationTimeoutSeconds")
         labels = _obj(d.get("labels")) or {}
