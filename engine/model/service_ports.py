@@ -2,7 +2,8 @@
 
 Each port of an app (a `portDefinitions[].port` with host networking, a `portMappings[].servicePort`
 otherwise) that is 0 gets one from [10000, 20000], unique across the cluster; a port given explicitly
-must not be another app's. An app updated with 0 again keeps the ports it already had, so re-submitting
+must not be another app's (except the ports of a host-network app with requirePorts: they are host ports
+too, and two such apps may share one; their tasks never share an agent). An app updated with 0 again keeps the ports it already had, so re-submitting
 the same JSON changes nothing (no restart) and a load balancer's configuration stays valid.
 
 Pure: the caller passes the ports other apps hold.
@@ -38,8 +39,12 @@ def assign_service_ports(app: AppDefinition, others: Mapping[int, str], previous
     """`app` with every 0 service port assigned. `others`: service port -> the app (not this one) holding it.
     Raises AppValidationError naming each port another app holds, or when the range is exhausted."""
     wanted = service_ports(app)
+    # With host networking and requirePorts, the ports are the task's host ports too: two such apps may declare
+    # the same one (their tasks simply never share an agent), as in Marathon, which checks conflicts among
+    # container portMappings service ports.
+    host_ports = app.network_mode == "host" and app.require_ports
     errors = [FieldError(_path(app, i), f"service port {p} is already used by app {others[p]}")
-              for i, p in enumerate(wanted) if p and p in others]
+              for i, p in enumerate(wanted) if p and p in others and not host_ports]
     if errors:
         raise AppValidationError(errors)
     if 0 not in wanted:

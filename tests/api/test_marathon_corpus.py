@@ -186,3 +186,55 @@ async def test_every_corpus_file_is_accepted_or_refused_as_expected(client: http
         for line in messages.get(name, []):
             print(f"{'':44}{line}")
     assert outcomes == EXPECTED
+
+
+_SERVER_SET = {"id", "version", "versionInfo", "tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy",
+               "deployments", "tasks", "lastTaskFailure", "taskStats", "readinessCheckResults"}
+
+
+async def test_an_export_posts_back_unchanged_and_an_update_still_refuses_version(client: httpx.AsyncClient) -> None:
+    body = {
+        "id": "/export/web", "cmd": "httpd -f -p $PORT0", "cpus": 0.1, "mem": 32, "instances": 1,
+        "container": {"type": "DOCKER", "docker": {"image": "busybox:latest", "privileged": False}},
+        "portDefinitions": [{"port": 0, "name": "http", "protocol": "tcp"}],
+        "healthChecks": [{"protocol": "HTTP", "path": "/", "portIndex": 0, "gracePeriodSeconds": 30}],
+        "labels": {"team": "web"}, "env": {"A": "1"}, "constraints": [["hostname", "UNIQUE"]],
+        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.5},
+    }
+    assert (await client.post("/v2/apps", json=body)).status_code == 201
+    exported = (await client.get("/v2/apps/export/web")).json()["app"]
+    assert "version" in exported and "versionInfo" in exported
+
+    # as when moving an app from one cluster to another: the original is gone, its export is POSTed back
+    assert (await client.delete("/v2/apps/export/web", params={"force": "true"})).status_code == 200
+    again = dict(exported, id="/export/web2")
+    created = await client.post("/v2/apps", json=again)
+    assert created.status_code == 201, created.text
+    copy = (await client.get("/v2/apps/export/web2")).json()["app"]
+    assert {k: v for k, v in copy.items() if k not in _SERVER_SET} == {
+        k: v for k, v in exported.items() if k not in _SERVER_SET}
+
+    # Marathon's rule, on updates only: version may only come with id (a rollback).
+    updated = await client.put("/v2/apps/export/web2", json=dict(copy, instances=2), params={"partialUpdate": "false"})
+    assert updated.status_code == 422, updated.text
+    assert [d["path"] for d in updated.json()["details"]] == ["/version"]
+
+
+async def test_host_apps_with_required_ports_may_declare_the_same_port(client: httpx.AsyncClient) -> None:
+    """Marathon checks service-port conflicts among container portMappings; two host-network apps that require
+    the same port are a valid group (their tasks cannot share an agent). Two bridge apps still may not."""
+    def host(app_id: str) -> dict[str, Any]:
+        return {"id": app_id, "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "requirePorts": True,
+                "portDefinitions": [{"port": 31080}]}
+
+    ok = await client.post("/v2/groups", json={"id": "/lb", "apps": [host("/lb/a"), host("/lb/b")]})
+    assert ok.status_code == 201, ok.text
+
+    def bridge(app_id: str) -> dict[str, Any]:
+        return {"id": app_id, "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "networks": [{"mode": "container/bridge"}],
+                "container": {"docker": {"image": "busybox:latest"},
+                              "portMappings": [{"containerPort": 80, "servicePort": 11080}]}}
+
+    clash = await client.post("/v2/groups", json={"id": "/br", "apps": [bridge("/br/a"), bridge("/br/b")]})
+    assert clash.status_code == 422
+    assert [d["path"] for d in clash.json()["details"]] == ["/apps/1/container/portMappings/0/servicePort"]
