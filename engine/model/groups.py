@@ -8,6 +8,7 @@ the API and the console only pass the document.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -55,7 +56,9 @@ def read_group(node: Any, group_id: str, path: str = "", out: GroupRead | None =
         out.errors.append(FieldError(path or "/", "must be a JSON object (a group)"))
         return out
     for key in sorted(set(node) - GROUP_KEYS):
-        out.errors.append(FieldError(f"{path}/{key}", "is not a field of a group"))
+        close = difflib.get_close_matches(key, sorted(GROUP_KEYS), n=1, cutoff=0.6)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        out.errors.append(FieldError(f"{path}/{key}", f"is not a field of a group{hint}"))
     if node.get("pods"):
         out.errors.append(FieldError(f"{path}/pods", "pods are not supported: run their containers as apps"))
     _read_apps(node.get("apps"), group_id, path, out)
