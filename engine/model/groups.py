@@ -59,6 +59,8 @@ def read_group(node: Any, group_id: str, path: str = "", out: GroupRead | None =
         close = difflib.get_close_matches(key, sorted(GROUP_KEYS), n=1, cutoff=0.6)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         out.errors.append(FieldError(f"{path}/{key}", f"is not a field of a group{hint}"))
+    if node.get("enforceRole") is True:  # false (Marathon's default, in its exports) asks for nothing
+        out.errors.append(FieldError(f"{path}/enforceRole", "is not supported: give each app its role"))
     if node.get("pods"):
         out.errors.append(FieldError(f"{path}/pods", "pods are not supported: run their containers as apps"))
     _read_apps(node.get("apps"), group_id, path, out)

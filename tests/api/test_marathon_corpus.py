@@ -240,13 +240,14 @@ async def test_host_apps_with_required_ports_may_declare_the_same_port(client: h
     assert [d["path"] for d in clash.json()["details"]] == ["/apps/1/container/portMappings/0/servicePort"]
 
 
-async def test_a_mistyped_key_is_refused_with_a_hint_in_groups_and_apps(client: httpx.AsyncClient) -> None:
-    body = {"id": "/typo", "dependecies": [], "apps": [
+async def test_mistyped_keys_and_enforce_role_are_refused_in_groups_and_apps(client: httpx.AsyncClient) -> None:
+    body = {"id": "/typo", "dependecies": [], "enforceRole": True, "apps": [
         {"id": "/typo/web", "cmd": "sleep 1000", "requirePorts": True, "portDefinitions": [{"port": 0}],
          "container": {"docker": {"image": "busybox:latest", "forcePull": True}}}]}
     r = await client.post("/v2/groups", json=body)
     assert r.status_code == 422
     assert {d["path"]: d["errors"] for d in r.json()["details"]} == {
         "/dependecies": ["is not a field of a group (did you mean 'dependencies'?)"],
+        "/enforceRole": ["is not supported: give each app its role"],
         "/apps/0/container/docker/forcePull": ["unknown field (did you mean 'forcePullImage'?)"],
     }
