@@ -226,11 +226,13 @@ def refusals(spec: Requirements, policy: AgentPolicy) -> list[str]:
     problems = []
     if spec.privileged and not policy.allow_privileged:
         problems.append("privileged mode is not allowed on this agent")
-    if spec.volumes and not policy.allow_host_volumes:
-        paths = ", ".join(sorted({v.host_path for v in spec.volumes}))
+    # A relative hostPath is inside the task's own sandbox: not a host path volume.
+    host_volumes = [v for v in spec.volumes if v.host_path.startswith("/")]
+    if host_volumes and not policy.allow_host_volumes:
+        paths = ", ".join(sorted({v.host_path for v in host_volumes}))
         problems.append(f"host path volumes are not allowed on this agent ({paths})")
-    elif spec.volumes and policy.host_paths:
-        outside = sorted({v.host_path for v in spec.volumes
+    elif host_volumes and policy.host_paths:
+        outside = sorted({v.host_path for v in host_volumes
                           if not any(fnmatch.fnmatchcase(posixpath.normpath(v.host_path), p)
                                      for p in policy.host_paths)})
         if outside:

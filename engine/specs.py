@@ -6,11 +6,12 @@ AppDefinition; `task_spec` builds the container an agent starts for one task.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from engine.agents.base import PortBinding, TaskSpec, VolumeMount
+from engine.agents.base import SANDBOX_CONTAINER_PATH, PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, attempt_of, container_name_for
 from engine.model.isolation_labels import Isolation, isolation_of
 from engine.scheduler.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
@@ -70,8 +71,6 @@ def desired_app(app: AppDefinition) -> DesiredApp:
     )
 
 
-SANDBOX_CONTAINER_PATH = "/mnt/mesos/sandbox"
-"""Where a task's sandbox is mounted in its container (Mesos' docker containerizer path)."""
 MAX_ENV_LENGTH = 512
 LABEL_ENV_PREFIX = "MARATHON_APP_LABEL_"
 _NOT_ENV_NAME = re.compile(r"[^a-zA-Z0-9_]+")
@@ -212,12 +211,21 @@ def _privileged(app: AppDefinition) -> bool:
 
 
 def _host_volumes(app: AppDefinition) -> tuple[VolumeMount, ...]:
-    """`hostPath` volumes only; an agent decides whether it allows them."""
+    """`hostPath` volumes. As in Marathon, a relative hostPath is a path inside the task's sandbox (the agent
+    resolves it; not a host path volume) and a relative containerPath is inside the sandbox's mount point.
+    An agent's policy decides whether it allows absolute host paths."""
     if app.container is None:
         return ()
     return tuple(
-        VolumeMount(v.host_path, v.container_path, v.mode) for v in app.container.volumes if v.host_path is not None
+        VolumeMount(posixpath.normpath(v.host_path) if not v.host_path.startswith("/") else v.host_path,
+                    sandbox_container_path(v.container_path), v.mode)
+        for v in app.container.volumes if v.host_path is not None
     )
+
+
+def sandbox_container_path(path: str) -> str:
+    """A volume's containerPath in the container: relative ones are inside /mnt/mesos/sandbox."""
+    return path if path.startswith("/") else posixpath.join(SANDBOX_CONTAINER_PATH, posixpath.normpath(path))
 
 
 class TaskSpecs:

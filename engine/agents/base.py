@@ -16,6 +16,8 @@ LABEL_APP = "pacer.app"
 LABEL_TASK = "pacer.task"
 LABEL_VERSION = "pacer.version"
 LABEL_CONFIG_VERSION = "pacer.config-version"
+SANDBOX_CONTAINER_PATH = "/mnt/mesos/sandbox"
+"""Where a task's sandbox is mounted in its container (Mesos' docker containerizer path); MESOS_SANDBOX."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,10 @@ class AgentDriver(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class VolumeMount:
-    """A host path bound into a task's container (Marathon's `hostPath` volume)."""
+    """A host path bound into a task's container (Marathon's `hostPath` volume).
+
+    A relative `host_path` is a path inside the task's sandbox directory (Marathon's rule): the agent puts it
+    there; it is not a host path volume. `container_path` is absolute (the spec resolves relative ones)."""
 
     host_path: str
     container_path: str

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import posixpath
 import re
+import shutil
 import threading
 import time
 from datetime import datetime
@@ -26,6 +29,7 @@ from engine.agents.base import (
     LABEL_CONFIG_VERSION,
     LABEL_TASK,
     LABEL_VERSION,
+    SANDBOX_CONTAINER_PATH,
     AgentCapacity,
     ObservedContainer,
     TaskSpec,
@@ -62,6 +66,11 @@ def ports_held(message: str, requested: tuple[int, ...]) -> set[int]:
     return named or set(requested)
 
 
+def _safe_name(name: str) -> str:
+    """A task or cluster id as one path component."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"
+
+
 def _parse_docker_time(text: str | None) -> float | None:
     if not text or text.startswith("0001-01-01"):
         return None
@@ -87,7 +96,8 @@ class DockerAgent:
                 verify=bool(agent.tls_ca),
             )
         return cls(agent.name, agent.url, reserve_cpus=agent.reserve_cpus, reserve_mem_mib=agent.reserve_mem,
-                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy)
+                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy,
+                   sandbox_root=agent.sandbox_root, sandbox_grace=agent.sandbox_grace)
 
     def __init__(
         self,
@@ -103,6 +113,8 @@ class DockerAgent:
         call_timeout: float = 30.0,
         workers: int = 16,
         policy: AgentPolicy | None = None,
+        sandbox_root: str | None = None,
+        sandbox_grace: float = 3600.0,
     ) -> None:
         self.name = name
         self.policy: AgentPolicy = policy if policy is not None else ClusterPolicy()
@@ -123,6 +135,13 @@ class DockerAgent:
         a start failed to bind in the last PORT_HOLD_SECONDS (held by a process outside docker)."""
         self._held_ports: dict[int, float] = {}
         self._held_lock = threading.Lock()
+        self.sandbox_root = sandbox_root
+        """A directory on this host (a daemon on this host) holding each task's sandbox; None: each task's
+        sandbox is an anonymous docker volume, which any daemon can create and removes with the container."""
+        self._sandbox_grace = sandbox_grace
+        self._sandbox_gone: dict[str, float] = {}
+        self._sandbox_swept = 0.0
+        self._sandbox_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------
 
@@ -241,6 +260,7 @@ class DockerAgent:
             self._held_ports = {p: until for p, until in self._held_ports.items() if until > now}
             foreign.update(self._held_ports)
         self.foreign_ports = frozenset(foreign)
+        self._sweep_sandboxes(cluster_id, {o.task_id for o in observed})
         return observed
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
@@ -252,7 +272,7 @@ class DockerAgent:
         When the image's content is checked (pinned or signed), the container is created from the
         content id that was checked, so a tag moved in between cannot slip other content in."""
         policy = self.policy
-        problems = refusals(spec, policy)
+        problems = refusals(spec, policy) + self._sandbox_refusals(spec)
         if problems or not needs_image_inspection(spec, policy):
             if problems:
                 raise PolicyRefusal(self.name, problems)
@@ -266,9 +286,77 @@ class DockerAgent:
             raise PolicyRefusal(self.name, problems)
         return image_id if (policy.require_signature or spec.image_id) else spec.image
 
+    # -- task sandboxes -------------------------------------------------------
+
+    def sandbox_dir(self, cluster_id: str, task_id: str) -> str | None:
+        """The host directory of a task's sandbox (None: an anonymous volume holds it)."""
+        if self.sandbox_root is None:
+            return None
+        return os.path.join(self.sandbox_root, _safe_name(cluster_id), _safe_name(task_id))
+
+    def _sandbox_refusals(self, spec: TaskSpec) -> list[str]:
+        relative = [v.host_path for v in spec.volumes if not v.host_path.startswith("/")]
+        if not relative:
+            return []
+        escaping = [p for p in relative if posixpath.normpath(p).split("/", 1)[0] == ".."]
+        if escaping:
+            return [f"relative hostPath {', '.join(escaping)} leaves the task's sandbox"]
+        if self.sandbox_root is None:
+            return [f"relative hostPath volumes ({', '.join(relative)}) need a sandbox directory, which only a "
+                    "docker daemon on the scheduler's host (unix://) has; use a docker volume or an absolute hostPath"]
+        return []
+
+    def _sandbox_mounts(self, spec: TaskSpec) -> tuple[list[str], list[str]]:
+        """(binds, anonymous volumes) for the sandbox at /mnt/mesos/sandbox and the spec's volumes."""
+        sandbox = self.sandbox_dir(spec.cluster_id, spec.task_id)
+        binds: list[str] = []
+        anonymous: list[str] = []
+        if sandbox is None:
+            anonymous.append(SANDBOX_CONTAINER_PATH)
+        else:
+            os.makedirs(sandbox, mode=0o755, exist_ok=True)
+            binds.append(f"{sandbox}:{SANDBOX_CONTAINER_PATH}:rw")
+        for v in spec.volumes:
+            host = v.host_path
+            if not host.startswith("/") and sandbox is not None:
+                host = os.path.join(sandbox, posixpath.normpath(host))
+                os.makedirs(host, mode=0o755, exist_ok=True)
+            binds.append(f"{host}:{v.container_path}:{v.mode.lower()}")
+        return binds, anonymous
+
+    def _sweep_sandboxes(self, cluster_id: str, live_tasks: set[str]) -> None:
+        """Remove the sandbox directories of tasks whose container has been gone for the grace period."""
+        if self.sandbox_root is None or not self._sandbox_lock.acquire(blocking=False):
+            return
+        try:
+            now = time.monotonic()
+            if now - self._sandbox_swept >= 5.0:
+                self._sandbox_swept = now
+                self._sweep_sandboxes_locked(cluster_id, live_tasks, now)
+        finally:
+            self._sandbox_lock.release()
+
+    def _sweep_sandboxes_locked(self, cluster_id: str, live_tasks: set[str], now: float) -> None:
+        assert self.sandbox_root is not None
+        base = os.path.join(self.sandbox_root, _safe_name(cluster_id))
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return
+        live = {_safe_name(t) for t in live_tasks}
+        self._sandbox_gone = {n: t for n, t in self._sandbox_gone.items() if n in names and n not in live}
+        for name in names:
+            if name in live:
+                continue
+            since = self._sandbox_gone.setdefault(name, now)
+            if now - since >= self._sandbox_grace:
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+                self._sandbox_gone.pop(name, None)
+
     def _launch_sync(self, spec: TaskSpec) -> ObservedContainer:
         api = self._docker().api
         image = self._admit(api, spec)
+        binds, anonymous = self._sandbox_mounts(spec)
         profile = container_profile(spec, self.policy)
         port_bindings: dict[str, int] = {}
         exposed: list[Any] = []
@@ -283,7 +371,7 @@ class DockerAgent:
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus > 0 else None,
             mem_limit=int(spec.mem_mib * 2**20) if spec.mem_mib > 0 else None,
             init=True,
-            binds=[f"{v.host_path}:{v.container_path}:{v.mode.lower()}" for v in spec.volumes] or None,
+            binds=binds or None,
             **profile.host_config_kwargs(),
         )
         created = api.create_container(
@@ -297,6 +385,7 @@ class DockerAgent:
             host_config=host_config,
             user=spec.user or "",
             stop_timeout=max(int(round(spec.kill_grace_seconds)), 0),
+            volumes=anonymous or None,
         )
         cid = created["Id"]
         try:
@@ -338,7 +427,8 @@ class DockerAgent:
     async def remove(self, container_id: str) -> None:
         def remove_sync() -> None:
             try:
-                self._docker().api.remove_container(container_id, force=True)
+                # v: the anonymous volume holding the task's sandbox (on daemons without a sandbox_root) goes too
+                self._docker().api.remove_container(container_id, force=True, v=True)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:

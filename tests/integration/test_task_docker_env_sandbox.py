@@ -3,6 +3,7 @@ the task sandbox at /mnt/mesos/sandbox, and docker.parameters as `docker inspect
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +63,47 @@ async def test_marathon_task_environment(docker_engine: Engine, docker_client: A
     # the app's own env wins over Marathon's variables
     assert env["PORT0"] == "7777"
     assert env["APP_SETTING"] == "on"
+
+
+async def test_sandbox_survives_a_crash_and_holds_relative_volumes(docker_config: Any, docker_client: Any) -> None:
+    from engine.config import AgentConfig
+
+    root = Path(docker_config.scheduler.state).parent / "sandboxes" / "local"
+    (agent,) = docker_config.agents
+    assert agent.sandbox_root == str(root)
+    config = docker_config.model_copy(update={"agents": [agent.model_copy(update={"sandbox_grace": 4.0})]})
+    assert isinstance(config.agents[0], AgentConfig)
+    engine = Engine(config)
+    await engine.start()
+    try:
+        await engine.create_app({
+            "id": "/box/crash", "cpus": 0.05, "mem": 16, "instances": 1, "networks": BRIDGE,
+            "cmd": 'echo "last words of $MESOS_TASK_ID" > "$MESOS_SANDBOX/notes"; echo kept > /data/file; '
+                   'echo inside > "$MESOS_SANDBOX/rel/file"; sleep 1; exit 3',
+            "container": {"type": "DOCKER", "docker": {"image": "busybox:latest"},
+                          "volumes": [{"hostPath": "data", "containerPath": "/data", "mode": "RW"},
+                                      {"hostPath": "cache", "containerPath": "rel", "mode": "RW"}]},
+            "backoffSeconds": 60,
+        })
+        await wait_until(lambda: "/box/crash" in engine.failures, 60, message="the task crashed")
+        task_id = engine.failures["/box/crash"]["taskId"]
+        sandbox = root / config.scheduler.cluster_id / task_id
+        # the files survive the crash, on the host, for the operator
+        assert (sandbox / "notes").read_text() == f"last words of {task_id}\n"
+        assert (sandbox / "data" / "file").read_text() == "kept\n"
+        assert (sandbox / "cache" / "file").read_text() == "inside\n"
+        # ... and go once the container is gone for the grace period
+        await engine.delete_app("/box/crash")
+        await wait_until(lambda: not sandbox.exists(), 60, message="sandbox removed after grace")
+    finally:
+        await engine.stop()
+
+
+async def test_relative_host_path_is_not_a_host_path_volume(docker_engine: Engine) -> None:
+    # the default policy refuses host path volumes; a relative hostPath is in the sandbox and runs
+    await docker_engine.create_app({
+        "id": "/box/rel", "cmd": "exec sleep 600", "cpus": 0.05, "mem": 16, "networks": BRIDGE,
+        "container": {"type": "DOCKER", "docker": {"image": "busybox:latest"},
+                      "volumes": [{"hostPath": "work", "containerPath": "/work", "mode": "RW"}]},
+    })
+    await running_task(docker_engine, "/box/rel")
