@@ -157,6 +157,8 @@ def task_spec(
     env.update(ports_env(app, requests, task.host_ports))
     env["HOST"] = hostname
     env.update({k: v for k, raw in app.env.items() if (v := _env_value(raw)) is not None})
+    iso = isolation(app)
+    env.update(dict(iso.env))  # docker.parameters env: `docker run -e`, after the task's own variables
     env["MESOS_SANDBOX"] = SANDBOX_CONTAINER_PATH
     bindings: tuple[PortBinding, ...] = ()
     if app.network_mode == "bridge":
@@ -165,7 +167,6 @@ def task_spec(
             for req, host in zip(requests, task.host_ports)
         )
     uuid_part = task.task_id.split(".instance-", 1)[-1].split("._app", 1)[0]
-    iso = isolation(app)
     return TaskSpec(
         task_id=task.task_id,
         app_id=app.id,
@@ -177,12 +178,12 @@ def task_spec(
         entrypoint=entrypoint,
         command=command,
         env=env,
-        labels={k: v for k, v in app.labels.items()},
+        labels={**app.labels, **dict(iso.labels)},
         cpus=app.cpus,
         mem_mib=app.mem,
         network_mode="bridge" if app.network_mode == "container" else app.network_mode,
         ports=bindings,
-        user=app.user,
+        user=iso.user or app.user,
         kill_grace_seconds=float(app.task_kill_grace_period_seconds or DEFAULT_KILL_GRACE_SECONDS),
         privileged=_privileged(app),
         volumes=_host_volumes(app),
@@ -192,6 +193,17 @@ def task_spec(
         pids_limit=iso.pids_limit,
         tmpfs=iso.tmpfs,
         image_id=iso.image_id,
+        add_hosts=iso.add_hosts,
+        hostname=iso.hostname,
+        workdir=iso.workdir,
+        ulimits=iso.ulimits,
+        log_driver=iso.log_driver,
+        log_opts=dict(iso.log_opts),
+        shm_size=iso.shm_size,
+        memory_swap=iso.memory_swap,
+        sysctls=dict(iso.sysctls),
+        security_opts=iso.security_opts,
+        devices=iso.devices,
     )
 
 

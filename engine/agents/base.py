@@ -63,6 +63,24 @@ class TaskSpec:
     """Extra tmpfs mounts (label pacer.tmpfs), for apps with a read-only root filesystem."""
     image_id: str | None = None
     """The image content id the app pins (label pacer.image-id): other content under the tag is refused."""
+    add_hosts: tuple[str, ...] = ()
+    """docker.parameters add-host: HOST:IP lines for /etc/hosts."""
+    hostname: str | None = None
+    workdir: str | None = None
+    ulimits: tuple[tuple[str, int, int], ...] = ()
+    """(name, soft, hard) from docker.parameters ulimit."""
+    log_driver: str | None = None
+    log_opts: dict[str, str] = field(default_factory=dict)
+    shm_size: int | None = None
+    """Bytes of /dev/shm."""
+    memory_swap: int | None = None
+    """Bytes of memory plus swap (-1: unlimited swap)."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """Namespaced kernel parameters; the agent's policy must allow each (allow_sysctls)."""
+    security_opts: tuple[str, ...] = ()
+    """docker --security-opt values; the agent's policy must allow each (allow_security_opts)."""
+    devices: tuple[str, ...] = ()
+    """Host devices (/dev/HOST[:/dev/CONTAINER[:rwm]]); the agent's policy must allow each (allow_devices)."""
     signatures: tuple[str, ...] = ()
     """Signatures the engine holds for the image's repository (engine.trust wire form), checked by the agent."""
 

@@ -21,6 +21,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 
 import docker
 import docker.errors
+import docker.types
 import requests.exceptions
 
 from engine.agents.base import (
@@ -372,6 +373,14 @@ class DockerAgent:
             mem_limit=int(spec.mem_mib * 2**20) if spec.mem_mib > 0 else None,
             init=True,
             binds=binds or None,
+            extra_hosts=list(spec.add_hosts) or None,
+            ulimits=[docker.types.Ulimit(name=n, soft=soft, hard=hard) for n, soft, hard in spec.ulimits] or None,
+            log_config=(docker.types.LogConfig(type=spec.log_driver or "json-file", config=dict(spec.log_opts))
+                        if spec.log_driver or spec.log_opts else None),
+            shm_size=spec.shm_size,
+            memswap_limit=spec.memory_swap,
+            sysctls=dict(spec.sysctls) or None,
+            devices=list(spec.devices) or None,
             **profile.host_config_kwargs(),
         )
         created = api.create_container(
@@ -384,6 +393,8 @@ class DockerAgent:
             ports=exposed if spec.network_mode == "bridge" else None,
             host_config=host_config,
             user=spec.user or "",
+            hostname=spec.hostname,
+            working_dir=spec.workdir,
             stop_timeout=max(int(round(spec.kill_grace_seconds)), 0),
             volumes=anonymous or None,
         )

@@ -107,3 +107,76 @@ async def test_relative_host_path_is_not_a_host_path_volume(docker_engine: Engin
                       "volumes": [{"hostPath": "work", "containerPath": "/work", "mode": "RW"}]},
     })
     await running_task(docker_engine, "/box/rel")
+
+
+def params(**kv: Any) -> list[dict[str, str]]:
+    return [{"key": k.replace("_", "-"), "value": v} for k, vs in kv.items() for v in (vs if isinstance(vs, list) else [vs])]
+
+
+async def test_docker_parameters_reach_the_container(docker_engine: Engine, docker_client: Any) -> None:
+    await docker_engine.create_app({
+        "id": "/params/all", "cmd": "exec sleep 600", "cpus": 0.05, "mem": 32, "networks": BRIDGE,
+        "env": {"FROM_APP": "app"},
+        "container": {"type": "DOCKER", "docker": {"image": "busybox:latest", "parameters": params(
+            env=["FROM_PARAM=param", "FROM_APP=param wins"], label="team=core", add_host="db.internal:10.1.2.3",
+            hostname="worker-1", user="1000:1000", workdir="/tmp", ulimit="nofile=512:1024",
+            log_driver="json-file", log_opt="max-size=1m", shm_size="32m", memory_swap="96m")}},
+    })
+    task = await running_task(docker_engine, "/params/all")
+    attrs = docker_client.containers.get(task.container_id).attrs
+    config, host = attrs["Config"], attrs["HostConfig"]
+    env = dict(e.split("=", 1) for e in config["Env"])
+    assert env["FROM_PARAM"] == "param" and env["FROM_APP"] == "param wins"
+    assert config["Labels"]["team"] == "core" and config["Labels"]["pacer.app"] == "/params/all"
+    assert host["ExtraHosts"] == ["db.internal:10.1.2.3"]
+    assert config["Hostname"] == "worker-1"
+    assert config["User"] == "1000:1000" and config["WorkingDir"] == "/tmp"
+    assert host["Ulimits"] == [{"Name": "nofile", "Soft": 512, "Hard": 1024}]
+    assert host["LogConfig"] == {"Type": "json-file", "Config": {"max-size": "1m"}}
+    assert host["ShmSize"] == 32 * 2**20
+    assert host["Memory"] == 32 * 2**20 and host["MemorySwap"] == 96 * 2**20
+    code, out = docker_client.containers.get(task.container_id).exec_run(["sh", "-c", "id -u; ulimit -n; pwd"])
+    assert out.decode().split() == ["1000", "512", "/tmp"]
+
+
+PRIVILEGED_PARAMS = params(sysctl="net.core.somaxconn=1024", security_opt="apparmor=unconfined",
+                           device="/dev/zero:/dev/pacer-zero")
+
+
+async def test_sysctl_security_opt_device_need_the_policy(docker_engine: Engine, docker_client: Any,
+                                                          cleanup_cluster: str) -> None:
+    await docker_engine.create_app({
+        "id": "/params/kernel", "cmd": "exec sleep 600", "cpus": 0.05, "mem": 16, "networks": BRIDGE,
+        "container": {"type": "DOCKER", "docker": {"image": "busybox:latest", "parameters": PRIVILEGED_PARAMS}},
+    })
+    await wait_until(lambda: "/params/kernel" in docker_engine.waiting, 30, message="waiting")
+    reason = docker_engine.waiting["/params/kernel"].rejections["local"].reason
+    assert reason == ("policy: sysctl net.core.somaxconn is not allowed on this agent (policy allow_sysctls: none); "
+                      "security-opt apparmor=unconfined is not allowed on this agent (policy allow_security_opts: "
+                      "none); device /dev/zero is not allowed on this agent (policy allow_devices: none)"), reason
+    assert not docker_client.containers.list(all=True, sparse=True, filters={"label": f"pacer.cluster={cleanup_cluster}"})
+
+
+async def test_sysctl_security_opt_device_run_where_allowed(docker_config: Any, docker_client: Any) -> None:
+    from engine.policy import ClusterPolicy
+
+    allowing = ClusterPolicy(allow_sysctls=("net.core.*",), allow_security_opts=("apparmor=*",),
+                             allow_devices=("/dev/zero",))
+    engine = Engine(docker_config.model_copy(update={"policy": allowing}))
+    await engine.start()
+    try:
+        await engine.create_app({
+            "id": "/params/kernel", "cmd": "exec sleep 600", "cpus": 0.05, "mem": 16, "networks": BRIDGE,
+            "container": {"type": "DOCKER", "docker": {"image": "busybox:latest", "parameters": PRIVILEGED_PARAMS}},
+        })
+        task = await running_task(engine, "/params/kernel")
+        container = docker_client.containers.get(task.container_id)
+        host = container.attrs["HostConfig"]
+        assert host["Sysctls"] == {"net.core.somaxconn": "1024"}
+        assert "apparmor=unconfined" in host["SecurityOpt"] and "no-new-privileges:true" in host["SecurityOpt"]
+        assert host["Devices"] == [{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/pacer-zero",
+                                    "CgroupPermissions": "rwm"}]
+        code, out = container.exec_run(["sh", "-c", "cat /proc/sys/net/core/somaxconn; test -c /dev/pacer-zero"])
+        assert code == 0 and out.decode().split() == ["1024"], out
+    finally:
+        await engine.stop()
