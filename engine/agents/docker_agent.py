@@ -67,6 +67,22 @@ def ports_held(message: str, requested: tuple[int, ...]) -> set[int]:
     return named or set(requested)
 
 
+def _task_owned_dir(path: str, user: str | None) -> None:
+    """A sandbox directory the task's user can write: owned by a numeric uid[:gid], else open to all
+    (a user name means nothing outside the image); root's tasks need neither."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    name, _, group = (user or "").partition(":")
+    if not name or name in ("root", "0"):
+        return
+    if name.isdigit() and (not group or group.isdigit()):
+        try:
+            os.chown(path, int(name), int(group) if group else -1)
+            return
+        except OSError:
+            pass  # not root here: fall back to a directory anyone may write
+    os.chmod(path, 0o777)
+
+
 def _safe_name(name: str) -> str:
     """A task or cluster id as one path component."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"
@@ -136,7 +152,7 @@ class DockerAgent:
         a start failed to bind in the last PORT_HOLD_SECONDS (held by a process outside docker)."""
         self._held_ports: dict[int, float] = {}
         self._held_lock = threading.Lock()
-        self.sandbox_root = sandbox_root
+        self.sandbox_root = os.path.abspath(sandbox_root) if sandbox_root is not None else None
         """A directory on this host (a daemon on this host) holding each task's sandbox; None: each task's
         sandbox is an anonymous docker volume, which any daemon can create and removes with the container."""
         self._sandbox_grace = sandbox_grace
@@ -315,13 +331,14 @@ class DockerAgent:
         if sandbox is None:
             anonymous.append(SANDBOX_CONTAINER_PATH)
         else:
-            os.makedirs(sandbox, mode=0o755, exist_ok=True)
+            os.makedirs(os.path.dirname(sandbox), mode=0o711, exist_ok=True)  # others may pass, not list
+            _task_owned_dir(sandbox, spec.user)
             binds.append(f"{sandbox}:{SANDBOX_CONTAINER_PATH}:rw")
         for v in spec.volumes:
             host = v.host_path
             if not host.startswith("/") and sandbox is not None:
                 host = os.path.join(sandbox, posixpath.normpath(host))
-                os.makedirs(host, mode=0o755, exist_ok=True)
+                _task_owned_dir(host, spec.user)
             binds.append(f"{host}:{v.container_path}:{v.mode.lower()}")
         return binds, anonymous
 

@@ -180,3 +180,16 @@ async def test_sysctl_security_opt_device_run_where_allowed(docker_config: Any, 
         assert code == 0 and out.decode().split() == ["1024"], out
     finally:
         await engine.stop()
+
+
+async def test_a_non_root_task_writes_its_sandbox(docker_engine: Engine, docker_client: Any) -> None:
+    await docker_engine.create_app({
+        "id": "/box/user", "cpus": 0.05, "mem": 16, "networks": BRIDGE, "user": "1000:1000",
+        "cmd": 'echo mine > "$MESOS_SANDBOX/out" && echo too > /w/out && exec sleep 600',
+        "container": {"type": "DOCKER", "docker": {"image": "busybox:latest"},
+                      "volumes": [{"hostPath": "w", "containerPath": "/w", "mode": "RW"}]},
+    })
+    task = await running_task(docker_engine, "/box/user")
+    container = docker_client.containers.get(task.container_id)
+    await wait_until(lambda: container.exec_run(["cat", "/w/out"])[1] == b"too\n", 20, message="both files written")
+    assert container.exec_run(["cat", "/mnt/mesos/sandbox/out"])[1] == b"mine\n"
