@@ -53,8 +53,10 @@ _ALIASES = {"e": "env", "l": "label", "h": "hostname", "u": "user", "w": "workdi
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _SIZE = re.compile(r"^(\d+)([bkmg]?)b?$")
-_ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
-            "rtprio", "rttime", "sigpending", "stack")
+_ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nofile", "nproc", "rss",
+            "sigpending", "stack")
+_SCHEDULING_ULIMITS = ("nice", "rtprio", "rttime")
+"""Limits that would let an unprivileged process raise its own scheduling priority past the CPU limit."""
 
 
 def capability_name(text: str) -> str:
@@ -114,6 +116,9 @@ def _pair(text: str, where: str, what: str) -> tuple[str, str]:
 
 def _ulimit(text: str, where: str) -> tuple[str, int, int]:
     name, value = _pair(text, where, "NAME")
+    if name in _SCHEDULING_ULIMITS:
+        raise ValueError(f"{where}: {name} is not accepted: it would let the task raise its own scheduling "
+                         f"priority past its CPU share (one of {', '.join(_ULIMITS)})")
     if name not in _ULIMITS:
         raise ValueError(f"{where}: {name!r} is not a ulimit (one of {', '.join(_ULIMITS)})")
     soft_text, _, hard_text = value.partition(":")

@@ -165,6 +165,8 @@ def test_docker_parameters_travel_in_the_spec_and_the_agents_policy_judges_them(
     ("label", "pacer.app=/x", "/container/docker/parameters/0/value", "pacer.* container labels are pacer's own"),
     ("add-host", "db:not-an-ip", "/container/docker/parameters/0/value", "is not an IP address"),
     ("ulimit", "nofile=20:10", "/container/docker/parameters/0/value", "soft limit 20 is above the hard limit 10"),
+    ("ulimit", "rtprio=99", "/container/docker/parameters/0/value", "rtprio is not accepted: it would let the task"),
+    ("ulimit", "files=1", "/container/docker/parameters/0/value", "'files' is not a ulimit"),
     ("shm-size", "lots", "/container/docker/parameters/0/value", "must be a size such as 64m"),
     ("workdir", "srv", "/container/docker/parameters/0/value", "is not an absolute path"),
 ])
