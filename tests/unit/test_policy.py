@@ -393,3 +393,22 @@ def test_isolation_labels_are_checked_when_an_app_is_submitted() -> None:
         ("/labels/pacer.pids-limit", "must be at least 1, got 0"),
         ("/labels/pacer.read-only", "must be true or false, got 'sometimes'"),
     ]
+
+
+def test_relative_host_paths_stay_in_the_sandbox_of_a_local_daemon(tmp_path: Path) -> None:
+    from engine.agents.docker_agent import DockerAgent
+
+    rel = spec(volumes=(VolumeMount("data", "/data"),))
+    remote = DockerAgent("far", "tcp://127.0.0.1:2375")
+    local = DockerAgent("near", "unix:///var/run/docker.sock", sandbox_root=str(tmp_path))
+    assert remote.sandbox_dir("c", "t1") is None
+    assert local.sandbox_dir("c", "/a.instance-1._app.1") == str(tmp_path / "c" / "_a.instance-1._app.1")
+    (why,) = remote._sandbox_refusals(rel)
+    assert "need a sandbox directory, which only a docker daemon on the scheduler's host" in why
+    assert local._sandbox_refusals(rel) == []
+    # a spec from the wire is not trusted to stay inside
+    (escape,) = local._sandbox_refusals(spec(volumes=(VolumeMount("a/../../etc", "/x"),)))
+    assert escape == "relative hostPath a/../../etc leaves the task's sandbox"
+    assert refusals(rel, AgentPolicy()) == []  # not a host path volume
+    assert refusals(spec(volumes=(VolumeMount("/etc", "/x"),)), AgentPolicy()) == [
+        "host path volumes are not allowed on this agent (/etc)"]
