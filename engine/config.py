@@ -98,6 +98,13 @@ class AgentConfig(_Strict):
     """pacer agents: seconds allowed for each call (launches and stops get more)."""
     insecure_tcp: bool = False
     """docker agents: accept a plain tcp:// URL to a non-loopback address (no TLS; a warning at start)."""
+    sandbox_root: str | None = None
+    """docker agents on this host (unix://): the directory under which each task gets its sandbox directory,
+    mounted at /mnt/mesos/sandbox (default: `sandboxes/<agent name>` beside the state file). A daemon on another
+    host keeps each task's sandbox in an anonymous docker volume instead, removed with the container: only the
+    daemon can create, read and remove files on its host."""
+    sandbox_grace: float = Field(default=3600.0, ge=0)
+    """Seconds a task's sandbox directory is kept after its container is gone (for reading a crash's files)."""
     policy: ClusterPolicy | None = None
     """This agent's exceptions to the cluster's [policy] (only the keys given), e.g.
     `policy = { allow_privileged = true }`. A pacer agent enforces its own [agent.policy] as well."""
@@ -125,6 +132,14 @@ class AgentConfig(_Strict):
                 f"plain tcp:// to the Docker daemon at {host!r} is refused: without TLS anyone on the path can "
                 "drive that daemon (root on its host); give tls_ca (and tls_cert, tls_key), use ssh://, or set "
                 "insecure_tcp = true to accept it (tcp:// without TLS is allowed only on loopback addresses)"))
+        return self
+
+    @model_validator(mode="after")
+    def _sandbox_on_this_host(self) -> "AgentConfig":
+        if self.sandbox_root is not None and not self.url.startswith("unix://"):
+            raise field_error("AgentConfig", "sandbox_root", self.sandbox_root, (
+                "sandbox_root is for a docker daemon on this host (unix://); a daemon reached over the network "
+                "keeps each task's sandbox in an anonymous docker volume, removed with the task's container"))
         return self
 
     @property
@@ -197,6 +212,17 @@ class PacerConfig(_Strict):
         if agent.kind == "pacer" and self.policy is None and agent.policy is None:
             return None
         return merge_policies(self.policy or ClusterPolicy(), agent.policy)
+
+    @model_validator(mode="after")
+    def _default_sandboxes(self) -> "PacerConfig":
+        """Local docker agents keep task sandboxes beside the state file unless they name a sandbox_root."""
+        state = self.scheduler.state
+        if state and state != ":memory:":
+            base = Path(state).expanduser().parent / "sandboxes"
+            agents = [a.model_copy(update={"sandbox_root": str(base / a.name)})
+                      if a.sandbox_root is None and a.url.startswith("unix://") else a for a in self.agents]
+            object.__setattr__(self, "agents", agents)
+        return self
 
     @model_validator(mode="after")
     def _unique_agents(self) -> "PacerConfig":
@@ -293,7 +319,8 @@ def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
     )
     agents = [
         a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key),
-                             "token_file": resolve(a.token_file), "policy": resolve_key_paths(a.policy, resolve)})
+                             "token_file": resolve(a.token_file), "sandbox_root": resolve(a.sandbox_root),
+                             "policy": resolve_key_paths(a.policy, resolve)})
         for a in config.agents
     ]
     return config.model_copy(update={"scheduler": scheduler, "agents": agents,

@@ -100,6 +100,15 @@ class AgentPolicy(BaseModel):
     """Public keys: PEM or ssh-ed25519 files (relative to the config file), or inline "ed25519:BASE64"."""
     require_pinned_image: bool = False
     """Run only apps that pin their image's content: label pacer.image-id or image NAME@sha256:DIGEST."""
+    allow_sysctls: tuple[str, ...] = ()
+    """fnmatch patterns of the kernel parameters an app may set (docker.parameters sysctl), e.g.
+    "net.core.somaxconn", "net.ipv4.*". Empty: none."""
+    allow_security_opts: tuple[str, ...] = ()
+    """fnmatch patterns of the docker --security-opt values an app may give (docker.parameters security-opt),
+    e.g. "seccomp=/etc/pacer/*.json", "apparmor=*". Empty: none."""
+    allow_devices: tuple[str, ...] = ()
+    """fnmatch patterns of the host devices an app may map in (docker.parameters device), e.g. "/dev/fuse".
+    Empty: none."""
 
     @field_validator("capabilities", "allow_capabilities")
     @classmethod
@@ -168,6 +177,12 @@ class Requirements(Protocol):
     def pids_limit(self) -> int | None: ...
     @property
     def image_id(self) -> str | None: ...
+    @property
+    def sysctls(self) -> dict[str, str]: ...
+    @property
+    def security_opts(self) -> tuple[str, ...]: ...
+    @property
+    def devices(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +195,9 @@ class AppRequirements:
     cap_add: tuple[str, ...]
     pids_limit: int | None
     image_id: str | None
+    sysctls: dict[str, str]
+    security_opts: tuple[str, ...]
+    devices: tuple[str, ...]
 
 
 def app_requirements(app: Any, default_image: str | None) -> AppRequirements:
@@ -196,10 +214,13 @@ def app_requirements(app: Any, default_image: str | None) -> AppRequirements:
         privileged=bool(docker is not None and docker.privileged),
         volumes=volumes,
         network_mode="bridge" if mode == "container" else mode,
-        user=app.user,
+        user=iso.user or app.user,
         cap_add=iso.cap_add,
         pids_limit=iso.pids_limit,
         image_id=iso.image_id,
+        sysctls=dict(iso.sysctls),
+        security_opts=iso.security_opts,
+        devices=iso.devices,
     )
 
 
@@ -226,11 +247,13 @@ def refusals(spec: Requirements, policy: AgentPolicy) -> list[str]:
     problems = []
     if spec.privileged and not policy.allow_privileged:
         problems.append("privileged mode is not allowed on this agent")
-    if spec.volumes and not policy.allow_host_volumes:
-        paths = ", ".join(sorted({v.host_path for v in spec.volumes}))
+    # A relative hostPath is inside the task's own sandbox: not a host path volume.
+    host_volumes = [v for v in spec.volumes if v.host_path.startswith("/")]
+    if host_volumes and not policy.allow_host_volumes:
+        paths = ", ".join(sorted({v.host_path for v in host_volumes}))
         problems.append(f"host path volumes are not allowed on this agent ({paths})")
-    elif spec.volumes and policy.host_paths:
-        outside = sorted({v.host_path for v in spec.volumes
+    elif host_volumes and policy.host_paths:
+        outside = sorted({v.host_path for v in host_volumes
                           if not any(fnmatch.fnmatchcase(posixpath.normpath(v.host_path), p)
                                      for p in policy.host_paths)})
         if outside:
@@ -257,6 +280,16 @@ def refusals(spec: Requirements, policy: AgentPolicy) -> list[str]:
     user = spec.user
     if user and not policy.allow_root_user and runs_as_root(user, None):
         problems.append(f"user {user!r} is root: containers must run as a non-root user on this agent")
+    checks: tuple[tuple[str, list[str], tuple[str, ...], str], ...] = (
+        ("sysctl", list(spec.sysctls), policy.allow_sysctls, "allow_sysctls"),
+        ("security-opt", list(spec.security_opts), policy.allow_security_opts, "allow_security_opts"),
+        ("device", [d.split(":", 1)[0] for d in spec.devices], policy.allow_devices, "allow_devices"),
+    )
+    for kind, asked, patterns, setting in checks:
+        refused = [a for a in asked if not any(fnmatch.fnmatchcase(a, p) for p in patterns)]
+        if refused:
+            problems.append(f"{kind} {', '.join(refused)} is not allowed on this agent (policy {setting}: "
+                            f"{', '.join(patterns) or 'none'})")
     if policy.require_pinned_image and not spec.image_id and "@sha256:" not in spec.image:
         problems.append(f"image {spec.image!r} is not pinned: this agent runs only images pinned by content "
                         f"(label {LABEL_IMAGE_ID} or NAME@sha256:DIGEST)")
@@ -336,7 +369,10 @@ def container_profile(spec: TaskSpec, policy: AgentPolicy) -> ContainerProfile:
         privileged=bool(spec.privileged),
         cap_drop=("ALL",),
         cap_add=tuple(sorted(caps, key=CAPABILITIES.index)),
-        security_opt=("no-new-privileges:true",) if policy.no_new_privileges else (),
+        # the app's own security options (which the policy allowed) after the hardened one they may replace
+        security_opt=tuple(o for o in (("no-new-privileges:true",) if policy.no_new_privileges else ())
+                           if not any(a.split(":", 1)[0].split("=", 1)[0] == "no-new-privileges"
+                                      for a in spec.security_opts)) + tuple(spec.security_opts),
         pids_limit=limit,
         read_only=read_only,
         tmpfs=tmpfs,

@@ -6,10 +6,12 @@ AppDefinition; `task_spec` builds the container an agent starts for one task.
 
 from __future__ import annotations
 
+import posixpath
+import re
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from engine.agents.base import PortBinding, TaskSpec, VolumeMount
+from engine.agents.base import SANDBOX_CONTAINER_PATH, PortBinding, TaskSpec, VolumeMount
 from engine.model import AppDefinition, attempt_of, container_name_for
 from engine.model.isolation_labels import Isolation, isolation_of
 from engine.scheduler.state import BackoffPolicy, DesiredApp, PortRequest, Resources, TaskRecord, UpgradePolicy
@@ -69,6 +71,68 @@ def desired_app(app: AppDefinition) -> DesiredApp:
     )
 
 
+MAX_ENV_LENGTH = 512
+LABEL_ENV_PREFIX = "MARATHON_APP_LABEL_"
+_NOT_ENV_NAME = re.compile(r"[^a-zA-Z0-9_]+")
+
+
+def _marathon_double(value: float) -> str:
+    """A number as Marathon's Scala Double.toString writes it: 1.0, 0.25, 128.0."""
+    return repr(float(value))
+
+
+def labels_env(labels: Mapping[str, str]) -> dict[str, str]:
+    """MARATHON_APP_LABELS (the escaped names, space-separated) and one MARATHON_APP_LABEL_<NAME> per label.
+
+    As Marathon: a name's runs of characters outside [a-zA-Z0-9_] become "_" and it is upper-cased;
+    labels whose name is 494 characters or more, or whose value is 512 or more, are left out."""
+    escaped: dict[str, str] = {}
+    for key, value in labels.items():
+        if len(key) < MAX_ENV_LENGTH - len(LABEL_ENV_PREFIX) and len(value) < MAX_ENV_LENGTH:
+            escaped[_NOT_ENV_NAME.sub("_", key).upper()] = value
+    env = {"MARATHON_APP_LABELS": " ".join(escaped)}
+    env.update({f"{LABEL_ENV_PREFIX}{name}": value for name, value in escaped.items()})
+    return env
+
+
+def marathon_app_env(app: AppDefinition, image: str | None, task_id: str) -> dict[str, str]:
+    """The app context Marathon gives each task (EnvironmentHelper.appContextEnv)."""
+    env = {
+        "MESOS_TASK_ID": task_id,
+        "MARATHON_APP_ID": app.id,
+        "MARATHON_APP_VERSION": app.version or "",
+    }
+    if image:
+        env["MARATHON_APP_DOCKER_IMAGE"] = image
+    env.update(
+        {
+            "MARATHON_APP_RESOURCE_CPUS": _marathon_double(app.cpus),
+            "MARATHON_APP_RESOURCE_MEM": _marathon_double(app.mem),
+            "MARATHON_APP_RESOURCE_DISK": _marathon_double(app.disk),
+            "MARATHON_APP_RESOURCE_GPUS": str(int(app.gpus)),
+        }
+    )
+    env.update(labels_env(app.labels))
+    return env
+
+
+def ports_env(app: AppDefinition, requests: tuple[PortRequest, ...], host_ports: tuple[int, ...]) -> dict[str, str]:
+    """PORT, PORTS, PORT0..n, PORT_<NAME> for named ports and PORT_<containerPort> in bridge mode."""
+    env: dict[str, str] = {}
+    for i, port in enumerate(host_ports):
+        env[f"PORT{i}"] = str(port)
+        req = requests[i] if i < len(requests) else None
+        if req is not None:
+            if req.name:
+                env[f"PORT_{_NOT_ENV_NAME.sub('_', req.name).upper()}"] = str(port)
+            if app.network_mode == "bridge" and req.container_port:
+                env[f"PORT_{req.container_port}"] = str(port)
+    if host_ports:
+        env["PORT"] = str(host_ports[0])
+        env["PORTS"] = ",".join(str(p) for p in host_ports)
+    return env
+
+
 def _env_value(value: Any) -> str | None:
     return value if isinstance(value, str) else None  # secret references need a secret store
 
@@ -87,27 +151,15 @@ def task_spec(
     else:
         entrypoint = command = None
     requests = port_requests(app)
-    env = {k: v for k, raw in app.env.items() if (v := _env_value(raw)) is not None}
-    # The variables Marathon gives every task.
-    env.update(
-        {
-            "MARATHON_APP_ID": app.id,
-            "MARATHON_APP_VERSION": app.version or "",
-            "MESOS_TASK_ID": task.task_id,
-            "HOST": hostname,
-        }
-    )
-    for i, port in enumerate(task.host_ports):
-        env[f"PORT{i}"] = str(port)
-        req = requests[i] if i < len(requests) else None
-        if req is not None:
-            if req.name:
-                env[f"PORT_{req.name.upper().replace('-', '_')}"] = str(port)
-            if app.network_mode == "bridge" and req.container_port:
-                env[f"PORT_{req.container_port}"] = str(port)
-    if task.host_ports:
-        env["PORT"] = str(task.host_ports[0])
-        env["PORTS"] = ",".join(str(p) for p in task.host_ports)
+    # Marathon's task context first, then the ports and HOST; the app's own `env` overrides any of them
+    # (Marathon's TaskBuilder order). MESOS_SANDBOX is the agent's, as under Mesos: it always names the mount.
+    env = marathon_app_env(app, image, task.task_id)
+    env.update(ports_env(app, requests, task.host_ports))
+    env["HOST"] = hostname
+    env.update({k: v for k, raw in app.env.items() if (v := _env_value(raw)) is not None})
+    iso = isolation(app)
+    env.update(dict(iso.env))  # docker.parameters env: `docker run -e`, after the task's own variables
+    env["MESOS_SANDBOX"] = SANDBOX_CONTAINER_PATH
     bindings: tuple[PortBinding, ...] = ()
     if app.network_mode == "bridge":
         bindings = tuple(
@@ -115,7 +167,6 @@ def task_spec(
             for req, host in zip(requests, task.host_ports)
         )
     uuid_part = task.task_id.split(".instance-", 1)[-1].split("._app", 1)[0]
-    iso = isolation(app)
     return TaskSpec(
         task_id=task.task_id,
         app_id=app.id,
@@ -127,12 +178,12 @@ def task_spec(
         entrypoint=entrypoint,
         command=command,
         env=env,
-        labels={k: v for k, v in app.labels.items()},
+        labels={**app.labels, **dict(iso.labels)},
         cpus=app.cpus,
         mem_mib=app.mem,
         network_mode="bridge" if app.network_mode == "container" else app.network_mode,
         ports=bindings,
-        user=app.user,
+        user=iso.user or app.user,
         kill_grace_seconds=float(app.task_kill_grace_period_seconds or DEFAULT_KILL_GRACE_SECONDS),
         privileged=_privileged(app),
         volumes=_host_volumes(app),
@@ -142,6 +193,17 @@ def task_spec(
         pids_limit=iso.pids_limit,
         tmpfs=iso.tmpfs,
         image_id=iso.image_id,
+        add_hosts=iso.add_hosts,
+        hostname=iso.hostname,
+        workdir=iso.workdir,
+        ulimits=iso.ulimits,
+        log_driver=iso.log_driver,
+        log_opts=dict(iso.log_opts),
+        shm_size=iso.shm_size,
+        memory_swap=iso.memory_swap,
+        sysctls=dict(iso.sysctls),
+        security_opts=iso.security_opts,
+        devices=iso.devices,
     )
 
 
@@ -161,12 +223,21 @@ def _privileged(app: AppDefinition) -> bool:
 
 
 def _host_volumes(app: AppDefinition) -> tuple[VolumeMount, ...]:
-    """`hostPath` volumes only; an agent decides whether it allows them."""
+    """`hostPath` volumes. As in Marathon, a relative hostPath is a path inside the task's sandbox (the agent
+    resolves it; not a host path volume) and a relative containerPath is inside the sandbox's mount point.
+    An agent's policy decides whether it allows absolute host paths."""
     if app.container is None:
         return ()
     return tuple(
-        VolumeMount(v.host_path, v.container_path, v.mode) for v in app.container.volumes if v.host_path is not None
+        VolumeMount(posixpath.normpath(v.host_path) if not v.host_path.startswith("/") else v.host_path,
+                    sandbox_container_path(v.container_path), v.mode)
+        for v in app.container.volumes if v.host_path is not None
     )
+
+
+def sandbox_container_path(path: str) -> str:
+    """A volume's containerPath in the container: relative ones are inside /mnt/mesos/sandbox."""
+    return path if path.startswith("/") else posixpath.join(SANDBOX_CONTAINER_PATH, posixpath.normpath(path))
 
 
 class TaskSpecs:

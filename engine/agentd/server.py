@@ -38,6 +38,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import ssl
 import sys
 from dataclasses import dataclass, field
@@ -530,6 +531,9 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
         backend = DockerAgent(
             config.name, config.docker_url, reserve_cpus=config.reserve_cpus, reserve_mem_mib=config.reserve_mem,
             cpus=config.cpus, mem_mib=config.mem, attributes=config.attributes, policy=config.policy,
+            # task sandboxes under the agent's state_dir when docker runs on this host; else docker volumes
+            sandbox_root=(os.path.join(os.path.abspath(config.state_dir), "sandboxes")
+                          if config.docker_url.startswith("unix://") else None),
         )
     settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, clusters=config.clusters,
                              heartbeat=config.heartbeat)

@@ -155,7 +155,28 @@ def spec_from_json(data: Any) -> TaskSpec:
         tmpfs=_str_tuple(data, "tmpfs") or (),
         image_id=_get(data, "image_id", str, optional=True),
         signatures=_str_tuple(data, "signatures") or (),
+        add_hosts=_str_tuple(data, "add_hosts") or (),
+        hostname=_get(data, "hostname", str, optional=True),
+        workdir=_get(data, "workdir", str, optional=True),
+        ulimits=_ulimits(data),
+        log_driver=_get(data, "log_driver", str, optional=True),
+        log_opts=_str_map(data, "log_opts"),
+        shm_size=_number(data, "shm_size", 1, 2**50, integer=True, optional=True),
+        memory_swap=_number(data, "memory_swap", -1, 2**50, integer=True, optional=True),
+        sysctls=_str_map(data, "sysctls"),
+        security_opts=_str_tuple(data, "security_opts") or (),
+        devices=_str_tuple(data, "devices") or (),
     )
+
+
+def _ulimits(data: Mapping[str, Any]) -> tuple[tuple[str, int, int], ...]:
+    out = []
+    for i, raw in enumerate(_get(data, "ulimits", list, optional=True) or []):
+        if (not isinstance(raw, list) or len(raw) != 3 or not isinstance(raw[0], str)
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in raw[1:])):
+            raise WireError(f"ulimits[{i}]: must be [name, soft, hard]")
+        out.append((raw[0], raw[1], raw[2]))
+    return tuple(out)
 
 
 def _cluster_id(data: Mapping[str, Any]) -> str:

@@ -16,6 +16,8 @@ LABEL_APP = "pacer.app"
 LABEL_TASK = "pacer.task"
 LABEL_VERSION = "pacer.version"
 LABEL_CONFIG_VERSION = "pacer.config-version"
+SANDBOX_CONTAINER_PATH = "/mnt/mesos/sandbox"
+"""Where a task's sandbox is mounted in its container (Mesos' docker containerizer path); MESOS_SANDBOX."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,24 @@ class TaskSpec:
     """Extra tmpfs mounts (label pacer.tmpfs), for apps with a read-only root filesystem."""
     image_id: str | None = None
     """The image content id the app pins (label pacer.image-id): other content under the tag is refused."""
+    add_hosts: tuple[str, ...] = ()
+    """docker.parameters add-host: HOST:IP lines for /etc/hosts."""
+    hostname: str | None = None
+    workdir: str | None = None
+    ulimits: tuple[tuple[str, int, int], ...] = ()
+    """(name, soft, hard) from docker.parameters ulimit."""
+    log_driver: str | None = None
+    log_opts: dict[str, str] = field(default_factory=dict)
+    shm_size: int | None = None
+    """Bytes of /dev/shm."""
+    memory_swap: int | None = None
+    """Bytes of memory plus swap (-1: unlimited swap)."""
+    sysctls: dict[str, str] = field(default_factory=dict)
+    """Namespaced kernel parameters; the agent's policy must allow each (allow_sysctls)."""
+    security_opts: tuple[str, ...] = ()
+    """docker --security-opt values; the agent's policy must allow each (allow_security_opts)."""
+    devices: tuple[str, ...] = ()
+    """Host devices (/dev/HOST[:/dev/CONTAINER[:rwm]]); the agent's policy must allow each (allow_devices)."""
     signatures: tuple[str, ...] = ()
     """Signatures the engine holds for the image's repository (engine.trust wire form), checked by the agent."""
 
@@ -133,7 +153,10 @@ class AgentDriver(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class VolumeMount:
-    """A host path bound into a task's container (Marathon's `hostPath` volume)."""
+    """A host path bound into a task's container (Marathon's `hostPath` volume).
+
+    A relative `host_path` is a path inside the task's sandbox directory (Marathon's rule): the agent puts it
+    there; it is not a host path volume. `container_path` is absolute (the spec resolves relative ones)."""
 
     host_path: str
     container_path: str

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
+import posixpath
 import re
+import shutil
 import threading
 import time
 from datetime import datetime
@@ -18,6 +21,7 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 
 import docker
 import docker.errors
+import docker.types
 import requests.exceptions
 
 from engine.agents.base import (
@@ -26,6 +30,7 @@ from engine.agents.base import (
     LABEL_CONFIG_VERSION,
     LABEL_TASK,
     LABEL_VERSION,
+    SANDBOX_CONTAINER_PATH,
     AgentCapacity,
     ObservedContainer,
     TaskSpec,
@@ -62,6 +67,27 @@ def ports_held(message: str, requested: tuple[int, ...]) -> set[int]:
     return named or set(requested)
 
 
+def _task_owned_dir(path: str, user: str | None) -> None:
+    """A sandbox directory the task's user can write: owned by a numeric uid[:gid], else open to all
+    (a user name means nothing outside the image); root's tasks need neither."""
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    name, _, group = (user or "").partition(":")
+    if not name or name in ("root", "0"):
+        return
+    if name.isdigit() and (not group or group.isdigit()):
+        try:
+            os.chown(path, int(name), int(group) if group else -1)
+            return
+        except OSError:
+            pass  # not root here: fall back to a directory anyone may write
+    os.chmod(path, 0o777)
+
+
+def _safe_name(name: str) -> str:
+    """A task or cluster id as one path component."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "_"
+
+
 def _parse_docker_time(text: str | None) -> float | None:
     if not text or text.startswith("0001-01-01"):
         return None
@@ -87,7 +113,8 @@ class DockerAgent:
                 verify=bool(agent.tls_ca),
             )
         return cls(agent.name, agent.url, reserve_cpus=agent.reserve_cpus, reserve_mem_mib=agent.reserve_mem,
-                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy)
+                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy,
+                   sandbox_root=agent.sandbox_root, sandbox_grace=agent.sandbox_grace)
 
     def __init__(
         self,
@@ -103,6 +130,8 @@ class DockerAgent:
         call_timeout: float = 30.0,
         workers: int = 16,
         policy: AgentPolicy | None = None,
+        sandbox_root: str | None = None,
+        sandbox_grace: float = 3600.0,
     ) -> None:
         self.name = name
         self.policy: AgentPolicy = policy if policy is not None else ClusterPolicy()
@@ -123,6 +152,13 @@ class DockerAgent:
         a start failed to bind in the last PORT_HOLD_SECONDS (held by a process outside docker)."""
         self._held_ports: dict[int, float] = {}
         self._held_lock = threading.Lock()
+        self.sandbox_root = os.path.abspath(sandbox_root) if sandbox_root is not None else None
+        """A directory on this host (a daemon on this host) holding each task's sandbox; None: each task's
+        sandbox is an anonymous docker volume, which any daemon can create and removes with the container."""
+        self._sandbox_grace = sandbox_grace
+        self._sandbox_gone: dict[str, float] = {}
+        self._sandbox_swept = 0.0
+        self._sandbox_lock = threading.Lock()
 
     # -- plumbing -----------------------------------------------------------
 
@@ -241,6 +277,7 @@ class DockerAgent:
             self._held_ports = {p: until for p, until in self._held_ports.items() if until > now}
             foreign.update(self._held_ports)
         self.foreign_ports = frozenset(foreign)
+        self._sweep_sandboxes(cluster_id, {o.task_id for o in observed})
         return observed
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
@@ -252,7 +289,7 @@ class DockerAgent:
         When the image's content is checked (pinned or signed), the container is created from the
         content id that was checked, so a tag moved in between cannot slip other content in."""
         policy = self.policy
-        problems = refusals(spec, policy)
+        problems = refusals(spec, policy) + self._sandbox_refusals(spec)
         if problems or not needs_image_inspection(spec, policy):
             if problems:
                 raise PolicyRefusal(self.name, problems)
@@ -266,9 +303,78 @@ class DockerAgent:
             raise PolicyRefusal(self.name, problems)
         return image_id if (policy.require_signature or spec.image_id) else spec.image
 
+    # -- task sandboxes -------------------------------------------------------
+
+    def sandbox_dir(self, cluster_id: str, task_id: str) -> str | None:
+        """The host directory of a task's sandbox (None: an anonymous volume holds it)."""
+        if self.sandbox_root is None:
+            return None
+        return os.path.join(self.sandbox_root, _safe_name(cluster_id), _safe_name(task_id))
+
+    def _sandbox_refusals(self, spec: TaskSpec) -> list[str]:
+        relative = [v.host_path for v in spec.volumes if not v.host_path.startswith("/")]
+        if not relative:
+            return []
+        escaping = [p for p in relative if posixpath.normpath(p).split("/", 1)[0] == ".."]
+        if escaping:
+            return [f"relative hostPath {', '.join(escaping)} leaves the task's sandbox"]
+        if self.sandbox_root is None:
+            return [f"relative hostPath volumes ({', '.join(relative)}) need a sandbox directory, which only a "
+                    "docker daemon on the scheduler's host (unix://) has; use a docker volume or an absolute hostPath"]
+        return []
+
+    def _sandbox_mounts(self, spec: TaskSpec) -> tuple[list[str], list[str]]:
+        """(binds, anonymous volumes) for the sandbox at /mnt/mesos/sandbox and the spec's volumes."""
+        sandbox = self.sandbox_dir(spec.cluster_id, spec.task_id)
+        binds: list[str] = []
+        anonymous: list[str] = []
+        if sandbox is None:
+            anonymous.append(SANDBOX_CONTAINER_PATH)
+        else:
+            os.makedirs(os.path.dirname(sandbox), mode=0o711, exist_ok=True)  # others may pass, not list
+            _task_owned_dir(sandbox, spec.user)
+            binds.append(f"{sandbox}:{SANDBOX_CONTAINER_PATH}:rw")
+        for v in spec.volumes:
+            host = v.host_path
+            if not host.startswith("/") and sandbox is not None:
+                host = os.path.join(sandbox, posixpath.normpath(host))
+                _task_owned_dir(host, spec.user)
+            binds.append(f"{host}:{v.container_path}:{v.mode.lower()}")
+        return binds, anonymous
+
+    def _sweep_sandboxes(self, cluster_id: str, live_tasks: set[str]) -> None:
+        """Remove the sandbox directories of tasks whose container has been gone for the grace period."""
+        if self.sandbox_root is None or not self._sandbox_lock.acquire(blocking=False):
+            return
+        try:
+            now = time.monotonic()
+            if now - self._sandbox_swept >= 5.0:
+                self._sandbox_swept = now
+                self._sweep_sandboxes_locked(cluster_id, live_tasks, now)
+        finally:
+            self._sandbox_lock.release()
+
+    def _sweep_sandboxes_locked(self, cluster_id: str, live_tasks: set[str], now: float) -> None:
+        assert self.sandbox_root is not None
+        base = os.path.join(self.sandbox_root, _safe_name(cluster_id))
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return
+        live = {_safe_name(t) for t in live_tasks}
+        self._sandbox_gone = {n: t for n, t in self._sandbox_gone.items() if n in names and n not in live}
+        for name in names:
+            if name in live:
+                continue
+            since = self._sandbox_gone.setdefault(name, now)
+            if now - since >= self._sandbox_grace:
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+                self._sandbox_gone.pop(name, None)
+
     def _launch_sync(self, spec: TaskSpec) -> ObservedContainer:
         api = self._docker().api
         image = self._admit(api, spec)
+        binds, anonymous = self._sandbox_mounts(spec)
         profile = container_profile(spec, self.policy)
         port_bindings: dict[str, int] = {}
         exposed: list[Any] = []
@@ -283,7 +389,15 @@ class DockerAgent:
             nano_cpus=int(spec.cpus * 1e9) if spec.cpus > 0 else None,
             mem_limit=int(spec.mem_mib * 2**20) if spec.mem_mib > 0 else None,
             init=True,
-            binds=[f"{v.host_path}:{v.container_path}:{v.mode.lower()}" for v in spec.volumes] or None,
+            binds=binds or None,
+            extra_hosts=list(spec.add_hosts) or None,
+            ulimits=[docker.types.Ulimit(name=n, soft=soft, hard=hard) for n, soft, hard in spec.ulimits] or None,
+            log_config=(docker.types.LogConfig(type=spec.log_driver or "json-file", config=dict(spec.log_opts))
+                        if spec.log_driver or spec.log_opts else None),
+            shm_size=spec.shm_size,
+            memswap_limit=spec.memory_swap,
+            sysctls=dict(spec.sysctls) or None,
+            devices=list(spec.devices) or None,
             **profile.host_config_kwargs(),
         )
         created = api.create_container(
@@ -296,7 +410,10 @@ class DockerAgent:
             ports=exposed if spec.network_mode == "bridge" else None,
             host_config=host_config,
             user=spec.user or "",
+            hostname=spec.hostname,
+            working_dir=spec.workdir,
             stop_timeout=max(int(round(spec.kill_grace_seconds)), 0),
+            volumes=anonymous or None,
         )
         cid = created["Id"]
         try:
@@ -338,7 +455,8 @@ class DockerAgent:
     async def remove(self, container_id: str) -> None:
         def remove_sync() -> None:
             try:
-                self._docker().api.remove_container(container_id, force=True)
+                # v: the anonymous volume holding the task's sandbox (on daemons without a sandbox_root) goes too
+                self._docker().api.remove_container(container_id, force=True, v=True)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:

@@ -11,13 +11,19 @@ matching ``container.docker.parameters``, as ``docker run`` flags):
     pacer.tmpfs      = "/run,/var/cache" parameters: tmpfs=/run       (writable scratch space)
     pacer.image-id   = "sha256:..."      pin the image's content id (or image "name@sha256:digest")
 
+Other ``docker run`` flags in ``container.docker.parameters`` (SUPPORTED_PARAMETERS): env, label,
+add-host, hostname, user, workdir, ulimit, log-driver, log-opt, shm-size, memory-swap; and, where the
+agent's policy allows them, sysctl, security-opt and device. Any other key is refused at submission.
+
 `isolation_errors` is what parse_app reports for them, each at its JSON path.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from engine.errors import FieldError
 
@@ -38,6 +44,20 @@ LABEL_PIDS_LIMIT = "pacer.pids-limit"
 LABEL_TMPFS = "pacer.tmpfs"
 LABEL_IMAGE_ID = "pacer.image-id"
 
+SUPPORTED_PARAMETERS = (
+    "read-only", "cap-add", "cap-drop", "pids-limit", "tmpfs", "env", "label", "add-host", "hostname", "user",
+    "workdir", "ulimit", "log-driver", "log-opt", "shm-size", "memory-swap", "sysctl", "security-opt", "device",
+)
+"""The `docker run` flags pacer honours as container.docker.parameters keys (without the leading --)."""
+_ALIASES = {"e": "env", "l": "label", "h": "hostname", "u": "user", "w": "workdir", "log-opts": "log-opt"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+_SIZE = re.compile(r"^(\d+)([bkmg]?)b?$")
+_ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nofile", "nproc", "rss",
+            "sigpending", "stack")
+_SCHEDULING_ULIMITS = ("nice", "rtprio", "rttime")
+"""Limits that would let an unprivileged process raise its own scheduling priority past the CPU limit."""
+
 
 def capability_name(text: str) -> str:
     """``cap_net_raw`` -> ``NET_RAW``; ValueError for a name Linux does not have."""
@@ -57,6 +77,123 @@ class Isolation:
     pids_limit: int | None = None
     tmpfs: tuple[str, ...] = ()
     image_id: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    add_hosts: tuple[str, ...] = ()
+    hostname: str | None = None
+    user: str | None = None
+    workdir: str | None = None
+    ulimits: tuple[tuple[str, int, int], ...] = ()
+    log_driver: str | None = None
+    log_opts: tuple[tuple[str, str], ...] = ()
+    shm_size: int | None = None
+    memory_swap: int | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()
+    security_opts: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+
+
+def parameter_key(key: str) -> str:
+    """A parameter's key as the `docker run` flag it names (`--env`, `e` -> `env`)."""
+    bare = key.strip().lstrip("-")
+    return _ALIASES.get(bare, bare)
+
+
+def size_bytes(text: str, where: str) -> int:
+    """`64m`, `1g`, `512k`, `1048576` as bytes (docker's units, powers of 1024)."""
+    match = _SIZE.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"{where}: must be a size such as 64m or 1g, got {text!r}")
+    return int(match.group(1)) * {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}[match.group(2)]
+
+
+def _pair(text: str, where: str, what: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{where}: must be {what}=VALUE, got {text!r}")
+    return key.strip(), value
+
+
+def _ulimit(text: str, where: str) -> tuple[str, int, int]:
+    name, value = _pair(text, where, "NAME")
+    if name in _SCHEDULING_ULIMITS:
+        raise ValueError(f"{where}: {name} is not accepted: it would let the task raise its own scheduling "
+                         f"priority past its CPU share (one of {', '.join(_ULIMITS)})")
+    if name not in _ULIMITS:
+        raise ValueError(f"{where}: {name!r} is not a ulimit (one of {', '.join(_ULIMITS)})")
+    soft_text, _, hard_text = value.partition(":")
+    try:
+        soft = int(soft_text)
+        hard = int(hard_text) if hard_text else soft
+    except ValueError:
+        raise ValueError(f"{where}: must be NAME=SOFT[:HARD] with whole numbers, got {text!r}") from None
+    if soft > hard:
+        raise ValueError(f"{where}: the soft limit {soft} is above the hard limit {hard}")
+    return name, soft, hard
+
+
+def _other_parameter(key: str, value: str, where: str, out: dict[str, list[object]]) -> None:
+    """Parse one parameter beyond the isolation ones into `out` (lists by field); ValueError names it."""
+    if key == "env":
+        name, val = _pair(value, where, "NAME")
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{where}: {name!r} is not an environment variable name")
+        out["env"].append((name, val))
+    elif key == "label":
+        name, _, val = value.partition("=")  # `--label KEY` is KEY with an empty value, as docker has it
+        name = name.strip()
+        if not name:
+            raise ValueError(f"{where}: must be KEY[=VALUE], got {value!r}")
+        if name.startswith("pacer."):
+            raise ValueError(f"{where}: pacer.* container labels are pacer's own; use the app's labels")
+        out["labels"].append((name, val))
+    elif key == "add-host":
+        host, sep, ip = value.partition(":")
+        if not sep or not _HOSTNAME.match(host) or not ip:
+            raise ValueError(f"{where}: must be HOST:IP, got {value!r}")
+        try:
+            ipaddress.ip_address(ip.strip("[]"))
+        except ValueError:
+            if ip != "host-gateway":
+                raise ValueError(f"{where}: {ip!r} is not an IP address (or host-gateway)") from None
+        out["add_hosts"].append(value)
+    elif key == "hostname":
+        if not _HOSTNAME.match(value) or len(value) > 63 and "." not in value:
+            raise ValueError(f"{where}: {value!r} is not a host name")
+        out["hostname"] = [value]
+    elif key == "user":
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError(f"{where}: must be USER[:GROUP] (a name or id), got {value!r}")
+        out["user"] = [value]
+    elif key == "workdir":
+        if not value.startswith("/"):
+            raise ValueError(f"{where}: {value!r} is not an absolute path")
+        out["workdir"] = [value]
+    elif key == "ulimit":
+        out["ulimits"].append(_ulimit(value, where))
+    elif key == "log-driver":
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError(f"{where}: must name a logging driver, got {value!r}")
+        out["log_driver"] = [value]
+    elif key == "log-opt":
+        out["log_opts"].append(_pair(value, where, "KEY"))
+    elif key == "shm-size":
+        out["shm_size"] = [size_bytes(value, where)]
+    elif key == "memory-swap":
+        out["memory_swap"] = [-1 if value.strip() == "-1" else size_bytes(value, where)]
+    elif key == "sysctl":
+        out["sysctls"].append(_pair(value, where, "NAME"))
+    elif key == "security-opt":
+        if not value.strip():
+            raise ValueError(f"{where}: must not be empty")
+        out["security_opts"].append(value.strip())
+    elif key == "device":
+        if not value.startswith("/"):
+            raise ValueError(f"{where}: must be /dev/HOST[:/dev/CONTAINER[:rwm]], got {value!r}")
+        out["devices"].append(value)
+    else:
+        raise ValueError(f"{where}: {key!r} is not a docker parameter pacer supports "
+                         f"(supported: {', '.join(SUPPORTED_PARAMETERS)})")
 
 
 def _flag(text: str, where: str) -> bool:
@@ -110,8 +247,12 @@ def isolation_of(labels: Mapping[str, str], parameters: Iterable[tuple[str, str]
                 raise ValueError(f"{where}: {p!r} is not an absolute path")
         return paths
 
-    for key, value in parameters:
-        where = f"container.docker.parameters {key}={value}"
+    other: dict[str, list[object]] = {k: [] for k in (
+        "env", "labels", "add_hosts", "hostname", "user", "workdir", "ulimits", "log_driver", "log_opts",
+        "shm_size", "memory_swap", "sysctls", "security_opts", "devices")}
+    for raw_key, value in parameters:
+        key = parameter_key(raw_key)
+        where = f"container.docker.parameters {raw_key}={value}"
         if key == "read-only":
             read_only = _flag(value, where)
         elif key == "cap-add":
@@ -122,6 +263,8 @@ def isolation_of(labels: Mapping[str, str], parameters: Iterable[tuple[str, str]
             pids = pids_value(value, where)
         elif key == "tmpfs":
             tmpfs += tmpfs_paths(value, where)
+        else:
+            _other_parameter(key, value, where, other)
     if LABEL_READ_ONLY in labels:
         read_only = _flag(labels[LABEL_READ_ONLY], f"label {LABEL_READ_ONLY}")
     if LABEL_CAP_ADD in labels:
@@ -138,8 +281,19 @@ def isolation_of(labels: Mapping[str, str], parameters: Iterable[tuple[str, str]
         if len(hexa) < 12 or any(c not in "0123456789abcdef" for c in hexa):
             raise ValueError(f"label {LABEL_IMAGE_ID}: must be an image id (sha256: and at least 12 hex digits), "
                              f"got {image_id!r}")
+    def last(name: str) -> Any:
+        return other[name][-1] if other[name] else None
+
     return Isolation(read_only, tuple(dict.fromkeys(cap_add)), tuple(dict.fromkeys(cap_drop)), pids,
-                     tuple(dict.fromkeys(tmpfs)), image_id)
+                     tuple(dict.fromkeys(tmpfs)), image_id,
+                     env=tuple(other["env"]), labels=tuple(other["labels"]),  # type: ignore[arg-type]
+                     add_hosts=tuple(other["add_hosts"]), hostname=last("hostname"),  # type: ignore[arg-type]
+                     user=last("user"), workdir=last("workdir"),
+                     ulimits=tuple(other["ulimits"]), log_driver=last("log_driver"),  # type: ignore[arg-type]
+                     log_opts=tuple(other["log_opts"]), shm_size=last("shm_size"),  # type: ignore[arg-type]
+                     memory_swap=last("memory_swap"), sysctls=tuple(other["sysctls"]),  # type: ignore[arg-type]
+                     security_opts=tuple(other["security_opts"]),  # type: ignore[arg-type]
+                     devices=tuple(other["devices"]))  # type: ignore[arg-type]
 
 
 def isolation_errors(labels: object, container: object) -> list[FieldError]:
@@ -159,6 +313,11 @@ def isolation_errors(labels: object, container: object) -> list[FieldError]:
     if isinstance(parameters, list):
         for i, p in enumerate(parameters):
             if isinstance(p, Mapping) and isinstance(p.get("key"), str) and isinstance(p.get("value"), str):
+                if parameter_key(p["key"]) not in SUPPORTED_PARAMETERS:
+                    errors.append(FieldError(f"/container/docker/parameters/{i}/key", (
+                        f"{p['key']!r} is not a docker parameter pacer supports "
+                        f"(supported: {', '.join(SUPPORTED_PARAMETERS)})")))
+                    continue
                 try:
                     isolation_of({}, [(p["key"], p["value"])])
                 except ValueError as exc:

@@ -419,6 +419,12 @@ class Checks:
                 self.add(f"{base}/containerPath", "must not be empty")
             if vol.get("hostPath") == "":
                 self.add(f"{base}/hostPath", "must not be empty")
+            # Relative paths are inside the task's sandbox (Marathon's rule): they must stay there.
+            for key in ("hostPath", "containerPath"):
+                rel = vol.get(key)
+                if isinstance(rel, str) and rel and not rel.startswith("/") and ".." in rel.split("/"):
+                    self.add(f"{base}/{key}", f"a relative {key} is inside the task's sandbox and must not "
+                                              f"contain '..', got {rel!r}")
             persistent = _obj(vol.get("persistent"))
             if persistent is not None:
                 size = persistent.get("size")

@@ -71,7 +71,10 @@ async def test_engine_runs_apps_through_the_agent(engine: Engine, agent: AgentPr
     assert len(containers) == 2
     for c in containers:
         host_config = c.attrs["HostConfig"]
-        assert host_config["Privileged"] is False and not host_config.get("Binds")
+        # no host path beyond the task's own sandbox under the agent's state_dir
+        (sandbox,) = host_config["Binds"]
+        assert host_config["Privileged"] is False and sandbox.endswith(":/mnt/mesos/sandbox:rw")
+        assert "/agent/state/sandboxes/" in sandbox
     task = engine.tasks_of("/agent/web")[0]
     assert engine.health[task.task_id] is True
     await wait_until(lambda: _has_hello(engine, task.task_id), 20, message="the task's output through the agent")

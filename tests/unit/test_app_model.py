@@ -753,6 +753,14 @@ INVALID_CASES: list[tuple[str, dict[str, Any], dict[str, str]]] = [
         {"/container/volumes/0/mode": "must be one of 'RO' or 'RW'"},
     ),
     (
+        "relative volume paths stay in the sandbox",
+        docker_app(container={"docker": {"image": "i"}, "volumes": [
+            {"containerPath": "/a", "hostPath": "data/../../etc", "mode": "RW"},
+            {"containerPath": "../x", "hostPath": "ok", "mode": "RO"}]}),
+        {"/container/volumes/0/hostPath": "inside the task's sandbox and must not contain '..'",
+         "/container/volumes/1/containerPath": "inside the task's sandbox and must not contain '..'"},
+    ),
+    (
         "persistent volume",
         docker_app(
             container={

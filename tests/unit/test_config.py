@@ -148,3 +148,20 @@ def test_cli_plain_tcp_agent_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert f"{path}:7: agents[1].url: plain tcp:// to the Docker daemon at '10.0.0.7' is refused" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_local_docker_agents_keep_sandboxes_beside_the_state_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, '[scheduler]\nstate = "st/state.db"\n\n' + AGENT + 'url = "tcp://127.0.0.1:2375"\n'
+                               '\n[[agents]]\nname = "own"\nurl = "unix:///run/docker.sock"\nsandbox_root = "boxes"\n'))
+    local, remote, own = config.agents
+    assert local.sandbox_root == str(tmp_path / "st" / "sandboxes" / "local")
+    assert remote.sandbox_root is None  # a daemon elsewhere: anonymous docker volumes
+    assert own.sandbox_root == str(tmp_path / "boxes")
+
+
+def test_sandbox_root_on_a_remote_docker_agent_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, AGENT + 'url = "tcp://127.0.0.1:2375"\nsandbox_root = "/srv/boxes"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.field == "agents[1].sandbox_root"
+    assert "anonymous docker volume" in info.value.problem

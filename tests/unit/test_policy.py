@@ -90,7 +90,7 @@ def test_isolation_from_labels_and_parameters() -> None:
          "pacer.image-id": ID_A, "pacer.tmpfs": "/run,/var/cache"},
         [("cap-add", "NET_RAW"), ("cap-drop", "ALL"), ("log-driver", "none")],
     )
-    assert iso == Isolation(True, ("NET_RAW", "SYS_TIME"), ("ALL",), 64, ("/run", "/var/cache"), ID_A)
+    assert iso == Isolation(True, ("NET_RAW", "SYS_TIME"), ("ALL",), 64, ("/run", "/var/cache"), ID_A, log_driver="none")
     assert isolation_of({}, [("read-only", "true"), ("pids-limit", "10")]) == Isolation(read_only=True, pids_limit=10)
 
 
@@ -130,6 +130,54 @@ def test_task_spec_carries_isolation() -> None:
     bad = _app().model_copy(update={"labels": {"pacer.pids-limit": "x"}})  # stored before the rule existed
     with pytest.raises(ValueError, match="app /a: label pacer.pids-limit"):
         task_spec(bad, task, cluster_id="c", default_image="busybox:latest", hostname="h")
+
+
+def test_docker_parameters_travel_in_the_spec_and_the_agents_policy_judges_them() -> None:
+    parameters = [{"key": k, "value": v} for k, v in (
+        ("add-host", "db:10.0.0.1"), ("hostname", "h1"), ("workdir", "/srv"), ("ulimit", "nofile=10:20"),
+        ("log-driver", "json-file"), ("log-opt", "max-size=1m"), ("shm-size", "1g"), ("memory-swap", "-1"),
+        ("sysctl", "net.core.somaxconn=64"), ("security-opt", "seccomp=unconfined"), ("device", "/dev/fuse"),
+        ("--user", "nobody"), ("e", "A=1"), ("label", "k=v"))]
+    app = _app(container={"type": "DOCKER", "docker": {"image": "busybox:latest", "parameters": parameters}})
+    task = TaskRecord("/a.instance-1._app.1", "/a", "local", "v", "v", TaskState.STAGING, Resources(0.1, 16, 0), ())
+    s = task_spec(app, task, cluster_id="c", default_image=None, hostname="h")
+    assert (s.add_hosts, s.hostname, s.workdir, s.ulimits) == (("db:10.0.0.1",), "h1", "/srv", (("nofile", 10, 20),))
+    assert (s.log_driver, s.log_opts, s.shm_size, s.memory_swap) == ("json-file", {"max-size": "1m"}, 2**30, -1)
+    assert (s.sysctls, s.security_opts, s.devices) == ({"net.core.somaxconn": "64"}, ("seccomp=unconfined",),
+                                                       ("/dev/fuse",))
+    assert (s.user, s.env["A"], s.labels["k"]) == ("nobody", "1", "v")
+    assert spec_from_json(spec_to_json(s)) == s
+    problems = refusals(spec_from_json(spec_to_json(s)), AgentPolicy())
+    assert problems == [
+        "sysctl net.core.somaxconn is not allowed on this agent (policy allow_sysctls: none)",
+        "security-opt seccomp=unconfined is not allowed on this agent (policy allow_security_opts: none)",
+        "device /dev/fuse is not allowed on this agent (policy allow_devices: none)",
+    ]
+    allowing = AgentPolicy(allow_sysctls=("net.*",), allow_security_opts=("seccomp=*",), allow_devices=("/dev/fuse",))
+    assert refusals(s, allowing) == [] and refusals(app_requirements(app, None), allowing) == []
+    assert len(refusals(app_requirements(app, None), AgentPolicy())) == 3
+
+
+@pytest.mark.parametrize(("key", "value", "path", "message"), [
+    ("net", "host", "/container/docker/parameters/0/key", "'net' is not a docker parameter pacer supports "
+     "(supported: read-only, cap-add"),
+    ("env", "NOVALUE", "/container/docker/parameters/0/value", "must be NAME=VALUE"),
+    ("label", "pacer.app=/x", "/container/docker/parameters/0/value", "pacer.* container labels are pacer's own"),
+    ("add-host", "db:not-an-ip", "/container/docker/parameters/0/value", "is not an IP address"),
+    ("ulimit", "nofile=20:10", "/container/docker/parameters/0/value", "soft limit 20 is above the hard limit 10"),
+    ("ulimit", "rtprio=99", "/container/docker/parameters/0/value", "rtprio is not accepted: it would let the task"),
+    ("ulimit", "files=1", "/container/docker/parameters/0/value", "'files' is not a ulimit"),
+    ("shm-size", "lots", "/container/docker/parameters/0/value", "must be a size such as 64m"),
+    ("workdir", "srv", "/container/docker/parameters/0/value", "is not an absolute path"),
+])
+def test_unsupported_or_malformed_docker_parameters_are_a_422(key: str, value: str, path: str, message: str) -> None:
+    from engine.errors import AppValidationError
+
+    body = {"id": "/a", "cmd": "x", "container": {"type": "DOCKER", "docker": {
+        "image": "busybox:latest", "parameters": [{"key": key, "value": value}]}}}
+    with pytest.raises(AppValidationError) as info:
+        parse_app(body, default_image="busybox:latest")
+    assert message in str(info.value) and path in str(info.value), str(info.value)
 
 
 def test_old_engines_specs_still_decode() -> None:
@@ -345,3 +393,22 @@ def test_isolation_labels_are_checked_when_an_app_is_submitted() -> None:
         ("/labels/pacer.pids-limit", "must be at least 1, got 0"),
         ("/labels/pacer.read-only", "must be true or false, got 'sometimes'"),
     ]
+
+
+def test_relative_host_paths_stay_in_the_sandbox_of_a_local_daemon(tmp_path: Path) -> None:
+    from engine.agents.docker_agent import DockerAgent
+
+    rel = spec(volumes=(VolumeMount("data", "/data"),))
+    remote = DockerAgent("far", "tcp://127.0.0.1:2375")
+    local = DockerAgent("near", "unix:///var/run/docker.sock", sandbox_root=str(tmp_path))
+    assert remote.sandbox_dir("c", "t1") is None
+    assert local.sandbox_dir("c", "/a.instance-1._app.1") == str(tmp_path / "c" / "_a.instance-1._app.1")
+    (why,) = remote._sandbox_refusals(rel)
+    assert "need a sandbox directory, which only a docker daemon on the scheduler's host" in why
+    assert local._sandbox_refusals(rel) == []
+    # a spec from the wire is not trusted to stay inside
+    (escape,) = local._sandbox_refusals(spec(volumes=(VolumeMount("a/../../etc", "/x"),)))
+    assert escape == "relative hostPath a/../../etc leaves the task's sandbox"
+    assert refusals(rel, AgentPolicy()) == []  # not a host path volume
+    assert refusals(spec(volumes=(VolumeMount("/etc", "/x"),)), AgentPolicy()) == [
+        "host path volumes are not allowed on this agent (/etc)"]
