@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from engine.errors import FieldError
-from engine.model.field_errors import _describe, _escape
+from engine.model.field_errors import _escape
 
 __all__ = ["NO_SECRET_STORE", "unhonoured_errors"]
 
@@ -65,11 +65,6 @@ def unhonoured_errors(d: dict[str, Any]) -> list[FieldError]:
                                     "use an absolute hostPath volume, on agents that allow host paths")
         if vol.get("secret") is not None:
             add(f"{base}/secret", NO_SECRET_STORE)
-        host = vol.get("hostPath")
-        if isinstance(host, str) and host and not host.startswith("/"):
-            add(f"{base}/hostPath",
-                f"a relative hostPath ({_describe(host)}: in Marathon, relative to the task's sandbox) needs a "
-                "task sandbox, which pacer does not have yet: give an absolute path on the agent")
     if d.get("residency") is not None:
         add("/residency", "resident apps (persistent volumes) are not supported")
     if c is not None and c.get("linuxInfo") is not None and c.get("type") == "MESOS":

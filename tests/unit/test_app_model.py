@@ -234,8 +234,6 @@ UNHONOURED: list[tuple[dict[str, Any], str, str]] = [
     (docker_app(container={"docker": {"image": "i"},
                            "volumes": [{"containerPath": "/d", "external": {"name": "v", "provider": "dvdi"}}]}),
      "/container/volumes/0/external", "no volume provider"),
-    (docker_app(container={"docker": {"image": "i"}, "volumes": [{"containerPath": "/d", "hostPath": "data"}]}),
-     "/container/volumes/0/hostPath", "relative to the task's sandbox"),
     (docker_app(networks=[{"mode": "container", "name": "dcos"}]), "/networks/0/name", "default docker bridge"),
     (docker_app(networks=[{"mode": "container", "labels": {"a": "b"}}]), "/networks/0/labels", "CNI"),
     (cmd_app(ipAddress={"networkName": "dcos"}), "/ipAddress/networkName", "named container networks"),
@@ -1790,3 +1788,10 @@ def test_limits_accept_the_bound_and_refuse_past_it_at_the_field(what: str, at_l
 def test_every_limit_is_reported_at_once() -> None:
     body = docker_app(id="/" + "x" * 10_000, instances=1e12, mem=1e15, cpus=1e308, backoffSeconds=10**15)
     assert paths_of(body) == {"/id", "/instances", "/mem", "/cpus", "/backoffSeconds"}
+
+
+def test_relative_volumes_are_accepted_inside_the_sandbox() -> None:
+    """Marathon's relative hostPath/containerPath live in the task's sandbox, which pacer now gives every task."""
+    app = parse_app(docker_app(container={"docker": {"image": "i"},
+                                          "volumes": [{"containerPath": "/d", "hostPath": "data", "mode": "RW"}]}))
+    assert app.container is not None and app.container.volumes[0].host_path == "data"
