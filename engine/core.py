@@ -331,9 +331,9 @@ class Engine:
             self._health.sync(ledger.tasks)
         else:
             self._health.sync(tasks, partial=True)
-        self._readiness.sync(self._watcher.readiness_gates())
         self._pause()
         self._watcher.track()
+        self._readiness.sync(self._watcher.readiness_gates())  # after track: an ended deployment's results go
         if self._rounds == 0:
             log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
                      len(ledger.tasks), len(observed), len(plan.launches), len(plan.kills))
