@@ -363,7 +363,6 @@ def queue_item(engine: "Engine", app: AppDefinition, waiting: Any, agents: Seque
     since = backoff.last_failure_at if backoff is not None else None
     item: dict[str, Any] = {
         "count": waiting.count,
-        "role": app.role or "*",
         "delay": {"timeLeftSeconds": math.ceil(left), "overdue": left <= 0},
         "since": format_ts(since) if since is not None else (app.version or format_ts(now)),
         "processedOffersSummary": offers_summary(waiting.rejections, len(agents), now),
