@@ -87,7 +87,7 @@ class Engine:
         self._registry = AppRegistry(self._stored_version)
         self._agents = AgentPool(self._bus, self.wake_threadsafe, supervisor=self._supervisor)
         self._ledger = TaskLedger(self._bus, clock, self._registry.desired, self._agents.hostname_of)
-        self._readiness = ReadinessMonitor(ReadinessPort(self._ledger, self._registry, self._agents, clock, self.wake),
+        self._readiness = ReadinessMonitor(ReadinessPort(self._ledger, self._registry, self._agents, self.wake),
                                            supervisor=self._supervisor)
         self._watcher = DeploymentWatcher(self._bus, DeploymentInputsPort(self._registry, self._ledger, self.wake,
                                                                           lambda: self._readiness))

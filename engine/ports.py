@@ -68,12 +68,11 @@ class DeploymentInputsPort:
 class ReadinessPort:
     """engine.readiness.ReadinessHost."""
 
-    def __init__(self, ledger: TaskLedger, registry: AppRegistry, agents: AgentPool, clock: Callable[[], float],
+    def __init__(self, ledger: TaskLedger, registry: AppRegistry, agents: AgentPool,
                  wake: Callable[[str | None], None]) -> None:
         self._ledger = ledger
         self._registry = registry
         self._agents = agents
-        self._clock = clock
         self._wake = wake
 
     @property
@@ -90,9 +89,6 @@ class ReadinessPort:
         check = app.readiness_checks[0]
         names = [p.name for p in port_requests(app)]  # the order of the task's host ports
         return check, names.index(check.port_name) if check.port_name in names else None
-
-    def clock(self) -> float:
-        return self._clock()
 
     def wake(self, app_id: str | None = None) -> None:
         self._wake(app_id)

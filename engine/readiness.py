@@ -71,13 +71,13 @@ class ReadinessHost(ProbeTargets, Protocol):
         port); None when the app has no readiness check."""
         ...
 
-    def clock(self) -> float: ...
-
     def wake(self, app_id: str | None = None) -> None: ...
 
 
-async def http_answer(host: str, port: int, path: str, *, tls: ssl.SSLContext | None) -> HttpAnswer:
-    """One GET (the health module's checked request) and its answer: status, content type, body (bounded)."""
+async def http_answer(host: str, port: int, path: str, *, tls: ssl.SSLContext | None,
+                      body: bool = True) -> HttpAnswer:
+    """One GET (the health module's checked request) and its answer: status, content type and (with `body`) the
+    body, up to MAX_BODY_BYTES."""
     request = http_probe_request(host, port, path)  # refused here, before connecting
     reader, writer = await asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None)
     try:
@@ -99,16 +99,16 @@ async def http_answer(host: str, port: int, path: str, *, tls: ssl.SSLContext | 
             headers[name.strip().lower()] = value.strip()
         length = headers.get("content-length", "")
         limit = min(int(length), MAX_BODY_BYTES) if length.isdigit() else MAX_BODY_BYTES
-        body = b""
-        if headers.get("transfer-encoding", "").lower() != "chunked":
-            while len(body) < limit:
-                chunk = await reader.read(limit - len(body))
+        content = b""
+        if body and headers.get("transfer-encoding", "").lower() != "chunked":
+            while len(content) < limit:
+                chunk = await reader.read(limit - len(content))
                 if not chunk:
                     break
-                body += chunk
+                content += chunk
     finally:
         writer.close()
-    return HttpAnswer(int(parts[1]), headers.get("content-type", ""), body.decode("utf-8", "replace"))
+    return HttpAnswer(int(parts[1]), headers.get("content-type", ""), content.decode("utf-8", "replace"))
 
 
 class ReadinessMonitor:
@@ -206,8 +206,8 @@ class ReadinessMonitor:
         url = f"{'https' if tls else 'http'}://{host}:{port}{check.path}"
         timeout = float(check.timeout_seconds)
         try:
-            answer = await asyncio.wait_for(http_answer(host, port, check.path, tls=self._tls if tls else None),
-                                            timeout)
+            answer = await asyncio.wait_for(http_answer(host, port, check.path, tls=self._tls if tls else None,
+                                                        body=check.preserve_last_response), timeout)
         except ProbeRefused as exc:
             return False, None, f"probe not sent: {exc}"
         except asyncio.TimeoutError:

@@ -85,3 +85,74 @@ async def test_http_answer_reads_status_type_and_body_on_loopback() -> None:
     async with server:
         answer = await http_answer("127.0.0.1", port, "/ready?x=1", tls=None)
     assert answer == HttpAnswer(503, "text/plain", "warming up")
+
+
+class _Driver:
+    def simulated_health(self, container_id: str | None) -> None:
+        return None
+
+
+class _Host:
+    """engine.readiness.ReadinessHost over plain data."""
+
+    def __init__(self, tasks: list, check, index: int | None) -> None:  # type: ignore[no-untyped-def]
+        self.tasks = {t.task_id: t for t in tasks}
+        self.check, self.index = check, index
+        self.woken: list[str | None] = []
+
+    def tasks_of(self, app_id: str) -> list:  # type: ignore[type-arg]
+        return [t for t in self.tasks.values() if t.app_id == app_id]
+
+    def readiness_check_for(self, task):  # type: ignore[no-untyped-def]
+        return self.check, self.index
+
+    def wake(self, app_id: str | None = None) -> None:
+        self.woken.append(app_id)
+
+    def driver(self, agent: str) -> _Driver:
+        return _Driver()
+
+    def probe_host(self, agent: str) -> str:
+        return "127.0.0.1"
+
+
+async def test_monitor_probes_new_tasks_until_ready_and_forgets_after_the_deployment() -> None:
+    from engine.model import ReadinessCheck
+    from engine.readiness import ReadinessMonitor
+    from tests.conftest import wait_until
+
+    warm = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        status = b"200 OK" if warm.is_set() else b"503 Service Unavailable"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    old, new = app(version="v1"), app(version="v2")
+    old_task = task(old, "a1", task_id="web.instance-o1._app.1", ports=(port,))
+    new_task = task(new, "a1", task_id="web.instance-n1._app.1", ports=(port,))
+    check = ReadinessCheck(name="warm", path="/ready", port_name="http", interval_seconds=1, timeout_seconds=1,
+                           http_status_codes_for_ready=[200], preserve_last_response=True)
+    host = _Host([old_task, new_task], check, 0)
+    monitor = ReadinessMonitor(host)  # type: ignore[arg-type]
+    async with server:
+        monitor.sync({"/web": "v2"})
+        await wait_until(lambda: bool(monitor.results_of("/web")), 5, message="first probe")
+        [result] = monitor.results_of("/web")
+        assert result.task_id == new_task.task_id and not result.ready, "only the new version is probed"
+        assert result.last_response == HttpAnswer(503, "text/plain", "ok")
+        assert monitor.ready({"/web": "v2"}) == {"/web": {new_task.task_id: False}}
+        warm.set()
+        await wait_until(lambda: monitor.results_of("/web")[0].ready, 5, message="ready")
+        assert "/web" in host.woken
+        probes = monitor.results_of("/web")[0].probes
+        monitor.sync({"/web": "v2"})  # a ready task is probed no more
+        await asyncio.sleep(0)
+        assert monitor.results_of("/web")[0].probes == probes and not monitor._loops
+        monitor.sync({})  # the deployment ended
+        assert monitor.results_of("/web") == [] and monitor.ready({}) == {}
+        await monitor.close()
