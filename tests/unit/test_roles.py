@@ -98,3 +98,17 @@ async def test_engine_places_by_role_and_explains_why_not(tmp_path: Path) -> Non
         assert rejections["private"].reason == "role: accepts [gpu], agent offers [*]"
         assert rejections["public"].reason == "role: accepts [gpu], agent offers [slave_public]"
         assert "role: 2 agent(s)" in engine.waiting["/gpu"].reason
+        # The API says the same: explain per agent, the queue as Marathon's UnfulfilledRole.
+        import httpx
+
+        from engine.api import ApiSettings, build_app
+
+        api = build_app(engine, ApiSettings(leader="127.0.0.1:8080"))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(api), base_url="http://127.0.0.1") as client:
+            explain = (await client.get("/pacer/v1/apps/gpu/explain")).json()
+            assert {a["agent"]: (a["step"], a["reason"]) for a in explain["agents"]} == {
+                "private": ("role", "role: accepts [gpu], agent offers [*]"),
+                "public": ("role", "role: accepts [gpu], agent offers [slave_public]")}
+            [item] = (await client.get("/v2/queue")).json()["queue"]
+            summary = item["processedOffersSummary"]["rejectSummaryLastOffers"]
+            assert next(r for r in summary if r["reason"] == "UnfulfilledRole")["declined"] == 2
