@@ -179,6 +179,9 @@ async def test_upgrade_waits_for_readiness_then_proceeds(docker_engine: Engine, 
                          message="the deployment says why it waits")
         # The upgrade holds: both old tasks still run and the deployment is not done.
         assert all(docker_engine.tasks[t].state == TaskState.RUNNING for t in old)
+        embedded = (await client.get("/v2/apps/ready/web", params={"embed": "app.readiness"})).json()["app"]
+        assert sorted(r["taskId"] for r in embedded["readinessCheckResults"]) == sorted(t.task_id for t in new_tasks())
+        assert deployment.id in docker_engine.deployments
         # The marker: each new task becomes ready, and the upgrade proceeds to its end.
         for t in new_tasks():
             docker_client.containers.get(t.container_id).exec_run(["sh", "-c", "echo yes > /www/ready"])
