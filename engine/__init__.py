@@ -13,7 +13,7 @@ The console and the API use only the names in `__all__`, and of `Engine` only th
   resume_agent, add_signature, remove_signatures;
 - reads, each a read-only view of the engine now: snapshot() (a frozen ClusterSnapshot with
   agents, apps, tasks and deployments), apps, tasks, deployments, waiting, backoff, failures,
-  health, health_results (typed HealthResult per check), tasks_of, get_app, app_versions,
+  health, health_results (typed HealthResult per check), readiness_results (during a deployment), tasks_of, get_app, app_versions,
   app_at_version, locks, converged, running_count, autoscale_status, autoscale_summary,
   policy_of, signatures, signatures_for, probe_host, hostname_of, stats, revision, cluster_id,
   config, clock, task_logs, follow_task_logs, health_status (ready, or degraded with each part's reason);
@@ -66,7 +66,7 @@ ENGINE_FACADE: frozenset[str] = frozenset({
     "health_results_json", "tasks_of", "get_app", "app_versions", "app_at_version", "group_id_problems", "locks",
     "converged", "running_count", "autoscale_status", "autoscale_summary", "policy_of", "signatures",
     "signatures_for", "probe_host", "hostname_of", "stats", "revision", "cluster_id", "config", "clock",
-    "task_logs", "follow_task_logs", "health_status",
+    "task_logs", "follow_task_logs", "health_status", "readiness_results", "readiness_results_json",
     # events and lifecycle
     "subscribe", "start", "stop", "wait_for_round", "pause_point",
 })

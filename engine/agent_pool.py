@@ -186,6 +186,7 @@ class AgentPool:
                 draining=slot.draining,
                 kind=slot.driver.kind,
                 reserved_ports=slot.foreign_ports,
+                roles=tuple(slot.config.roles),
             )
         self._states = states
         return states

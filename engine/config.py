@@ -27,6 +27,9 @@ else:  # pragma: no cover - the declared fallback for older Pythons
 
 DEFAULT_DOCKER_URL = "unix:///var/run/docker.sock"
 
+ROLE_RE = re.compile(r"\*|[A-Za-z0-9_][A-Za-z0-9_./-]*")
+"""A Mesos resource role: "*" (unreserved) or a name."""
+
 MIN_TOKEN_LENGTH = 16
 """Bearer tokens (the API's, an agent's) shorter than this are refused: they can be guessed."""
 
@@ -82,6 +85,9 @@ class AgentConfig(_Strict):
     reserve_cpus: float = Field(default=0.0, ge=0)
     reserve_mem: float = Field(default=0.0, ge=0)
     attributes: dict[str, str] = Field(default_factory=dict)
+    roles: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    """Resource roles this agent offers (Marathon's reservations): "*" is unreserved, usable by every app; an
+    app is placed here only if its acceptedResourceRoles (default "*" and its role) names one of them."""
     hostname: str | None = None
     port_range: tuple[int, int] = (31000, 32000)
     probe_host: str | None = None
@@ -115,6 +121,15 @@ class AgentConfig(_Strict):
         if not re.match(r"^(unix|tcp|ssh|sim|pacer\+https?|https?)://", url):
             raise ValueError("must start with unix://, tcp://, ssh://, sim:// or pacer+https://")
         return url
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, roles: list[str]) -> list[str]:
+        for role in roles:
+            if not ROLE_RE.fullmatch(role):
+                raise ValueError(f"each role must be '*' or a name of letters, digits and ._-/ "
+                                 f"(not starting with '.', '-' or '/'), got {role!r}")
+        return roles
 
     @field_validator("port_range")
     @classmethod

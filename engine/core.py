@@ -43,7 +43,8 @@ from engine.image_signatures import ImageSignatures
 from engine.model import AppDefinition, config_equal, instance_of, task_id_for
 from engine.policy import AgentPolicy
 from engine.policy_gate import PolicyGate
-from engine.ports import AutoscalePort, DeploymentInputsPort, HealthPort
+from engine.ports import AutoscalePort, DeploymentInputsPort, HealthPort, ReadinessPort
+from engine.readiness import ReadinessMonitor, ReadinessResult
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.reconcile import ClusterView, Plan, Waiting, reconcile
 from engine.scheduler.state import BackoffState, DesiredApp, TaskRecord, TaskState
@@ -86,7 +87,10 @@ class Engine:
         self._registry = AppRegistry(self._stored_version)
         self._agents = AgentPool(self._bus, self.wake_threadsafe, supervisor=self._supervisor)
         self._ledger = TaskLedger(self._bus, clock, self._registry.desired, self._agents.hostname_of)
-        self._watcher = DeploymentWatcher(self._bus, DeploymentInputsPort(self._registry, self._ledger, self.wake))
+        self._readiness = ReadinessMonitor(ReadinessPort(self._ledger, self._registry, self._agents, self.wake),
+                                           supervisor=self._supervisor)
+        self._watcher = DeploymentWatcher(self._bus, DeploymentInputsPort(self._registry, self._ledger, self.wake,
+                                                                          lambda: self._readiness))
         self._signatures = ImageSignatures(self._bus, clock, self._registry.apps, default_image,
                                            self._retry_after_signature)
         self._policies = PolicyGate({}, self._registry.apps, default_image)
@@ -173,6 +177,7 @@ class Engine:
                 pass
         await self._executor.cancel_all()
         await self._health.close()
+        await self._readiness.close()
         await self._agents.close()
         self._bus.close()
         if self._store is not None:
@@ -308,6 +313,7 @@ class Engine:
             health=ledger.health,
             relaunch={a: ledger.relaunch[a] for a in apps if a in ledger.relaunch},
             held=self._watcher.held_by_dependencies(),
+            readiness=self._readiness.ready(self._watcher.readiness_gates()),
             orphans_seen=self._orphans_seen,
             orphan_grace_seconds=self.config.scheduler.orphan_grace_seconds,
             strategy=self.config.scheduler.strategy,
@@ -327,6 +333,7 @@ class Engine:
             self._health.sync(tasks, partial=True)
         self._pause()
         self._watcher.track()
+        self._readiness.sync(self._watcher.readiness_gates())  # after track: an ended deployment's results go
         if self._rounds == 0:
             log.info("first reconcile round: %d tasks known, %d agents answered, %d launches, %d kills",
                      len(ledger.tasks), len(observed), len(plan.launches), len(plan.kills))
@@ -487,6 +494,14 @@ class Engine:
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:
         return self._ledger.tasks.of_app(app_id)
+
+    def readiness_results(self, app_id: str) -> list[ReadinessResult]:
+        """The app's readiness check results during its deployment (empty when none runs), one per task probed."""
+        return self._readiness.results_of(app_id)
+
+    def readiness_results_json(self) -> dict[str, list[dict[str, Any]]]:
+        """App id -> Marathon's readinessCheckResults, for every app whose deployment checks readiness now."""
+        return {app_id: [r.to_json() for r in self._readiness.results_of(app_id)] for app_id in self._readiness.apps()}
 
     def locks(self, app_id: str) -> list[Deployment]:
         """The deployments under way that lock an app (a change is refused unless forced)."""

@@ -46,6 +46,11 @@ class DeploymentInputs(Protocol):
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]: ...
 
+    def readiness_of(self, app_id: str) -> tuple[Mapping[str, bool], str | None]:
+        """Task id -> ready for the app's tasks probed during its deployment, and why the last probe that found
+        one not ready did (None: none did)."""
+        ...
+
     def wake(self, app_id: str | None = None) -> None: ...
 
 
@@ -67,6 +72,16 @@ class DeploymentWatcher:
     def locks(self, app_id: str) -> list[Deployment]:
         """The deployments that lock an app: those still running for it. A second change is refused unless forced."""
         return [d for d in self.deployments.values() if d.app_id == app_id and d.status == "running"]
+
+    def readiness_gates(self) -> dict[str, str]:
+        """App id -> the config version its running deployment brings up, for apps with a readiness check:
+        whose new tasks are probed for readiness now (Marathon checks readiness only during deployments)."""
+        gates = {}
+        for d in self.deployments.values():
+            app = self._in.desired.get(d.app_id)
+            if d.status == "running" and d.target is not None and app is not None and app.has_readiness_checks:
+                gates[d.app_id] = app.config_version
+        return gates
 
     def only_counts_lock(self, app_id: str) -> bool:
         """The app is locked only by deployments that start or scale it (no upgrade or restart under way)."""
@@ -139,6 +154,8 @@ class DeploymentWatcher:
             failure = inputs.failures.get(d.app_id)
             waiting = inputs.waiting.get(d.app_id)
             failed_at = str(failure.get("timestamp", "")) if failure else ""
+            ready, cause = inputs.readiness_of(d.app_id) if app is not None and app.has_readiness_checks \
+                else (None, None)
             p = progress(
                 d, inputs.tasks_of(d.app_id),
                 instances=app.instances if app else 0,
@@ -148,6 +165,7 @@ class DeploymentWatcher:
                 waiting_reason=waiting.reason if waiting else None,
                 last_failure=(str(failure.get("message", "")).splitlines() or [""])[0]
                 if failure and failed_at >= d.version else None,
+                readiness=ready, readiness_cause=cause,
             )
             if p.done:
                 finished.append(d)

@@ -14,20 +14,29 @@ from engine.app_registry import AppRegistry
 from engine.commands import AppCommands
 from engine.deployment_watcher import DeploymentWatcher
 from engine.events import EngineEvent, EventBus
-from engine.model import AppDefinition, HealthCheck
+from engine.model import AppDefinition, HealthCheck, ReadinessCheck
+from engine.readiness import ReadinessMonitor
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.reconcile import Waiting
 from engine.scheduler.state import DesiredApp, TaskRecord
+from engine.specs import port_requests
 from engine.task_ledger import TaskLedger
 
 
 class DeploymentInputsPort:
     """engine.deployment_watcher.DeploymentInputs."""
 
-    def __init__(self, registry: AppRegistry, ledger: TaskLedger, wake: Callable[[str | None], None]) -> None:
+    def __init__(self, registry: AppRegistry, ledger: TaskLedger, wake: Callable[[str | None], None],
+                 readiness: Callable[[], ReadinessMonitor]) -> None:
         self._registry = registry
         self._ledger = ledger
         self._wake = wake
+        self._readiness = readiness
+
+    def readiness_of(self, app_id: str) -> tuple[Mapping[str, bool], str | None]:
+        results = self._readiness().results_of(app_id)
+        causes = [r.cause for r in results if not r.ready and r.cause]
+        return {r.task_id: r.ready for r in results}, (causes[0] if causes else None)
 
     def wake(self, app_id: str | None = None) -> None:
         self._wake(app_id)
@@ -54,6 +63,41 @@ class DeploymentInputsPort:
 
     def tasks_of(self, app_id: str) -> list[TaskRecord]:
         return self._ledger.tasks.of_app(app_id)
+
+
+class ReadinessPort:
+    """engine.readiness.ReadinessHost."""
+
+    def __init__(self, ledger: TaskLedger, registry: AppRegistry, agents: AgentPool,
+                 wake: Callable[[str | None], None]) -> None:
+        self._ledger = ledger
+        self._registry = registry
+        self._agents = agents
+        self._wake = wake
+
+    @property
+    def tasks(self) -> Mapping[str, TaskRecord]:
+        return self._ledger.tasks
+
+    def tasks_of(self, app_id: str) -> list[TaskRecord]:
+        return self._ledger.tasks.of_app(app_id)
+
+    def readiness_check_for(self, task: TaskRecord) -> tuple[ReadinessCheck, int | None] | None:
+        app = self._registry.apps.get(task.app_id)
+        if app is None or not app.readiness_checks:
+            return None
+        check = app.readiness_checks[0]
+        names = [p.name for p in port_requests(app)]  # the order of the task's host ports
+        return check, names.index(check.port_name) if check.port_name in names else None
+
+    def wake(self, app_id: str | None = None) -> None:
+        self._wake(app_id)
+
+    def driver(self, agent: str) -> AgentDriver:
+        return self._agents.driver(agent)
+
+    def probe_host(self, agent: str) -> str:
+        return self._agents.probe_host(agent)
 
 
 class HealthPort:

@@ -68,7 +68,17 @@ def desired_app(app: AppDefinition) -> DesiredApp:
         expunge_after_seconds=None if unreachable is None else float(unreachable.expunge_after_seconds),
         kill_grace_seconds=float(grace) if grace is not None else DEFAULT_KILL_GRACE_SECONDS,
         priority=_priority(app),
+        accepted_roles=accepted_roles(app),
+        has_readiness_checks=bool(app.readiness_checks),
     )
+
+
+def accepted_roles(app: AppDefinition) -> tuple[str, ...]:
+    """Marathon: `acceptedResourceRoles` when given, else unreserved resources ("*") and the app's `role`."""
+    if app.accepted_resource_roles:
+        return tuple(dict.fromkeys(app.accepted_resource_roles))
+    role = app.role or "*"
+    return ("*",) if role == "*" else ("*", role)
 
 
 MAX_ENV_LENGTH = 512

@@ -283,7 +283,7 @@ def app_extras(
         if failure:
             extras["lastTaskFailure"] = last_task_failure(failure)
     if "readiness" in embed:
-        extras["readinessCheckResults"] = []
+        extras["readinessCheckResults"] = [r.to_json() for r in engine.readiness_results(app.id)]
     if "taskStats" in embed:
         extras["taskStats"] = task_stats(engine, app, list(tasks) if tasks is not None else engine.tasks_of(app.id))
     return extras, raw
@@ -304,8 +304,8 @@ def deployment_result(d: Deployment) -> tuple[dict[str, str], dict[str, str]]:
     return {"deploymentId": d.public_id, "version": d.version}, {"Marathon-Deployment-Id": d.public_id}
 
 
-def pacer_deployment(d: Deployment) -> dict[str, Any]:
-    out = d.to_json()
+def pacer_deployment(d: Deployment, readiness: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> dict[str, Any]:
+    out = d.to_json(readiness)
     out["status"] = d.status
     out["reason"] = d.reason
     out["startedAt"] = format_ts(d.started_at)

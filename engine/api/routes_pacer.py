@@ -111,7 +111,9 @@ def autoscale_json(state: ApiState, app_id: str) -> dict[str, Any]:
 
 async def list_deployments(request: Request) -> Response:
     engine = api(request).engine
-    return json_response([pacer_deployment(d) for d in sorted(engine.deployments.values(), key=lambda d: d.version)])
+    readiness = engine.readiness_results_json()
+    return json_response([pacer_deployment(d, readiness)
+                          for d in sorted(engine.deployments.values(), key=lambda d: d.version)])
 
 
 async def list_agents(request: Request) -> Response:

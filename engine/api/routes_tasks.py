@@ -54,7 +54,8 @@ async def delete_tasks(request: Request) -> Response:
 
 async def list_deployments(request: Request) -> Response:
     engine = api(request).engine
-    return json_response(deployments_json([d for d in engine.deployments.values() if d.status == "running"]))
+    return json_response(deployments_json([d for d in engine.deployments.values() if d.status == "running"],
+                                          engine.readiness_results_json()))
 
 
 async def delete_deployment(request: Request) -> Response:

@@ -39,6 +39,8 @@ NO_DEFAULT_IMAGE_MESSAGE = (
 )
 
 _PORT_NAME_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+_ROLE_RE = re.compile(r"\*|[A-Za-z0-9_][A-Za-z0-9_./-]*")
+"""A Mesos resource role: "*" (unreserved resources) or a name."""
 _EXECUTOR_RE = re.compile(r"//cmd|/?[^/]+(?:/[^/]+)*|")
 _JAVA_INT_RE = re.compile(r"[+-]?\d+")
 _IS_VALUE_RE = re.compile(r"[a-zA-Z0-9_/.-]*")
@@ -253,6 +255,7 @@ class Checks:
         roles = d.get("acceptedResourceRoles")
         if type(roles) is list and not roles:
             self.add("/acceptedResourceRoles", "must not be empty when given")
+        self.roles(d.get("role"), _lst(roles))
         executor = d.get("executor")
         if isinstance(executor, str) and not _EXECUTOR_RE.fullmatch(executor):
             self.add("/executor", f"must be '//cmd', a path or empty, got {_describe(executor)}")
@@ -580,6 +583,19 @@ class Checks:
             problem = http_path_problem(path)
             if problem is not None:
                 self.add(at, problem)
+
+    def roles(self, role: Any, accepted: list[Any]) -> None:
+        """Roles are "*" or names; with an explicit `role`, Marathon (1.9+) accepts only "*" and that role."""
+        if isinstance(role, str) and not _ROLE_RE.fullmatch(role):
+            self.add("/role", f"must be '*' or a role name (letters, digits, ._-/), got {_describe(role)}")
+        for i, r in enumerate(accepted):
+            if not isinstance(r, str):
+                continue
+            if not _ROLE_RE.fullmatch(r):
+                self.add(f"/acceptedResourceRoles/{i}",
+                         f"must be '*' or a role name (letters, digits, ._-/), got {_describe(r)}")
+            elif isinstance(role, str) and r not in ("*", role):
+                self.add(f"/acceptedResourceRoles/{i}", f"can only be '*' or the app's role '{role}', got '{r}'")
 
     def readiness_checks(self, d: dict[str, Any]) -> None:
         checks = _lst(d.get("readinessChecks"))

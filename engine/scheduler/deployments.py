@@ -51,7 +51,9 @@ class Deployment:
             return self.steps[self.current_step - 1]
         return ()
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, readiness: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> dict[str, Any]:
+        """Marathon's deployment; `readiness`: app id -> its readinessCheckResults (during this deployment)."""
+        results = list((readiness or {}).get(self.app_id, ()))
         return {
             "id": self.public_id,
             "version": self.version,
@@ -59,7 +61,8 @@ class Deployment:
             "affectedPods": [],
             "steps": [{"actions": [{"action": a, "app": self.app_id} for a in step]} for step in self.steps],
             "currentActions": [
-                {"action": a, "app": self.app_id, "readinessCheckResults": []} for a in self.current_actions
+                {"action": a, "app": self.app_id, "readinessCheckResults": [dict(r) for r in results]}
+                for a in self.current_actions
             ],
             "currentStep": self.current_step,
             "totalSteps": self.total_steps,
@@ -100,12 +103,14 @@ class Deployment:
         )
 
 
-def deployments_json(deployments: Sequence[Deployment]) -> list[dict[str, Any]]:
+def deployments_json(deployments: Sequence[Deployment],
+                     readiness: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """Marathon's deployment list: the parts of one change of several apps merged into one entry (its
-    affected apps, each step's actions, the step the slowest part is at), oldest first."""
+    affected apps, each step's actions, the step the slowest part is at), oldest first. `readiness`: app id ->
+    readinessCheckResults, shown in the current actions of that app."""
     merged: dict[str, dict[str, Any]] = {}
     for d in sorted(deployments, key=lambda d: (d.version, d.app_id)):
-        part = d.to_json()
+        part = d.to_json(readiness)
         entry = merged.get(d.public_id)
         if entry is None:
             merged[d.public_id] = part
@@ -156,16 +161,22 @@ def progress(
     has_health_checks: bool,
     waiting_reason: str | None = None,
     last_failure: str | None = None,
+    readiness: Mapping[str, bool] | None = None,
+    readiness_cause: str | None = None,
 ) -> Progress:
-    """Is the app at its target? Pure: the engine calls it after every reconcile round."""
+    """Is the app at its target? Pure: the engine calls it after every reconcile round.
+
+    `readiness` (task id -> ready) is given for an app with a readiness check: a new task counts only once
+    ready; `readiness_cause` says why the last probe found one not ready."""
     if deployment.target is None:
         done = not tasks
         return Progress(done, 1, None if done else f"{len(tasks)} task(s) still stopping")
     current = [t for t in tasks if t.config_version == config_version]
-    ready = [
+    running = [
         t for t in current
         if t.state == TaskState.RUNNING and (not has_health_checks or healthy.get(t.task_id) is True)
     ]
+    ready = running if readiness is None else [t for t in running if readiness.get(t.task_id) is True]
     others = [t for t in tasks if t not in current]
     done = len(ready) == instances and not others and len(current) == instances
     # The steps before the last (StartApplication) are done once the change is committed:
@@ -181,6 +192,9 @@ def progress(
         why.append(f"last failure: {last_failure}")
     if not why:
         why.append(f"{len(ready)} of {instances} new task(s) ready, {len(others)} old task(s) left")
+        if len(running) > len(ready):
+            why.append(f"{len(running) - len(ready)} running but not ready yet (readiness check"
+                       + (f": {readiness_cause})" if readiness_cause else ")"))
     return Progress(False, step, "; ".join(why))
 
 

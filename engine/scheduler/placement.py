@@ -153,7 +153,7 @@ class ClusterUsage:
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    step: str  # "agent", "cpus", "mem", "disk", "ports", "constraint"
+    step: str  # "agent", "role", "cpus", "mem", "disk", "ports", "constraint" (or a policy's)
     reason: str
 
 
@@ -182,6 +182,13 @@ def _check_agent(agent: AgentState) -> Rejection | None:
     if agent.draining:
         return Rejection("agent", "agent draining")
     return None
+
+
+def _check_role(app: DesiredApp, agent: AgentState) -> Rejection | None:
+    """Marathon's acceptedResourceRoles: the agent must offer resources of one of the roles the app accepts."""
+    if any(role in agent.roles for role in app.accepted_roles):
+        return None
+    return Rejection("role", f"role: accepts [{', '.join(app.accepted_roles)}], agent offers [{', '.join(agent.roles)}]")
 
 
 def _check_resources(app: DesiredApp, agent: AgentState, usage: AgentUsage) -> Rejection | None:
@@ -324,7 +331,7 @@ def feasible(
     ctx: _ConstraintContext | None,
     extra_filter: Callable[[AgentState], Rejection | None] | None,
 ) -> Rejection | None:
-    rejection = _check_agent(agent) or (extra_filter(agent) if extra_filter else None)
+    rejection = _check_agent(agent) or _check_role(app, agent) or (extra_filter(agent) if extra_filter else None)
     rejection = rejection or _check_resources(app, agent, usage)
     if rejection is None and app.ports:
         why = _check_ports(app.ports, agent.port_range, _ports_taken(agent, usage))

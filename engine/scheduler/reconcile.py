@@ -49,6 +49,9 @@ class ClusterView:
     preemption_keeps_min_health: bool = True
     relaunch: Mapping[str, tuple[Vacated, ...]] = field(default_factory=dict)
     """Per app, instances whose task failed in an earlier round and that wait for their replacement."""
+    readiness: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+    """Per app whose running deployment checks readiness (Marathon checks it only then): task id -> ready. Such
+    an app's new tasks count toward minimumHealthCapacity (so old tasks may be killed) only once ready."""
     held: Mapping[str, str] = field(default_factory=dict)
     """Apps whose part of a change waits for the apps they depend on (Marathon orders a deployment's steps by
     `dependencies`), or, being removed, for the apps that depend on them: app id -> why. Nothing is launched,
@@ -404,7 +407,9 @@ class _Reconciler:
             max_capacity = n + math.floor(n * app.upgrade.maximum_over_capacity)
             if n > 0 and max_capacity <= min_healthy:
                 max_capacity = min_healthy + 1  # as Marathon: otherwise a 1.0/0.0 upgrade could never move
-            healthy = sum(1 for t in active if self._healthy(app, t))
+            ready = self.view.readiness.get(app.app_id)
+            healthy = sum(1 for t in active if self._healthy(app, t)
+                          and (ready is None or self._outdated(app, t) or ready.get(t.task_id) is True))
             old_movable = [t for t in old if t.task_id not in inflight]
             unhealthy_old = [t for t in old_movable if not self._healthy(app, t)]
             healthy_old = _kill_order((t for t in old_movable if self._healthy(app, t)), app.kill_selection)

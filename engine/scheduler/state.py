@@ -83,6 +83,11 @@ class DesiredApp:
     expunge_after_seconds: float | None = 600.0
     kill_grace_seconds: float = 3.0
     priority: int = 0
+    accepted_roles: tuple[str, ...] = ("*",)
+    """The resource roles the app's tasks may use (`acceptedResourceRoles`, else "*" and its `role`): "*" is
+    unreserved resources, any other name the resources an agent reserves for that role."""
+    has_readiness_checks: bool = False
+    """During a deployment, a new task counts (toward the target and minimumHealthCapacity) once it is ready."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +121,8 @@ class AgentState:
     kind: str = "docker"
     reserved_ports: frozenset[int] = frozenset()
     """Host ports taken on this agent by containers that are not this cluster's tasks."""
+    roles: tuple[str, ...] = ("*",)
+    """The resource roles this agent offers (its config's `roles`): "*" is unreserved resources."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,3 +121,72 @@ async def test_kill9_during_deployment_then_restart_finishes_without_duplicates(
             assert "v2" in docker_client.containers.get(c["Id"]).exec_run(["cat", "/www/health"]).output.decode()
     finally:
         headless.cleanup()
+
+
+READY_SERVE = "mkdir -p /www && echo ok > /www/health {make_ready}&& exec httpd -f -p 8080 -h /www"
+
+
+def ready_web(app_id: str, make_ready: bool) -> dict[str, Any]:
+    """Two busybox httpd tasks whose readiness check GETs /ready (404 until the file exists)."""
+    return {
+        "id": app_id, "cmd": READY_SERVE.format(make_ready="&& echo yes > /www/ready " if make_ready else ""),
+        "cpus": 0.02, "mem": 16, "instances": 2,
+        "container": {"type": "DOCKER", "docker": {"image": "busybox:latest", "network": "BRIDGE",
+                                                   "portMappings": [{"containerPort": 8080, "hostPort": 0,
+                                                                     "name": "http"}]}},
+        "readinessChecks": [{"name": "warm", "protocol": "HTTP", "path": "/ready", "portName": "http",
+                             "intervalSeconds": 2, "timeoutSeconds": 1, "httpStatusCodesForReady": [200],
+                             "preserveLastResponse": True}],
+        "upgradeStrategy": {"minimumHealthCapacity": 1.0, "maximumOverCapacity": 1.0},
+        "taskKillGracePeriodSeconds": 1,
+    }
+
+
+async def test_upgrade_waits_for_readiness_then_proceeds(docker_engine: Engine, docker_client: Any) -> None:
+    import httpx
+
+    from engine.api import ApiSettings, build_app
+
+    app_id = "/ready/web"
+    await docker_engine.create_app(ready_web(app_id, make_ready=True))
+    await wait_until(lambda: docker_engine.converged(app_id), 60, message="v1 deployed and ready")
+    old = {t.task_id for t in docker_engine.tasks_of(app_id)}
+    deployment = await docker_engine.put_app(ready_web(app_id, make_ready=False), app_id=app_id)
+    version = docker_engine.get_app(app_id).version_info["lastConfigChangeAt"]
+
+    def new_tasks() -> list[Any]:
+        return [t for t in docker_engine.tasks_of(app_id)
+                if t.config_version == version and t.state == TaskState.RUNNING]
+
+    api = build_app(docker_engine, ApiSettings(leader="127.0.0.1:8080"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(api), base_url="http://127.0.0.1") as client:
+        async def not_ready_seen_twice() -> bool:
+            body = (await client.get("/v2/deployments")).json()
+            mine = [d for d in body if d["id"] == deployment.public_id]
+            results = mine[0]["currentActions"][0]["readinessCheckResults"] if mine else []
+            probes = [r for r in docker_engine.readiness_results(app_id) if r.probes >= 2]
+            return len(new_tasks()) == 2 and len(results) == 2 and len(probes) == 2 and all(
+                r["name"] == "warm" and not r["ready"] and r["lastResponse"]["status"] == 404 for r in results)
+
+        await wait_until(not_ready_seen_twice, 60, message="new tasks running, probed twice, not ready")
+
+        def reason() -> str:
+            d = docker_engine.deployments.get(deployment.id)
+            return (d.reason or "") if d is not None else "finished"
+
+        await wait_until(lambda: "0 of 2 new task(s) ready, 2 old task(s) left; 2 running but not ready yet "
+                         "(readiness check: GET http://" in reason(), 30,
+                         message="the deployment says why it waits")
+        # The upgrade holds: both old tasks still run and the deployment is not done.
+        assert all(docker_engine.tasks[t].state == TaskState.RUNNING for t in old)
+        embedded = (await client.get("/v2/apps/ready/web", params={"embed": "app.readiness"})).json()["app"]
+        assert sorted(r["taskId"] for r in embedded["readinessCheckResults"]) == sorted(t.task_id for t in new_tasks())
+        assert deployment.id in docker_engine.deployments
+        # The marker: each new task becomes ready, and the upgrade proceeds to its end.
+        for t in new_tasks():
+            docker_client.containers.get(t.container_id).exec_run(["sh", "-c", "echo yes > /www/ready"])
+        await wait_until(lambda: deployment.id not in docker_engine.deployments, 60, message="upgrade finished")
+        assert docker_engine.converged(app_id)
+        assert not old & {t.task_id for t in docker_engine.tasks_of(app_id)}
+        assert (await client.get("/v2/deployments")).json() == []
+        assert docker_engine.readiness_results(app_id) == [], "readiness is checked only during a deployment"

@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.agents",),
     ("engine.store", "engine.specs", "engine.views"),
     ("engine.app_registry", "engine.task_ledger", "engine.agent_pool", "engine.executor", "engine.health",
+     "engine.readiness",
      "engine.image_signatures", "engine.policy_gate", "engine.deployment_watcher"),
     ("engine.commands", "engine.autoscaler"),
     ("engine.ports",),
