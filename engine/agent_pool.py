@@ -1,11 +1,21 @@
-"""The agents the engine drives: one driver per configured agent, whether it answers, and what it reports."""
+"""The agents the engine drives: one driver per configured agent, whether it answers, and what it reports.
+
+Agents are independent: a round never waits long for one of them. Each agent has at most one call to
+connect or list under way (`AgentSlot.call`), run as its own asyncio task with the driver's own timeout.
+A round waits for a fresh listing of an agent that answers for at most `observe_timeout` seconds (longer
+for an agent known to list slowly, never more than `observe_timeout_max`); an agent that has not answered
+by then is marked unreachable (AgentLost) and the round goes on with the others' listings. While that
+call is still under way the agent is not listed again, nor waited for at all; when it ends with an
+answer the engine is woken, lists the agent afresh and it comes back (AgentReturned).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from engine.agents.base import AgentCapacity, AgentDriver
 from engine.agents.docker_agent import DockerAgent
@@ -19,6 +29,11 @@ from engine.scheduler.state import AgentState, ObservedContainer, Resources
 from engine.views import AgentView, used_of
 
 log = logging.getLogger("pacer.engine")
+
+OBSERVE_TIMEOUT = 3.0
+"""Seconds a round waits for an agent's listing before it takes the agent as unreachable."""
+OBSERVE_TIMEOUT_MAX = 10.0
+"""The longest a round waits for an agent that is known to list slowly (twice its last listing's time)."""
 
 
 def make_driver(agent: AgentConfig, policy: AgentPolicy | None = None) -> AgentDriver:
@@ -49,16 +64,25 @@ class AgentSlot:
     watcher: asyncio.Task[None] | None = None
     draining: bool = False
     foreign_ports: frozenset[int] = frozenset()
+    call: asyncio.Task[Any] | None = None
+    """The connect or listing under way (at most one per agent: a hung agent does not pile up calls)."""
+    call_started: float = 0.0
+    list_seconds: float = 0.0
+    """How long the last listing that ended took (a slow agent is waited for longer, up to a bound)."""
 
 
 class AgentPool:
-    def __init__(self, bus: EventBus, on_change: Callable[[str], None]) -> None:
-        """`on_change(agent)` is called from any thread when an agent reports that its containers changed."""
+    def __init__(self, bus: EventBus, on_change: Callable[[str], None], *,
+                 observe_timeout: float = OBSERVE_TIMEOUT, observe_timeout_max: float = OBSERVE_TIMEOUT_MAX) -> None:
+        """`on_change(agent)` is called from any thread when an agent reports that its containers changed, and
+        when an agent that did not answer in time answers again."""
         self._bus = bus
         self._on_change = on_change
         self.slots: dict[str, AgentSlot] = {}
         self.cluster_id = ""
         self._states: dict[str, AgentState] | None = None
+        self.observe_timeout = observe_timeout
+        self.observe_timeout_max = max(observe_timeout_max, observe_timeout)
 
     def add(self, config: AgentConfig, driver: AgentDriver, *, draining: bool = False) -> None:
         self.slots[config.name] = AgentSlot(config, driver, draining=draining)
@@ -105,60 +129,140 @@ class AgentPool:
     # -- talking to agents ----------------------------------------------------------------------
 
     async def connect_all(self) -> None:
-        await asyncio.gather(*(self._connect(slot) for slot in self.slots.values()))
+        """Connect every agent, waiting at most `observe_timeout` for each: one that has not answered by then
+        is left unreachable while its connect goes on in the background (its answer wakes the engine)."""
+        await asyncio.gather(*(self._connect_within(slot, time.monotonic() + self.observe_timeout)
+                               for slot in self.slots.values()))
 
-    async def _connect(self, slot: AgentSlot) -> None:
+    def _wait_for(self, slot: AgentSlot) -> float:
+        return min(max(self.observe_timeout, 2 * slot.list_seconds), self.observe_timeout_max)
+
+    def _start_call(self, slot: AgentSlot, kind: str) -> asyncio.Task[Any]:
+        name = slot.config.name
+        coro = slot.driver.connect() if kind == "connect" else slot.driver.list_containers(self.cluster_id)
+        call = asyncio.get_running_loop().create_task(coro, name=f"{kind} {name}")
+        slot.call, slot.call_started = call, time.monotonic()
+
+        def ended(task: asyncio.Task[Any]) -> None:
+            if task.cancelled():
+                return
+            failed = task.exception() is not None  # retrieved here: a call nobody waits for any more may fail
+            if kind == "list" and not failed:
+                slot.list_seconds = time.monotonic() - slot.call_started
+            # An agent that had not answered in time answers now: have the engine list it again at once.
+            if not failed and slot.call is task and not slot.reachable:
+                self._on_change(name)
+
+        call.add_done_callback(ended)
+        return call
+
+    def _lost(self, slot: AgentSlot, message: str) -> None:
+        if slot.reachable:
+            log.warning("agent %s unreachable: %s", slot.config.name, message)
+            self._bus.publish(AgentLost(agent=slot.config.name, reason=message))
+            self._states = None
+        slot.reachable, slot.error = False, message
+
+    async def _settle(self, slot: AgentSlot, until: float | None) -> tuple[bool, Any]:
+        """Wait for the agent's call under way until `until` (None: do not wait): (answered, its result).
+
+        A call that has not ended stays the agent's call; one that ended is taken off it."""
+        call = slot.call
+        assert call is not None
+        if not call.done():
+            timeout = 0.0 if until is None else until - time.monotonic()
+            if timeout > 0:
+                await asyncio.wait({call}, timeout=timeout)
+            if not call.done():
+                return False, None
+        slot.call = None
         try:
-            slot.capacity = await slot.driver.connect()
+            return True, call.result()
         except AgentError as exc:
-            slot.reachable, slot.error = False, exc.message
-            log.warning("agent %s: %s", slot.config.name, exc.message)
-            return
+            self._lost(slot, exc.message)
+            return False, None
+
+    def _connected(self, slot: AgentSlot, capacity: AgentCapacity) -> None:
+        slot.capacity = capacity
         # Capacity and reachability changed: an agent down when the engine started must not stay unreachable.
         self._states = None
-        slot.reachable, slot.error = True, None
+        self._watch(slot)
+
+    def _watch(self, slot: AgentSlot) -> None:
         if slot.watcher is None or slot.watcher.done():
             name = slot.config.name
             slot.watcher = asyncio.get_running_loop().create_task(
                 slot.driver.watch(self.cluster_id, lambda: self._on_change(name)), name=f"watch {name}")
 
-    async def observe(self, names: Iterable[str]) -> dict[str, list[ObservedContainer]]:
-        """This cluster's containers on each named agent that answers (agents that do not are marked unreachable)."""
-        async def one(slot: AgentSlot) -> tuple[str, list[ObservedContainer] | None]:
-            if slot.capacity is None:
-                await self._connect(slot)
-                if slot.capacity is None:
-                    return slot.config.name, None
-            try:
-                containers = await slot.driver.list_containers(self.cluster_id)
-            except AgentError as exc:
-                if slot.reachable:
-                    log.warning("agent %s unreachable: %s", slot.config.name, exc.message)
-                    self._bus.publish(AgentLost(agent=slot.config.name, reason=exc.message))
-                    self._states = None
-                slot.reachable, slot.error = False, exc.message
-                return slot.config.name, None
-            if not slot.reachable:
-                self._bus.publish(AgentReturned(agent=slot.config.name))
-                self._states = None
-                if slot.watcher is None or slot.watcher.done():
-                    await self._connect(slot)
+    async def _connect_within(self, slot: AgentSlot, until: float) -> None:
+        if slot.call is None:
+            self._start_call(slot, "connect")
+        answered, capacity = await self._settle(slot, until)
+        if answered:
+            self._connected(slot, capacity)
             slot.reachable, slot.error = True, None
-            if slot.driver.foreign_ports != slot.foreign_ports:
-                slot.foreign_ports = slot.driver.foreign_ports
-                self._states = None
-            return slot.config.name, containers
+        elif slot.call is not None and slot.error is None:
+            slot.error = f"agent {slot.config.name}: no answer within {self.observe_timeout:g} s"
+            log.warning("%s", slot.error)
 
+    async def observe(self, names: Iterable[str]) -> dict[str, list[ObservedContainer]]:
+        """This cluster's containers on each named agent that answers in time (agents that do not are marked
+        unreachable and left out: the round goes on without them)."""
         slots = [self.slots[n] for n in names if n in self.slots]
-        results = await asyncio.gather(*(one(s) for s in slots))
+        results = await asyncio.gather(*(self._observe(s) for s in slots))
         return {name: containers for name, containers in results if containers is not None}
 
+    async def _observe(self, slot: AgentSlot) -> tuple[str, list[ObservedContainer] | None]:
+        name = slot.config.name
+        answered_now = False
+        first_contact = slot.capacity is None
+        if slot.call is not None:
+            # A call of an earlier round: while it is under way nothing new can be known of this agent, and
+            # no round waits for it again. Once it has ended, its listing is stale (it began before this
+            # round): it only tells whether the agent answers.
+            answered, result = await self._settle(slot, None)
+            if slot.call is not None:
+                if slot.reachable:
+                    self._lost(slot, f"agent {name}: no answer for {time.monotonic() - slot.call_started:.0f} s")
+                return name, None
+            if answered:
+                answered_now = True
+                if slot.capacity is None:
+                    self._connected(slot, result)
+        # Wait only for an agent that answers: one that does not is left to its call in the background.
+        until = time.monotonic() + self._wait_for(slot) if slot.reachable or answered_now else None
+        if slot.capacity is None:
+            self._start_call(slot, "connect")
+            answered, capacity = await self._settle(slot, until)
+            if not answered:
+                if slot.call is not None and slot.error is None:
+                    slot.error = f"agent {name}: no answer within {self._wait_for(slot):g} s"
+                return name, None
+            self._connected(slot, capacity)
+        self._start_call(slot, "list")
+        answered, containers = await self._settle(slot, until)
+        if not answered:
+            if slot.call is not None and until is not None:
+                self._lost(slot, f"agent {name}: no answer to a listing within {self._wait_for(slot):g} s")
+            return name, None
+        if not slot.reachable:
+            if not first_contact:
+                self._bus.publish(AgentReturned(agent=name))
+            self._states = None
+            self._watch(slot)
+        slot.reachable, slot.error = True, None
+        if slot.driver.foreign_ports != slot.foreign_ports:
+            slot.foreign_ports = slot.driver.foreign_ports
+            self._states = None
+        return name, containers
+
     async def close(self) -> None:
-        watchers = [slot.watcher for slot in self.slots.values() if slot.watcher is not None]
-        for watcher in watchers:
-            watcher.cancel()
-        if watchers:
-            await asyncio.wait(watchers, timeout=5)
+        tasks = [slot.watcher for slot in self.slots.values() if slot.watcher is not None]
+        tasks += [slot.call for slot in self.slots.values() if slot.call is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
         for slot in self.slots.values():
             await slot.driver.close()
 

@@ -118,6 +118,7 @@ class DockerAgent:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{name}")
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        self._closed = False
         self.foreign_ports: frozenset[int] = frozenset()
         """Host ports published by containers that are not this cluster's (from the last listing), and ports
         a start failed to bind in the last PORT_HOLD_SECONDS (held by a process outside docker)."""
@@ -127,10 +128,21 @@ class DockerAgent:
     # -- plumbing -----------------------------------------------------------
 
     def _docker(self) -> docker.DockerClient:
+        client = self._client
+        if client is not None:
+            return client
+        # Made outside the lock: making a client asks the daemon its API version, and a daemon that does not
+        # answer must not hold up close() (on the event loop) or this agent's other calls behind the lock.
+        client = self._new_client(int(self._call_timeout), max_pool_size=32)
         with self._client_lock:
-            if self._client is None:
-                self._client = self._new_client(int(self._call_timeout), max_pool_size=32)
-            return self._client
+            if self._client is None and not self._closed:
+                self._client = client
+                return client
+            kept = self._client
+        client.close()  # another call made one first, or the driver was closed meanwhile
+        if kept is None:
+            raise AgentUnreachable(f"agent {self.name}: the driver is closed")
+        return kept
 
     def _new_client(self, timeout: int | None, **extra: Any) -> docker.DockerClient:
         """A client as Docker users configure one: ssh:// through the system's ssh; tcp:// with TLS files."""
@@ -472,6 +484,7 @@ class DockerAgent:
 
     async def close(self) -> None:
         with self._client_lock:
+            self._closed = True
             if self._client is not None:
                 self._client.close()
                 self._client = None
