@@ -1,8 +1,11 @@
 """The `docker` driver: one Docker daemon through the docker SDK.
 
 SDK calls block, so each runs in this agent's own thread pool; the event loop
-never waits on a socket. Only containers labelled with our cluster id are ever
-listed, stopped or removed.
+never waits on a socket, and a daemon that hangs holds only its own agent's
+threads (each for at most the call timeout). Listings and `docker info` have a
+lane of their own, so the engine can always tell whether the daemon answers,
+however many launches, kills or probes are stuck behind it. Only containers
+labelled with our cluster id are ever listed, stopped or removed.
 """
 
 from __future__ import annotations
@@ -116,6 +119,9 @@ class DockerAgent:
         self._tls = tls
         self._call_timeout = call_timeout
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{name}")
+        self._observe_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2,
+                                                                   thread_name_prefix=f"docker-{name}-observe")
+        """Listings and info only: they never queue behind actions stuck on a daemon that does not answer."""
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
         self._closed = False
@@ -163,9 +169,10 @@ class DockerAgent:
         client.api.trust_env = False
         return client
 
-    async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, observe: bool = False,
+                    **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+        fut = loop.run_in_executor(self._observe_pool if observe else self._pool, partial(fn, *args, **kwargs))
         try:
             return await asyncio.wait_for(fut, timeout or self._call_timeout)
         except asyncio.TimeoutError as exc:
@@ -183,7 +190,7 @@ class DockerAgent:
     # -- protocol -----------------------------------------------------------
 
     async def connect(self) -> AgentCapacity:
-        info: dict[str, Any] = await self._call(lambda: self._docker().info())
+        info: dict[str, Any] = await self._call(lambda: self._docker().info(), observe=True)
         cpus = self._cpus if self._cpus is not None else float(info.get("NCPU", 1)) - self._reserve_cpus
         mem = self._mem if self._mem is not None else float(info.get("MemTotal", 0)) / 2**20 - self._reserve_mem
         attributes = {"os": str(info.get("OSType", "linux")), "arch": str(info.get("Architecture", ""))}
@@ -256,7 +263,7 @@ class DockerAgent:
         return observed
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
-        return await self._call(self._list_sync, cluster_id)
+        return await self._call(self._list_sync, cluster_id, observe=True)
 
     def _admit(self, api: Any, spec: TaskSpec) -> str:
         """The image to create the container from, once the policy accepts `spec`; else PolicyRefusal.
@@ -489,3 +496,4 @@ class DockerAgent:
                 self._client.close()
                 self._client = None
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._observe_pool.shutdown(wait=False, cancel_futures=True)
