@@ -66,6 +66,7 @@ class AgentSlot:
     foreign_ports: frozenset[int] = frozenset()
     call: asyncio.Task[Any] | None = None
     """The connect or listing under way (at most one per agent: a hung agent does not pile up calls)."""
+    call_kind: str = ""
     call_started: float = 0.0
     list_seconds: float = 0.0
     """How long the last listing that ended took (a slow agent is waited for longer, up to a bound)."""
@@ -131,30 +132,60 @@ class AgentPool:
     async def connect_all(self) -> None:
         """Connect every agent, waiting at most `observe_timeout` for each: one that has not answered by then
         is left unreachable while its connect goes on in the background (its answer wakes the engine)."""
-        await asyncio.gather(*(self._connect_within(slot, time.monotonic() + self.observe_timeout)
-                               for slot in self.slots.values()))
+        until = time.monotonic() + self.observe_timeout
+        waiting = {self._start_call(slot, "connect"): slot for slot in self.slots.values() if slot.call is None}
+        while waiting:
+            timeout = until - time.monotonic()
+            if timeout > 0:
+                await asyncio.wait(waiting, timeout=timeout)
+            for call, slot in list(waiting.items()):
+                if call.done():
+                    del waiting[call]
+                    answered, capacity = self._take(slot)
+                    if answered:
+                        self._connected(slot, capacity)
+                        slot.reachable, slot.error = True, None
+                elif timeout <= 0:
+                    del waiting[call]
+                    self._leave(slot, call)
+                    slot.error = f"agent {slot.config.name}: no answer within {self.observe_timeout:g} s"
+                    log.warning("%s", slot.error)
 
     def _wait_for(self, slot: AgentSlot) -> float:
         return min(max(self.observe_timeout, 2 * slot.list_seconds), self.observe_timeout_max)
 
     def _start_call(self, slot: AgentSlot, kind: str) -> asyncio.Task[Any]:
-        name = slot.config.name
         coro = slot.driver.connect() if kind == "connect" else slot.driver.list_containers(self.cluster_id)
-        call = asyncio.get_running_loop().create_task(coro, name=f"{kind} {name}")
-        slot.call, slot.call_started = call, time.monotonic()
+        call = asyncio.get_running_loop().create_task(coro, name=f"{kind} {slot.config.name}")
+        slot.call, slot.call_kind, slot.call_started = call, kind, time.monotonic()
+        return call
+
+    def _leave(self, slot: AgentSlot, call: asyncio.Task[Any]) -> None:
+        """Nobody waits for this call any more: when it ends with an answer of an agent taken as unreachable,
+        wake the engine to list that agent again at once."""
+        name, kind = slot.config.name, slot.call_kind
 
         def ended(task: asyncio.Task[Any]) -> None:
             if task.cancelled():
                 return
-            failed = task.exception() is not None  # retrieved here: a call nobody waits for any more may fail
+            failed = task.exception() is not None  # retrieved here: the failure is taken by a later round
             if kind == "list" and not failed:
                 slot.list_seconds = time.monotonic() - slot.call_started
-            # An agent that had not answered in time answers now: have the engine list it again at once.
             if not failed and slot.call is task and not slot.reachable:
                 self._on_change(name)
 
         call.add_done_callback(ended)
-        return call
+
+    def _take(self, slot: AgentSlot) -> tuple[bool, Any]:
+        """Take the agent's call off it once it has ended: (whether the agent answered, the call's result)."""
+        call = slot.call
+        assert call is not None and call.done()
+        slot.call = None
+        try:
+            return True, call.result()
+        except AgentError as exc:
+            self._lost(slot, exc.message)
+            return False, None
 
     def _lost(self, slot: AgentSlot, message: str) -> None:
         if slot.reachable:
@@ -162,25 +193,6 @@ class AgentPool:
             self._bus.publish(AgentLost(agent=slot.config.name, reason=message))
             self._states = None
         slot.reachable, slot.error = False, message
-
-    async def _settle(self, slot: AgentSlot, until: float | None) -> tuple[bool, Any]:
-        """Wait for the agent's call under way until `until` (None: do not wait): (answered, its result).
-
-        A call that has not ended stays the agent's call; one that ended is taken off it."""
-        call = slot.call
-        assert call is not None
-        if not call.done():
-            timeout = 0.0 if until is None else until - time.monotonic()
-            if timeout > 0:
-                await asyncio.wait({call}, timeout=timeout)
-            if not call.done():
-                return False, None
-        slot.call = None
-        try:
-            return True, call.result()
-        except AgentError as exc:
-            self._lost(slot, exc.message)
-            return False, None
 
     def _connected(self, slot: AgentSlot, capacity: AgentCapacity) -> None:
         slot.capacity = capacity
@@ -194,67 +206,73 @@ class AgentPool:
             slot.watcher = asyncio.get_running_loop().create_task(
                 slot.driver.watch(self.cluster_id, lambda: self._on_change(name)), name=f"watch {name}")
 
-    async def _connect_within(self, slot: AgentSlot, until: float) -> None:
-        if slot.call is None:
-            self._start_call(slot, "connect")
-        answered, capacity = await self._settle(slot, until)
-        if answered:
-            self._connected(slot, capacity)
-            slot.reachable, slot.error = True, None
-        elif slot.call is not None and slot.error is None:
-            slot.error = f"agent {slot.config.name}: no answer within {self.observe_timeout:g} s"
-            log.warning("%s", slot.error)
-
     async def observe(self, names: Iterable[str]) -> dict[str, list[ObservedContainer]]:
-        """This cluster's containers on each named agent that answers in time (agents that do not are marked
-        unreachable and left out: the round goes on without them)."""
-        slots = [self.slots[n] for n in names if n in self.slots]
-        results = await asyncio.gather(*(self._observe(s) for s in slots))
-        return {name: containers for name, containers in results if containers is not None}
-
-    async def _observe(self, slot: AgentSlot) -> tuple[str, list[ObservedContainer] | None]:
-        name = slot.config.name
-        answered_now = False
-        first_contact = slot.capacity is None
-        if slot.call is not None:
-            # A call of an earlier round: while it is under way nothing new can be known of this agent, and
-            # no round waits for it again. Once it has ended, its listing is stale (it began before this
-            # round): it only tells whether the agent answers.
-            answered, result = await self._settle(slot, None)
+        """This cluster's containers on each named agent that answers in time. An agent that does not is marked
+        unreachable and left out: the round goes on without it, and later rounds do not wait for it."""
+        observed: dict[str, list[ObservedContainer]] = {}
+        waiting: dict[asyncio.Task[Any], tuple[AgentSlot, float, bool]] = {}
+        """The calls this round waits for: agent, until when, whether it is the agent's first contact."""
+        for name in names:
+            slot = self.slots.get(name)
+            if slot is None:
+                continue
+            first_contact = slot.capacity is None
+            answered_now = False
             if slot.call is not None:
-                if slot.reachable:
-                    self._lost(slot, f"agent {name}: no answer for {time.monotonic() - slot.call_started:.0f} s")
-                return name, None
-            if answered:
-                answered_now = True
-                if slot.capacity is None:
+                # A call of an earlier round: while it is under way nothing new can be known of this agent and
+                # no round waits for it again. Once ended, a listing is stale (it began before this round): it
+                # only tells that the agent answers, and the agent is listed afresh.
+                if not slot.call.done():
+                    if slot.reachable:
+                        self._lost(slot, f"agent {name}: no answer for {time.monotonic() - slot.call_started:.0f} s")
+                    continue
+                kind = slot.call_kind
+                answered_now, result = self._take(slot)
+                if answered_now and kind == "connect":
                     self._connected(slot, result)
-        # Wait only for an agent that answers: one that does not is left to its call in the background.
-        until = time.monotonic() + self._wait_for(slot) if slot.reachable or answered_now else None
-        if slot.capacity is None:
-            self._start_call(slot, "connect")
-            answered, capacity = await self._settle(slot, until)
-            if not answered:
-                if slot.call is not None and slot.error is None:
-                    slot.error = f"agent {name}: no answer within {self._wait_for(slot):g} s"
-                return name, None
-            self._connected(slot, capacity)
-        self._start_call(slot, "list")
-        answered, containers = await self._settle(slot, until)
-        if not answered:
-            if slot.call is not None and until is not None:
-                self._lost(slot, f"agent {name}: no answer to a listing within {self._wait_for(slot):g} s")
-            return name, None
-        if not slot.reachable:
-            if not first_contact:
-                self._bus.publish(AgentReturned(agent=name))
-            self._states = None
-            self._watch(slot)
-        slot.reachable, slot.error = True, None
-        if slot.driver.foreign_ports != slot.foreign_ports:
-            slot.foreign_ports = slot.driver.foreign_ports
-            self._states = None
-        return name, containers
+            call = self._start_call(slot, "connect" if slot.capacity is None else "list")
+            # Only an agent that answers is waited for: one that does not is left to its call in the background.
+            if slot.reachable or answered_now:
+                waiting[call] = (slot, time.monotonic() + self._wait_for(slot), first_contact)
+            else:
+                self._leave(slot, call)
+        if waiting:
+            await asyncio.sleep(0)  # the calls that answer at once (in-memory agents) have ended after one turn
+        while waiting:
+            soonest = min(until for _, until, _ in waiting.values())
+            timeout = soonest - time.monotonic()
+            if timeout > 0 and not any(call.done() for call in waiting):
+                await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            now = time.monotonic()
+            for call, (slot, until, first_contact) in list(waiting.items()):
+                name = slot.config.name
+                if not call.done():
+                    if until <= now:
+                        del waiting[call]
+                        self._leave(slot, call)
+                        self._lost(slot, f"agent {name}: no answer within {self._wait_for(slot):g} s")
+                    continue
+                del waiting[call]
+                kind = slot.call_kind
+                answered, result = self._take(slot)
+                if not answered:
+                    continue
+                if kind == "connect":
+                    self._connected(slot, result)
+                    waiting[self._start_call(slot, "list")] = (slot, until, first_contact)
+                    continue
+                slot.list_seconds = now - slot.call_started
+                if not slot.reachable:
+                    if not first_contact:
+                        self._bus.publish(AgentReturned(agent=name))
+                    self._states = None
+                    self._watch(slot)
+                slot.reachable, slot.error = True, None
+                if slot.driver.foreign_ports != slot.foreign_ports:
+                    slot.foreign_ports = slot.driver.foreign_ports
+                    self._states = None
+                observed[name] = result
+        return observed
 
     async def close(self) -> None:
         tasks = [slot.watcher for slot in self.slots.values() if slot.watcher is not None]
