@@ -205,8 +205,11 @@ class Autoscaler:
             nxt = min((s.next_due for s in self._apps.values()), default=mono + self.TICK_MAX)
             delay = min(max(nxt - time.monotonic(), 0.02), self.TICK_MAX)
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives as the wait ends,
+            # and stop() then waits for ever (seen in tests/unit/test_autoscale_sim.py, about 1 run in 46).
             try:
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

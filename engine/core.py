@@ -241,10 +241,11 @@ class Engine:
             if self._next_wakeup is not None:
                 timeout = max(0.0, min(timeout, self._next_wakeup - self.clock()))
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):  # not wait_for, which can swallow a cancel on 3.11
+                    await self._wake.wait()
                 # Coalesce a burst of changes (docker events come in flurries) into one round.
                 await asyncio.sleep(0.02)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             due = self._next_wakeup is not None and self.clock() >= self._next_wakeup

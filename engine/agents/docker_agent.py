@@ -1,8 +1,11 @@
 """The `docker` driver: one Docker daemon through the docker SDK.
 
 SDK calls block, so each runs in this agent's own thread pool; the event loop
-never waits on a socket. Only containers labelled with our cluster id are ever
-listed, stopped or removed.
+never waits on a socket, and a daemon that hangs holds only its own agent's
+threads (each for at most the call timeout). Listings and `docker info` have a
+lane of their own, so the engine can always tell whether the daemon answers,
+however many launches, kills or probes are stuck behind it. Only containers
+labelled with our cluster id are ever listed, stopped or removed.
 """
 
 from __future__ import annotations
@@ -145,8 +148,12 @@ class DockerAgent:
         self._tls = tls
         self._call_timeout = call_timeout
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{name}")
+        self._observe_pool = concurrent.futures.ThreadPoolExecutor(max_workers=2,
+                                                                   thread_name_prefix=f"docker-{name}-observe")
+        """Listings and info only: they never queue behind actions stuck on a daemon that does not answer."""
         self._client: docker.DockerClient | None = None
         self._client_lock = threading.Lock()
+        self._closed = False
         self.foreign_ports: frozenset[int] = frozenset()
         """Host ports published by containers that are not this cluster's (from the last listing), and ports
         a start failed to bind in the last PORT_HOLD_SECONDS (held by a process outside docker)."""
@@ -163,10 +170,21 @@ class DockerAgent:
     # -- plumbing -----------------------------------------------------------
 
     def _docker(self) -> docker.DockerClient:
+        client = self._client
+        if client is not None:
+            return client
+        # Made outside the lock: making a client asks the daemon its API version, and a daemon that does not
+        # answer must not hold up close() (on the event loop) or this agent's other calls behind the lock.
+        client = self._new_client(int(self._call_timeout), max_pool_size=32)
         with self._client_lock:
-            if self._client is None:
-                self._client = self._new_client(int(self._call_timeout), max_pool_size=32)
-            return self._client
+            if self._client is None and not self._closed:
+                self._client = client
+                return client
+            kept = self._client
+        client.close()  # another call made one first, or the driver was closed meanwhile
+        if kept is None:
+            raise AgentUnreachable(f"agent {self.name}: the driver is closed")
+        return kept
 
     def _new_client(self, timeout: int | None, **extra: Any) -> docker.DockerClient:
         """A client as Docker users configure one: ssh:// through the system's ssh; tcp:// with TLS files."""
@@ -187,9 +205,10 @@ class DockerAgent:
         client.api.trust_env = False
         return client
 
-    async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, observe: bool = False,
+                    **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
+        fut = loop.run_in_executor(self._observe_pool if observe else self._pool, partial(fn, *args, **kwargs))
         try:
             return await asyncio.wait_for(fut, timeout or self._call_timeout)
         except asyncio.TimeoutError as exc:
@@ -207,7 +226,7 @@ class DockerAgent:
     # -- protocol -----------------------------------------------------------
 
     async def connect(self) -> AgentCapacity:
-        info: dict[str, Any] = await self._call(lambda: self._docker().info())
+        info: dict[str, Any] = await self._call(lambda: self._docker().info(), observe=True)
         cpus = self._cpus if self._cpus is not None else float(info.get("NCPU", 1)) - self._reserve_cpus
         mem = self._mem if self._mem is not None else float(info.get("MemTotal", 0)) / 2**20 - self._reserve_mem
         attributes = {"os": str(info.get("OSType", "linux")), "arch": str(info.get("Architecture", ""))}
@@ -281,7 +300,7 @@ class DockerAgent:
         return observed
 
     async def list_containers(self, cluster_id: str) -> list[ObservedContainer]:
-        return await self._call(self._list_sync, cluster_id)
+        return await self._call(self._list_sync, cluster_id, observe=True)
 
     def _admit(self, api: Any, spec: TaskSpec) -> str:
         """The image to create the container from, once the policy accepts `spec`; else PolicyRefusal.
@@ -590,7 +609,9 @@ class DockerAgent:
 
     async def close(self) -> None:
         with self._client_lock:
+            self._closed = True
             if self._client is not None:
                 self._client.close()
                 self._client = None
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._observe_pool.shutdown(wait=False, cancel_futures=True)
