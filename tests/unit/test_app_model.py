@@ -1215,7 +1215,7 @@ ROUND_TRIP_TABLE: list[dict[str, Any]] = [
     docker_app(
         container={
             "type": "MESOS",
-            "docker": {"image": "i", "pullConfig": {"secret": "p"}},
+            "docker": {"image": "i"},
             "linuxInfo": {"seccomp": {"unconfined": True}},
         },
         secrets={"p": {"source": "reg"}},
