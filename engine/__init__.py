@@ -16,7 +16,7 @@ The console and the API use only the names in `__all__`, and of `Engine` only th
   health, health_results (typed HealthResult per check), tasks_of, get_app, app_versions,
   app_at_version, locks, converged, running_count, autoscale_status, autoscale_summary,
   policy_of, signatures, signatures_for, probe_host, hostname_of, stats, revision, cluster_id,
-  config, clock, task_logs, follow_task_logs;
+  config, clock, task_logs, follow_task_logs, image_pulls (what each agent is pulling, with progress);
 - events: subscribe() -> an async iterator of typed events (engine.events: frozen dataclasses
   named in the past tense) over a bounded queue;
 - lifecycle: start, stop (or `async with`), wait_for_round, and `pause_point`, a hook the
@@ -64,6 +64,7 @@ ENGINE_FACADE: frozenset[str] = frozenset({
     "health_results_json", "tasks_of", "get_app", "app_versions", "app_at_version", "group_id_problems", "locks",
     "converged", "running_count", "autoscale_status", "autoscale_summary", "policy_of", "signatures",
     "signatures_for", "probe_host", "hostname_of", "stats", "revision", "cluster_id", "config", "clock",
+    "image_pulls",
     "task_logs", "follow_task_logs",
     # events and lifecycle
     "subscribe", "start", "stop", "wait_for_round", "pause_point",

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.errors import ConfigError
 from engine.netaddr import is_loopback
 from engine.policy import AgentPolicy, ClusterPolicy, merge_policies, policy_problems, resolve_key_paths
+from engine.registries import PullOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,7 +30,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AgentConfig(_Strict):
+class AgentConfig(_Strict, PullOptions):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     url: str
     """unix:///var/run/docker.sock, tcp://127.0.0.2:2375, ssh://host, sim://, pacer+https://host:port"""
@@ -217,7 +218,8 @@ def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
     )
     agents = [
         a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key),
-                             "token_file": resolve(a.token_file), "policy": resolve_key_paths(a.policy, resolve)})
+                             "token_file": resolve(a.token_file), "policy": resolve_key_paths(a.policy, resolve),
+                             **a.with_resolved_paths(resolve)})
         for a in config.agents
     ]
     return config.model_copy(update={"scheduler": scheduler, "agents": agents,

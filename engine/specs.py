@@ -142,6 +142,8 @@ def task_spec(
         pids_limit=iso.pids_limit,
         tmpfs=iso.tmpfs,
         image_id=iso.image_id,
+        force_pull=bool(app.container is not None and app.container.docker is not None
+                        and app.container.docker.force_pull_image),
     )
 
 

@@ -9,6 +9,7 @@
     POST   /v1/containers/{id}/exec          {"command": "..."} -> {"exit_code", "output"} (COMMAND checks)
     GET    /v1/containers/{id}/stats         one docker stats sample
     GET    /v1/events?cluster=ID             newline-delimited JSON: hello, change, heartbeat
+    GET    /v1/pulls                         image pulls under way (progress) and those ended in the last minute
 
 Every request needs ``Authorization: Bearer TOKEN``; a refusal is a 401 JSON
 error and a log line naming the client address and the reason, never the
@@ -45,11 +46,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
 from engine.agentd.policy import refusals
+from engine.agentd.pulls import PullLog, list_pulls
 from engine.agentd.wire import API_VERSION, WireError, capacity_to_json, observed_to_json, spec_from_json
 from engine.agents.base import LABEL_CLUSTER, AgentDriver
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.netaddr import is_loopback
 from engine.policy import PolicyRefusal
+from engine.registries import DEFAULT_PULL_TIMEOUT, PullOptions
 from engine.serving import EmbeddedServer, bind_socket, until_closing
 
 log = logging.getLogger("pacer.agentd")
@@ -78,6 +81,8 @@ class AgentSettings:
     name: str
     policy: AgentPolicy = field(default_factory=AgentPolicy)
     heartbeat: float = 5.0
+    pull_timeout: float = DEFAULT_PULL_TIMEOUT
+    """How long a launch may wait for its image's pull here (engines size their launch timeout by it)."""
     version: str = field(default_factory=pacer_version)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -183,6 +188,7 @@ async def info(request: Request) -> Response:
         "hostname": capacity.hostname,
         "capacity": capacity_to_json(capacity),
         "policy": settings.policy.model_dump(mode="json"),
+        "images": {"pull_timeout": settings.pull_timeout},
     })
 
 
@@ -363,11 +369,13 @@ def build_app(backend: AgentBackend, settings: AgentSettings) -> ASGIApp:
             Route(f"{cid}/exec", exec_check, methods=["POST"]),
             Route(f"{cid}/stats", stats, methods=["GET"]),
             Route("/v1/events", events, methods=["GET"]),
+            Route("/v1/pulls", list_pulls, methods=["GET"]),
         ],
         exception_handlers=handlers,
     )
     app.state.backend = backend
     app.state.settings = settings
+    app.state.pull_log = PullLog(backend)
     return BearerAuth(app, settings.token)
 
 
@@ -456,8 +464,10 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
         backend = DockerAgent(
             config.name, config.docker_url, reserve_cpus=config.reserve_cpus, reserve_mem_mib=config.reserve_mem,
             cpus=config.cpus, mem_mib=config.mem, attributes=config.attributes, policy=config.policy,
+            pulls=PullOptions.of(config),
         )
-    settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, heartbeat=config.heartbeat)
+    settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, heartbeat=config.heartbeat,
+                             pull_timeout=config.pull_timeout)
     app = build_app(backend, settings)
     tls = bool(creds.tls_cert and creds.tls_key)
     sock = bind_socket(host, port, source=config.source, field="agent.listen")

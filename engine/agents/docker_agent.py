@@ -27,9 +27,11 @@ from engine.agents.base import (
     LABEL_TASK,
     LABEL_VERSION,
     AgentCapacity,
+    ImagePull,
     ObservedContainer,
     TaskSpec,
 )
+from engine.agents.images import ImagePuller
 from engine.config import AgentConfig
 from engine.errors import AgentError, AgentUnreachable
 from engine.policy import (
@@ -41,6 +43,7 @@ from engine.policy import (
     needs_image_inspection,
     refusals,
 )
+from engine.registries import PullOptions
 
 T = TypeVar("T")
 
@@ -87,7 +90,8 @@ class DockerAgent:
                 verify=bool(agent.tls_ca),
             )
         return cls(agent.name, agent.url, reserve_cpus=agent.reserve_cpus, reserve_mem_mib=agent.reserve_mem,
-                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy)
+                   cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy,
+                   pulls=PullOptions.of(agent))
 
     def __init__(
         self,
@@ -103,8 +107,11 @@ class DockerAgent:
         call_timeout: float = 30.0,
         workers: int = 16,
         policy: AgentPolicy | None = None,
+        pulls: PullOptions | None = None,
     ) -> None:
         self.name = name
+        self.images = ImagePuller(name, lambda: self._docker().api, pulls)
+        """Pulls images this daemon lacks (engine/agents/images.py): credentials, single flight, progress."""
         self.policy: AgentPolicy = policy if policy is not None else ClusterPolicy()
         """What containers may do here (engine.policy): checked, and the hardened profile applied, on launch."""
         self.url = url
@@ -321,7 +328,9 @@ class DockerAgent:
 
     async def launch(self, spec: TaskSpec) -> ObservedContainer:
         try:
-            return await self._call(self._launch_sync, spec, timeout=self._call_timeout * 2)
+            return await self.images.run_with_image(
+                spec, lambda: self._call(self._launch_sync, spec, timeout=self._call_timeout * 2),
+                refused=lambda s: bool(refusals(s, self.policy)))
         except docker.errors.NotFound as exc:
             raise AgentError(f"agent {self.name}: image {spec.image!r} not found on this daemon") from exc
 
@@ -470,7 +479,19 @@ class DockerAgent:
 
         return await self._call(sample)
 
+    def image_pulls(self) -> tuple[ImagePull, ...]:
+        return self.images.pulls()
+
+    @property
+    def on_image_pull(self) -> Callable[[ImagePull], None] | None:
+        return self.images.on_change
+
+    @on_image_pull.setter
+    def on_image_pull(self, callback: Callable[[ImagePull], None] | None) -> None:
+        self.images.on_change = callback
+
     async def close(self) -> None:
+        await self.images.close()
         with self._client_lock:
             if self._client is not None:
                 self._client.close()

@@ -92,7 +92,7 @@ class Registry:
             auth = f"auth:\n  htpasswd:\n    realm: pacer-test\n    path: {self.root / 'htpasswd'}\n"
         return (
             "version: 0.1\n"
-            "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+            "log:\n  level: warn\n  accesslog:\n    disabled: false\n"
             f"storage:\n  filesystem:\n    rootdirectory: {self.root / 'data'}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{self.port}\n  secret: {uuid.uuid4().hex}\n"
             f"{auth}"
@@ -160,14 +160,17 @@ class Registry:
         except urllib.error.HTTPError as exc:
             return exc.code, dict(exc.headers), exc.read()
 
-    def push(self, client: Any, image: str, repository: str, tag: str, *, keep_local: bool = False) -> str:
+    def push(self, client: Any, image: str, repository: str, tag: str, *, keep_local: bool = False,
+             as_host: str | None = None) -> str:
         """Push local `image` as ``HOST/repository:tag``; returns that reference. Unless `keep_local`, the
-        reference is removed from the daemon afterwards (its content stays under `image`)."""
-        target = f"{self.host}/{repository}"
+        reference is removed from the daemon afterwards (its content stays under `image`). `as_host`: name the
+        registry otherwise (``localhost:PORT``), so the daemon's ``HOST/...`` references stay as they are."""
+        target = f"{as_host or self.host}/{repository}"
         api = client.api
         api.tag(image, target, tag)
         try:
-            errors = [line for line in api.push(target, tag=tag, stream=True, decode=True, auth_config=self.auth)
+            auth = {**self.auth, "serveraddress": as_host or self.host} if self.auth else None
+            errors = [line for line in api.push(target, tag=tag, stream=True, decode=True, auth_config=auth)
                       if "error" in line]
             if errors:
                 raise RuntimeError(f"push of {target}:{tag} failed: {errors[0]['error']}")
@@ -175,6 +178,12 @@ class Registry:
             if not keep_local:
                 remove_image(client, f"{target}:{tag}")
         return f"{target}:{tag}"
+
+    def manifest_requests(self, repository: str, reference: str) -> int:
+        """How many times a client asked for ``repository:reference``'s manifest (HEAD or GET): each pull asks
+        once by the reference it names (from the registry's access log)."""
+        text = (self.root / "registry.log").read_text(errors="replace")
+        return sum(text.count(f'"{method} /v2/{repository}/manifests/{reference} ') for method in ("HEAD", "GET"))
 
     def digest_of(self, repository: str, tag: str) -> str:
         """The manifest digest the registry serves for ``repository:tag`` (``sha256:...``)."""
