@@ -319,3 +319,44 @@ async def test_a_pull_that_takes_too_long_times_out(
             assert failure(engine, "/pull/slow").startswith(
                 f"launch failed: agent local: pull of {ref} timed out after 2s (")
             assert engine.running_count("/pull/slow") == 0
+
+
+# -- the console -----------------------------------------------------------------------------------------------
+
+
+async def test_the_console_shows_the_pull_in_the_tasks_and_queue_panes(
+        docker_config: PacerConfig, registry: Registry, pushed: RegistryImages, tmp_path: Path) -> None:
+    from tests.tui.conftest import until
+    from tui.app import make_app
+    from tui.widgets.app_detail import AppDetail
+    from tui.widgets.queue_view import QueueView
+
+    image = pushed.push_new(registry, size=6_000_000)
+    with ThrottledProxy(registry.host, rate=1_000_000) as proxy:  # about 6 s for the layer
+        ref = image.via(proxy.host)
+        pushed.forget(ref)
+        console = make_app(docker_config, settings_file=tmp_path / "console.json", feed_interval=0.1)
+        async with console.run_test(size=(160, 45)) as pilot:
+            await until(pilot, lambda: console.main.view is not None, 30, message="the engine on dockerd")
+            engine = console.host.engine
+            assert engine is not None
+            await console.host.call(engine.create_app, app("/pull/console", ref, instances=2))
+            await until(pilot, lambda: console.main.selected_app == "/pull/console", 30, message="the app selected")
+            tasks = console.main.tasks
+
+            def states() -> list[str]:
+                return [tasks.get_cell(k, "state").plain for k in tasks.keys]
+
+            await until(pilot, lambda: len(states()) == 2 and all(
+                s.startswith("pull ") and s != "pull 100%" for s in states()), 60,
+                message="both tasks shown pulling, part downloaded")
+            detail = console.main.query_one(AppDetail)
+            assert f"pulling {ref}: " in detail.describe(console.main.view, "/pull/console").plain
+            assert "% of 6.0 MB on local (2 task(s) wait for it)" in detail.describe(
+                console.main.view, "/pull/console").plain
+            await pilot.press("5")
+            queue = console.main.query_one(QueueView)
+            await until(pilot, lambda: f"pulling {ref}: " in queue.describe(console.main.view).plain, 10,
+                        message="the pull in the queue pane")
+            await pilot.press("1")
+            await until(pilot, lambda: states() == ["running", "running"], 120, message="both shown running")
