@@ -360,3 +360,33 @@ async def test_the_console_shows_the_pull_in_the_tasks_and_queue_panes(
                         message="the pull in the queue pane")
             await pilot.press("1")
             await until(pilot, lambda: states() == ["running", "running"], 120, message="both shown running")
+
+
+async def test_pacer_deploy_shows_the_pull(
+        docker_config: PacerConfig, registry: Registry, pushed: RegistryImages, tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import sys
+
+    image = pushed.push_new(registry, size=5_000_000)
+    with ThrottledProxy(registry.host, rate=1_000_000) as proxy:  # about 5 s for the layer
+        ref = image.via(proxy.host)
+        pushed.forget(ref)
+        path = tmp_path / "app.json"
+        path.write_text(json.dumps(app("/pull/cli", ref)))
+        async with Engine(docker_config) as engine:
+            api = await start_api(engine, engine.config, bind="127.0.0.1:0")
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "cli.main", "deploy", str(path), "--url", api.url, "--timeout", "120",
+                    cwd=Path(__file__).resolve().parents[2], stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE)
+                out, err = await asyncio.wait_for(proc.communicate(), 150)
+            finally:
+                await api.stop()
+            assert proc.returncode == 0, err.decode()
+            lines = err.decode().splitlines()  # not a terminal: one line per change
+            shown = [line for line in lines if f" - pulling {ref}: " in line]
+            assert shown, lines
+            assert any("% of 5.0 MB on local" in line for line in shown), shown
+            assert engine.running_count("/pull/cli") == 1
