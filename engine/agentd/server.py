@@ -337,7 +337,8 @@ async def _unreachable(request: Request, exc: Exception) -> Response:
 
 async def _agent_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AgentError)
-    return _error(502, exc.message)
+    # The engine names this agent in its own words ("agent edge-1: ..."): not twice.
+    return _error(502, exc.message.removeprefix(f"agent {_settings(request).name}: "))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
