@@ -390,3 +390,35 @@ async def test_pacer_deploy_shows_the_pull(
             assert shown, lines
             assert any("% of 5.0 MB on local" in line for line in shown), shown
             assert engine.running_count("/pull/cli") == 1
+
+
+# -- signatures are checked on what was pulled ------------------------------------------------------------------
+
+
+async def test_a_signed_image_pulled_runs_and_a_moved_tag_is_refused_after_the_pull(
+        docker_config: PacerConfig, registry: Registry, pushed: RegistryImages, docker_client: Any,
+        tmp_path: Path) -> None:
+    from engine.policy import ClusterPolicy
+    from engine.trust import generate_key_pair, load_private_key, short_id, sign_image
+
+    private, public, _ = generate_key_pair(tmp_path / "keys" / "release")
+    signed = pushed.push_new(registry)
+    policy = ClusterPolicy(require_signature=True, trusted_keys=(str(public),))
+    config = with_pulls(docker_config, policy=policy)
+    async with Engine(config) as engine:
+        engine.add_signature(sign_image(load_private_key(private), signed.ref, signed.image_id))
+        await engine.create_app(app("/pull/signed", signed.ref, force_pull=True))
+        await wait_until(lambda: engine.converged("/pull/signed"), 120, message="the signed image pulled and running")
+        assert image_of(docker_client, engine, "/pull/signed") == {signed.image_id}
+
+        # the same tag, pushed again with other content: pulled (forcePullImage), then refused
+        moved = pushed.push_new(registry, repository=signed.repository, tag=signed.tag)
+        old = {t.task_id for t in engine.tasks_of("/pull/signed")}
+        await engine.restart_app("/pull/signed")
+        await wait_until(lambda: "policy:" in failure(engine, "/pull/signed"), 120, message="the moved tag refused")
+        assert failure(engine, "/pull/signed") == (
+            f"launch failed: agent local: policy: image {signed.ref} changed: now {short_id(moved.image_id)}, "
+            f"signed {short_id(signed.image_id)}")
+        assert docker_client.images.get(signed.ref).id == moved.image_id  # it was pulled, then refused
+        # the old task keeps running: the new version's tasks cannot start, so the old one is not replaced
+        assert {t.task_id for t in engine.tasks_of("/pull/signed") if t.container_id} & old
