@@ -24,6 +24,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "memory": {"agents": 50, "tasks": 500},
         "probes": {"endpoints": 10, "seconds": 0.5, "concurrency": 10},
         "docker_launch": {"n": 3, "rounds": 1, "swarm": False},
+        "image_pull": {"tasks": 3, "size_mb": 1, "rounds": 1},
         "api_load": {"apps": 10, "tasks_per_app": 3, "requests": 300, "connections": 2, "rounds": 1},
         "console": {"agents": 20, "tasks": 100, "seconds": 1.0},
     },
@@ -34,6 +35,7 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "memory": {},
         "probes": {},
         "docker_launch": {"n": 50, "rounds": 2},
+        "image_pull": {"tasks": 10, "size_mb": 50, "rounds": 3},
         "api_load": {"apps": 100, "tasks_per_app": 10, "requests": 3000, "connections": 8, "rounds": 3},
         "console": {"agents": 1000, "tasks": 10_000, "seconds": 20.0},
     },
@@ -67,6 +69,7 @@ BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "memory": _in_subprocess("bench.scale", "memory"),
     "probes": _lazy("bench.probes"),
     "docker_launch": _lazy("bench.docker_launch"),
+    "image_pull": _lazy("bench.image_pull"),
     "api_load": _lazy("bench.api_load"),
     "console": _lazy("bench.console"),
 }
