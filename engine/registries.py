@@ -4,6 +4,7 @@ An engine's ``[[agents]]`` entry and a pacer agent's ``[agent]`` table take the 
 
     pull_timeout = 600            # seconds a pull may take, start to end (then the launch fails, with backoff)
     max_concurrent_pulls = 3      # pulls of different images at once on this agent; more wait their turn
+    image_gc = 86400              # optional: remove images pacer pulled that no container used for this long
 
     [agents.registries."registry.example.com:5000"]     # [agent.registries."..."] on a pacer agent
     username = "deploy"
@@ -121,11 +122,14 @@ class PullOptions(BaseModel):
     """Seconds one pull may take; then the launches waiting for it fail (with the app's backoff)."""
     max_concurrent_pulls: int = Field(default=DEFAULT_MAX_CONCURRENT_PULLS, ge=1, le=64)
     """Pulls of different images at once on this agent; more wait their turn (shown as queued)."""
+    image_gc: float | None = Field(default=None, gt=0)
+    """Seconds after which an image pacer pulled here, that no container has used since, is removed (its
+    reference; the daemon deletes the content when nothing else names it). None (the default): never."""
 
     @classmethod
     def of(cls, config: "PullOptions") -> "PullOptions":
         return cls(registries=dict(config.registries), pull_timeout=config.pull_timeout,
-                   max_concurrent_pulls=config.max_concurrent_pulls)
+                   max_concurrent_pulls=config.max_concurrent_pulls, image_gc=config.image_gc)
 
     def with_resolved_paths(self, resolve: Callable[[str | None], str | None]) -> dict[str, Any]:
         """The `registries` update for a config whose relative paths are taken from its file's folder."""

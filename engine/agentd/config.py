@@ -15,6 +15,7 @@
     reserve_mem = 256
     pull_timeout = 600                 # image pulls (engine.registries): seconds per pull,
     max_concurrent_pulls = 3           # pulls at once
+    image_gc = 86400                   # optional: remove images this agent pulled, unused that long
 
     [agent.policy]                     # engine.policy.AgentPolicy: the same model as the engine's [policy]
     allow_privileged = false

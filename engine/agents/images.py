@@ -191,10 +191,16 @@ class ImagePuller:
         self._finished: dict[str, float] = {}
         """Pull key -> monotonic time its last pull succeeded (launches that began earlier need no new pull)."""
         self._slots = asyncio.Semaphore(self.options.max_concurrent_pulls)
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.options.max_concurrent_pulls,
+        # One thread per pull at once, and one for image GC passes.
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.options.max_concurrent_pulls + 1,
                                                            thread_name_prefix=f"pull-{agent}")
         self.pulls_started = 0
         """Pulls this agent has asked its daemon for (a counter: tests and benchmarks read it)."""
+        self._pulled: dict[str, float] = {}
+        """Image GC: references pacer pulled here -> when last seen in use (pulled, launched, or a container's)."""
+        self._gc_task: asyncio.Task[None] | None = None
+        self.gc_passes = 0
+        """Image GC passes made (a counter: tests wait for passes instead of sleeping)."""
 
     # -- what launches call ------------------------------------------------------------------------
 
@@ -213,6 +219,8 @@ class ImagePuller:
         """`start()` with the image present: pulled first with `force_pull`, or when `start` finds it missing.
         `refused(spec)`: the policy refuses the task anyway (nothing is pulled for it)."""
         began = time.monotonic()
+        if spec.image in self._pulled:
+            self._pulled[spec.image] = time.time()  # in use again: image GC leaves it
         if spec.force_pull and self.pullable(spec.image) and not refused(spec):
             await self.pull(spec.image, spec.task_id, after=began)
         try:
@@ -248,12 +256,82 @@ class ImagePuller:
         return tuple(self._view(r) for r in sorted(self._pulls.values(), key=lambda r: r.started_at))
 
     async def close(self) -> None:
+        if self._gc_task is not None:
+            self._gc_task.cancel()
         for record in list(self._pulls.values()):
             record.cancelled.set()
             if record.job is not None:
                 record.job.cancel()
             self._close_response(record)
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- image GC (`image_gc` seconds; off by default) ------------------------------------------------
+
+    def _start_gc(self) -> None:
+        if self._gc_task is None or self._gc_task.done():
+            self._gc_task = asyncio.get_running_loop().create_task(self._gc_loop(), name=f"image gc {self.agent}")
+
+    async def _gc_loop(self) -> None:
+        assert self.options.image_gc is not None
+        interval = min(max(self.options.image_gc / 4, 1.0), 300.0)
+        while self._pulled:
+            await asyncio.sleep(interval)
+            try:
+                await self.collect_garbage()
+            except AgentError as exc:
+                log.warning("image GC on %s: %s", self.agent, exc.message)
+
+    async def collect_garbage(self) -> list[str]:
+        """Remove the references pacer pulled here that no container (of any state, of anyone) has used for
+        `image_gc` seconds; the daemon deletes their content once nothing else names it. Returns what went."""
+        keep_for = self.options.image_gc
+        if keep_for is None or not self._pulled:
+            return []
+        pulling = {r.image for r in self._pulls.values()}
+        candidates = {ref: last for ref, last in self._pulled.items() if ref not in pulling}
+        loop = asyncio.get_running_loop()
+        try:
+            seen, gone, removed = await loop.run_in_executor(self._pool, self._gc_sync, candidates, keep_for)
+        except (requests.exceptions.RequestException, OSError) as exc:
+            raise AgentUnreachable(f"agent {self.agent}: docker does not answer ({exc.__class__.__name__})") from exc
+        self.gc_passes += 1
+        now = time.time()
+        for ref in seen:
+            if ref in self._pulled:
+                self._pulled[ref] = max(self._pulled[ref], now)
+        for ref in (*gone, *removed):
+            self._pulled.pop(ref, None)
+        return removed
+
+    def _gc_sync(self, candidates: dict[str, float], keep_for: float) -> tuple[list[str], list[str], list[str]]:
+        """In a pull thread: (references in use now, references no longer on the daemon, references removed)."""
+        api = self._api()
+        in_use = {str(c.get("ImageID") or "") for c in api.containers(all=True)}
+        seen, gone, removed = [], [], []
+        now = time.time()
+        for ref, last in candidates.items():
+            try:
+                image_id = str(api.inspect_image(ref).get("Id", ""))
+            except docker.errors.NotFound:
+                gone.append(ref)
+                continue
+            if image_id in in_use:
+                seen.append(ref)
+                continue
+            if now - last < keep_for:
+                continue
+            try:
+                api.remove_image(ref)  # the reference pacer pulled; the content goes when nothing else names it
+            except docker.errors.NotFound:
+                gone.append(ref)
+                continue
+            except docker.errors.APIError as exc:  # a container was created from it meanwhile: keep it
+                log.info("image GC on %s keeps %s: %s", self.agent, ref, _one_line(str(exc.explanation or exc)))
+                seen.append(ref)
+                continue
+            log.info("image GC on %s removed %s (pulled by pacer, unused for %.0fs)", self.agent, ref, now - last)
+            removed.append(ref)
+        return seen, gone, removed
 
     # -- the pull itself ---------------------------------------------------------------------------
 
@@ -304,6 +382,9 @@ class ImagePuller:
             message = f"pulled {record.image}{size} in {took:.1f}s"
             log.info("%s on %s", message, self.agent)
             self._finished[key] = time.monotonic()
+            if self.options.image_gc is not None:
+                self._pulled[record.image] = time.time()
+                self._start_gc()
             self._notify(self._view(record, "done", message))
         finally:
             self._pulls.pop(key, None)

@@ -422,3 +422,40 @@ async def test_a_signed_image_pulled_runs_and_a_moved_tag_is_refused_after_the_p
         assert docker_client.images.get(signed.ref).id == moved.image_id  # it was pulled, then refused
         # the old task keeps running: the new version's tasks cannot start, so the old one is not replaced
         assert {t.task_id for t in engine.tasks_of("/pull/signed") if t.container_id} & old
+
+
+# -- image GC ----------------------------------------------------------------------------------------------
+
+
+async def test_image_gc_removes_what_pacer_pulled_once_unused(
+        docker_config: PacerConfig, registry: Registry, pushed: RegistryImages, docker_client: Any,
+        tmp_path: Path) -> None:
+    import docker.errors
+
+    image = pushed.push_new(registry)
+    kept = pushed.push_new(registry)
+    config = with_pulls(docker_config, image_gc=2.0)  # a GC pass every second
+    async with Engine(config) as engine:
+        images = engine._agents.driver("local").images  # type: ignore[attr-defined]
+        await engine.create_app(app("/gc/short", image.ref))
+        await engine.create_app(app("/gc/long", kept.ref))
+        for app_id in ("/gc/short", "/gc/long"):
+            await wait_until(lambda a=app_id: engine.running_count(a) == 1, 120, message=f"{app_id} running")
+        # while their tasks run, pass after pass keeps both images, though both were pulled over 2 s ago
+        passes = images.gc_passes
+        await wait_until(lambda: images.gc_passes >= passes + 3, 30, message="three GC passes")
+        for ref in (image.ref, kept.ref):
+            assert docker_client.images.get(ref)
+        # the app goes: its image goes after image_gc seconds unused; the other app's stays
+        await engine.delete_app("/gc/short")
+
+        def removed() -> bool:
+            try:
+                docker_client.images.get(image.ref)
+            except docker.errors.ImageNotFound:
+                return True
+            return False
+
+        await wait_until(removed, 60, message="the unused image removed")
+        assert docker_client.images.get(kept.ref).id == kept.image_id
+        assert docker_client.images.get("busybox:latest")  # never pulled by pacer: never touched

@@ -121,10 +121,11 @@ def test_pull_keys_in_a_config_file(tmp_path: Path) -> None:
     path = tmp_path / "pacer.toml"
     path.write_text(
         '[[agents]]\nname = "local"\nurl = "unix:///var/run/docker.sock"\npull_timeout = 120\n'
-        'max_concurrent_pulls = 2\n'
+        'max_concurrent_pulls = 2\nimage_gc = 3600\n'
         '[agents.registries."127.0.0.1:5000"]\nusername = "ci"\npassword_file = "reg.pass"\n')
     (agent,) = load_config(path).agents
-    assert (agent.pull_timeout, agent.max_concurrent_pulls) == (120, 2)
+    assert (agent.pull_timeout, agent.max_concurrent_pulls, agent.image_gc) == (120, 2, 3600)
+    assert AgentConfig(name="a", url="unix:///x").image_gc is None  # image GC is off by default
     assert agent.registries["127.0.0.1:5000"].password_file == str(tmp_path / "reg.pass")
     path.write_text('[[agents]]\nname = "local"\nurl = "unix:///x"\n[agents.registries."r:1"]\nusername = "ci"\n')
     with pytest.raises(ConfigError, match="password or password_file"):
