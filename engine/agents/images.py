@@ -363,7 +363,7 @@ class ImagePuller:
                 loop = asyncio.get_running_loop()
                 fut = loop.run_in_executor(self._pool, self._pull_sync, record, time.monotonic() + left)
                 try:
-                    await asyncio.wait_for(fut, left + 5.0)
+                    await asyncio.wait_for(fut, left)
                 except asyncio.TimeoutError:
                     record.cancelled.set()
                     self._close_response(record)

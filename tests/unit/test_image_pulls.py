@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import threading
+import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 from pydantic import ValidationError
 
 from engine.agents.base import ImagePull, format_bytes
-from engine.agents.images import PullProgress, classify_failure
+from engine.agents.images import ImagePuller, ImagePullFailed, PullProgress, classify_failure
 from engine.config import AgentConfig, load_config
 from engine.errors import ConfigError
 from engine.policy import AgentPolicy, refusals
-from engine.registries import CredentialsError, RegistryCredentials, auth_config, normalize_registry
+from engine.registries import CredentialsError, PullOptions, RegistryCredentials, auth_config, normalize_registry
 
 
 def _layer(status: str, layer: str, current: int | None = None, total: int | None = None) -> dict[str, object]:
@@ -150,3 +154,133 @@ def _spec(image: str) -> object:
     return TaskSpec(task_id="t", app_id="/a", version="v", config_version="v", cluster_id="c", name="n",
                     image=image, entrypoint=None, command=None, env={}, labels={}, cpus=0.1, mem_mib=8,
                     network_mode="bridge")
+
+
+# -- the puller against a fake daemon ------------------------------------------------------------------------
+
+
+class FakeResponse:
+    def __init__(self, lines: list[dict[str, object]], gate: "threading.Event", status: int = 200) -> None:
+        self.lines = lines
+        self.gate = gate
+        self.status_code = status
+        self.closed = threading.Event()
+
+    def iter_lines(self) -> Iterator[bytes]:
+        for i, line in enumerate(self.lines):
+            if i == 2:  # two lines at once, the rest when the test opens the gate (or the pull is closed)
+                while not (self.gate.is_set() or self.closed.is_set()):
+                    time.sleep(0.005)
+                if self.closed.is_set():
+                    return
+            yield json.dumps(line).encode()
+
+    def json(self) -> object:
+        return self.lines[0] if self.lines else {}
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class FakeApi:
+    """docker's APIClient as the puller uses it: base_url, api_version, post(...) of /images/create."""
+
+    base_url = "http+docker://localhost"
+    api_version = "1.41"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, dict[str, str]]] = []
+        self.responses: list[FakeResponse] = []
+        self.gates: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def gate(self, repository: str) -> threading.Event:
+        with self.lock:
+            return self.gates.setdefault(repository, threading.Event())
+
+    def post(self, url: str, *, params: dict[str, str], headers: dict[str, str], stream: bool,
+             timeout: object) -> FakeResponse:
+        assert url == "http+docker://localhost/v1.41/images/create" and stream
+        with self.lock:
+            self.calls.append((params["fromImage"], params["tag"], dict(headers)))
+        layer = {"status": "Downloading", "id": "l1", "progressDetail": {"current": 50, "total": 100}}
+        response = FakeResponse([{"status": "Pulling from x", "id": params["tag"]}, layer,
+                                 {"status": "Pull complete", "id": "l1"}], self.gate(params["fromImage"]))
+        self.responses.append(response)
+        return response
+
+
+def _puller(api: FakeApi, **options: object) -> ImagePuller:
+    return ImagePuller("local", lambda: api, PullOptions.model_validate(options))
+
+
+async def test_launches_of_one_image_share_one_pull() -> None:
+    api = FakeApi()
+    puller = _puller(api)
+    seen: list[ImagePull] = []
+    puller.on_change = seen.append
+    waiting = [asyncio.ensure_future(puller.pull("reg:5000/team/app:v1", f"task-{i}")) for i in range(5)]
+    await _until(lambda: len(api.calls) == 1 and len(puller.pulls()) == 1 and len(puller.pulls()[0].task_ids) == 5)
+    api.gate("reg:5000/team/app").set()
+    await asyncio.gather(*waiting)
+    assert [c[:2] for c in api.calls] == [("reg:5000/team/app", "v1")]
+    assert puller.pulls() == () and puller.pulls_started == 1
+    assert seen[-1].status == "done" and seen[-1].text.startswith("pulled reg:5000/team/app:v1 (100 B) in ")
+    # a launch that began before that pull ended does not pull again; a later forced one does
+    await puller.pull("reg:5000/team/app:v1", "late", after=time.monotonic() - 60)
+    assert len(api.calls) == 1
+    await puller.close()
+
+
+async def test_pulls_beyond_the_cap_wait_their_turn() -> None:
+    api = FakeApi()
+    puller = _puller(api, max_concurrent_pulls=1)
+    first = asyncio.ensure_future(puller.pull("reg:5000/a:v1", "ta"))
+    await _until(lambda: len(api.calls) == 1)
+    second = asyncio.ensure_future(puller.pull("reg:5000/b:v1", "tb"))
+    await _until(lambda: len(puller.pulls()) == 2)
+    statuses = {p.image: p.status for p in puller.pulls()}
+    assert statuses == {"reg:5000/a:v1": "pulling", "reg:5000/b:v1": "queued"}
+    assert [p.text for p in puller.pulls() if p.status == "queued"] == [
+        "waiting to pull reg:5000/b:v1 (other pulls on local first)"]
+    assert len(api.calls) == 1  # b waits for a slot
+    api.gate("reg:5000/a").set()
+    api.gate("reg:5000/b").set()
+    await asyncio.gather(first, second)
+    assert [c[0] for c in api.calls] == ["reg:5000/a", "reg:5000/b"]
+    await puller.close()
+
+
+async def test_a_pull_that_takes_too_long_fails_and_closes_its_stream() -> None:
+    api = FakeApi()
+    puller = _puller(api, pull_timeout=0.3)
+    with pytest.raises(ImagePullFailed) as failed:
+        await puller.pull("reg:5000/slow:v1", "t")
+    assert failed.value.kind == "timeout"
+    assert failed.value.message == "agent local: pull of reg:5000/slow:v1 timed out after 0.3s (50 B of 100 B downloaded)"
+    assert puller.pulls() == ()
+    await _until(lambda: api.responses[0].closed.is_set())  # the daemon's stream is closed: the pull stops there
+    await puller.close()
+
+
+async def test_credentials_travel_only_in_the_registry_auth_header() -> None:
+    api = FakeApi()
+    puller = _puller(api, registries={"reg:5000": {"username": "ci", "password": "hunter2"}})
+    api.gate("reg:5000/app").set()
+    api.gate("other:5000/app").set()
+    await puller.pull("reg:5000/app@sha256:" + "ab" * 32)
+    await puller.pull("other:5000/app:v1")
+    (repo, tag, headers), (_, _, anonymous) = api.calls
+    assert (repo, tag) == ("reg:5000/app", "sha256:" + "ab" * 32)  # a digest is pulled by digest
+    header = headers["X-Registry-Auth"]
+    sent = json.loads(base64.urlsafe_b64decode(header + (b"==" if isinstance(header, bytes) else "==")))
+    assert sent == {"username": "ci", "password": "hunter2", "serveraddress": "reg:5000"}
+    assert anonymous == {}
+    await puller.close()
+
+
+async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
