@@ -284,3 +284,16 @@ async def _until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+def test_pull_events_as_clients_read_them() -> None:
+    from engine.api.event_json import event_json
+    from engine.events import EVENT_TYPES, ImagePullProgressed
+
+    event = ImagePullProgressed(agent="local", image="reg:5000/app:v1", status="pulling", downloaded=41,
+                                total=100, task_ids=("t1",), text="pulling reg:5000/app:v1: 41% of 100 B", first=True)
+    assert event.event_type in EVENT_TYPES and not event.marathon  # only to clients that ask for pacer_image_pull
+    body = event_json(event)
+    assert {k: body[k] for k in ("eventType", "agentId", "image", "status", "percent", "taskIds", "message")} == {
+        "eventType": "pacer_image_pull", "agentId": "local", "image": "reg:5000/app:v1", "status": "pulling",
+        "percent": 41, "taskIds": ["t1"], "message": "pulling reg:5000/app:v1: 41% of 100 B"}
