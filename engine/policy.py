@@ -268,9 +268,8 @@ def refusals(spec: Requirements, policy: AgentPolicy) -> list[str]:
     user = spec.user
     if user and not policy.allow_root_user and runs_as_root(user, None):
         problems.append(f"user {user!r} is root: containers must run as a non-root user on this agent")
-    registry = registry_of(spec.image)
-    if registry is not None and policy.allowed_registries and not any(
-            fnmatch.fnmatchcase(registry, p) for p in policy.allowed_registries):
+    registry = registry_of(spec.image) if policy.allowed_registries else None
+    if registry is not None and not any(fnmatch.fnmatchcase(registry, p) for p in policy.allowed_registries):
         problems.append(f"image {spec.image!r} comes from registry {registry}, which is not among this agent's "
                         f"allowed registries ({', '.join(policy.allowed_registries)})")
     if policy.require_pinned_image and not spec.image_id and "@sha256:" not in spec.image:

@@ -297,3 +297,15 @@ def test_pull_events_as_clients_read_them() -> None:
     assert {k: body[k] for k in ("eventType", "agentId", "image", "status", "percent", "taskIds", "message")} == {
         "eventType": "pacer_image_pull", "agentId": "local", "image": "reg:5000/app:v1", "status": "pulling",
         "percent": 41, "taskIds": ["t1"], "message": "pulling reg:5000/app:v1: 41% of 100 B"}
+
+
+def test_force_pull_and_pulls_cross_the_agent_wire() -> None:
+    from dataclasses import replace
+
+    from engine.agentd.wire import pull_from_json, pull_to_json, spec_from_json, spec_to_json
+
+    forced = replace(_spec("reg:5000/app:v1"), force_pull=True)
+    assert spec_from_json(json.loads(json.dumps(spec_to_json(forced)))) == forced
+    assert spec_from_json({k: v for k, v in spec_to_json(forced).items() if k != "force_pull"}).force_pull is False
+    pull = ImagePull("edge", "reg:5000/app:v1", "pulling", 41, 100, 2, 1, 1.5, ("t1", "t2"), "")
+    assert pull_from_json(json.loads(json.dumps(pull_to_json(pull)))) == pull
