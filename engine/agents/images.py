@@ -243,6 +243,8 @@ class ImagePuller:
             record = _Pull(ref=ref, image=image, started_at=time.time())
             self._pulls[key] = record
             record.job = asyncio.get_running_loop().create_task(self._run(key, record), name=f"pull {image}")
+            # Its outcome goes to every waiter; retrieved here too, for a pull whose waiters all went away.
+            record.job.add_done_callback(lambda job: job.cancelled() or job.exception())
         if task_id is not None:
             record.waiters[task_id] = None
         assert record.job is not None
