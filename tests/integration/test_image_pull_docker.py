@@ -53,6 +53,7 @@ class RegistryImages:
         self.client = client
         self.cluster_id = cluster_id
         self.refs: list[str] = []
+        self.ids: list[str] = []
         self.daemons: list[Any] = [client]
 
     def push_new(self, registry: Registry, *, size: int = 64 * 1024, tag: str = "v1",
@@ -67,6 +68,7 @@ class RegistryImages:
         finally:
             remove_image(self.client, local)  # its random layer now exists only in the registry
         self.refs.append(f"{registry.host}/{repository}:{tag}")
+        self.ids.append(image_id)
         return Pushed(registry, repository, tag, image_id)
 
     def forget(self, ref: str) -> None:
@@ -82,6 +84,8 @@ class RegistryImages:
                     pass
             for ref in dict.fromkeys(self.refs):
                 remove_image(client, ref)
+            for image_id in self.ids:  # content pulled by digest, or whose tag moved on, has no tag left
+                remove_image(client, image_id)
 
 
 @pytest.fixture
