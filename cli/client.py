@@ -345,7 +345,8 @@ async def wait_for(api: Api, watch: DeploymentWatch, deployment_id: str, app_id:
                     return EXIT_FAILED
                 return EXIT_OK
             if mine is not None:
-                progress.show(await _progress_text(api, mine, app_id, deleting, time.monotonic() - started))
+                progress.show(await _progress_text(api, mine, app_id, deleting, time.monotonic() - started,
+                                                   pulls=pacer_ext))
             if deadline is not None and time.monotonic() > deadline:
                 progress.done()
                 print(f"pacer: timed out after {timeout:g}s waiting for deployment {deployment_id} of {app_id}",
@@ -360,7 +361,21 @@ async def wait_for(api: Api, watch: DeploymentWatch, deployment_id: str, app_id:
         progress.done()
 
 
-async def _progress_text(api: Api, d: dict[str, Any], app_id: str, deleting: bool, elapsed: float) -> str:
+async def _pulls_text(api: Api, app_id: str) -> str:
+    """ " - pulling IMAGE: 41% of 212 MB on local" while the app's tasks wait for an image pull (pacer servers)."""
+    try:
+        pulls = (await api.json("GET", "/pacer/v1/pulls", params={"app": app_id})).get("pulls") or []
+    except (ClientError, AttributeError):
+        return ""
+    if not pulls:
+        return ""
+    first = pulls[0]
+    more = f" (+{len(pulls) - 1} more)" if len(pulls) > 1 else ""
+    return f" - {first.get('message', 'pulling')} on {first.get('agent', '?')}{more}"
+
+
+async def _progress_text(api: Api, d: dict[str, Any], app_id: str, deleting: bool, elapsed: float, *,
+                         pulls: bool = False) -> str:
     actions = ", ".join(a.get("action", "?") for a in d.get("currentActions", []))
     affected = d.get("affectedApps") or []
     if len(affected) == 1 and isinstance(affected[0], str):
@@ -374,6 +389,8 @@ async def _progress_text(api: Api, d: dict[str, Any], app_id: str, deleting: boo
                 text += f", {app.get('tasksHealthy', 0)} healthy"
         except (ClientError, KeyError, TypeError):
             pass
+        if pulls:
+            text += await _pulls_text(api, app_id)
     if d.get("reason"):
         text += f" - {d['reason']}"
     return f"{text} ({elapsed:.0f}s)"

@@ -16,7 +16,8 @@ The console and the API use only the names in `__all__`, and of `Engine` only th
   health, health_results (typed HealthResult per check), readiness_results (during a deployment), tasks_of, get_app, app_versions,
   app_at_version, locks, converged, running_count, autoscale_status, autoscale_summary,
   policy_of, signatures, signatures_for, probe_host, hostname_of, stats, revision, cluster_id,
-  config, clock, task_logs, follow_task_logs, health_status (ready, or degraded with each part's reason);
+  config, clock, task_logs, follow_task_logs, health_status (ready, or degraded with each part's reason),
+  image_pulls (what each agent is pulling, with progress);
 - events: subscribe() -> an async iterator of typed events (engine.events: frozen dataclasses
   named in the past tense) over a bounded queue;
 - lifecycle: start, stop (or `async with`), wait_for_round, and `pause_point`, a hook the
@@ -67,6 +68,7 @@ ENGINE_FACADE: frozenset[str] = frozenset({
     "converged", "running_count", "autoscale_status", "autoscale_summary", "policy_of", "signatures",
     "signatures_for", "probe_host", "hostname_of", "stats", "revision", "cluster_id", "config", "clock",
     "task_logs", "follow_task_logs", "health_status", "readiness_results", "readiness_results_json",
+    "image_pulls",
     # events and lifecycle
     "subscribe", "start", "stop", "wait_for_round", "pause_point",
 })

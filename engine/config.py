@@ -19,6 +19,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from engine.errors import ConfigError
 from engine.netaddr import is_loopback
 from engine.policy import AgentPolicy, ClusterPolicy, merge_policies, policy_problems, resolve_key_paths
+from engine.registries import PullOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,7 +76,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class AgentConfig(_Strict):
+class AgentConfig(_Strict, PullOptions):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     url: str
     """unix:///var/run/docker.sock, tcp://127.0.0.2:2375, ssh://host, sim://, pacer+https://host:port"""
@@ -335,7 +336,7 @@ def _resolve_paths(config: PacerConfig, base: Path) -> PacerConfig:
     agents = [
         a.model_copy(update={"tls_ca": resolve(a.tls_ca), "tls_cert": resolve(a.tls_cert), "tls_key": resolve(a.tls_key),
                              "token_file": resolve(a.token_file), "sandbox_root": resolve(a.sandbox_root),
-                             "policy": resolve_key_paths(a.policy, resolve)})
+                             "policy": resolve_key_paths(a.policy, resolve), **a.with_resolved_paths(resolve)})
         for a in config.agents
     ]
     return config.model_copy(update={"scheduler": scheduler, "agents": agents,

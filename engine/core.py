@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any, AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 from engine.agent_pool import AgentPool, make_driver
-from engine.agents.base import AgentDriver
+from engine.agents.base import AgentDriver, ImagePull
 from engine.app_registry import AppRegistry
 from engine.autoscaler import Autoscaler
 from engine.commands import AppChange, AppCommands
@@ -39,6 +39,7 @@ from engine.errors import AppValidationError, FieldError, PacerError
 from engine.events import EventBus, Subscription
 from engine.executor import Executor
 from engine.health import HealthMonitor, HealthResult
+from engine.image_pulls import ImagePulls
 from engine.image_signatures import ImageSignatures
 from engine.model import AppDefinition, config_equal, instance_of, task_id_for
 from engine.policy import AgentPolicy
@@ -97,6 +98,7 @@ class Engine:
         specs = TaskSpecs(self._registry.apps, default_image, self._agents.hostname_of,
                           self._signatures.signatures_for, lambda: self.cluster_id)
         self._executor = Executor(self._agents, specs, self._ledger, self.wake, supervisor=self._supervisor)
+        self._pulls = ImagePulls(self._bus, lambda: [slot.driver for slot in self._agents.slots.values()])
         self._health = HealthMonitor(HealthPort(self._ledger, self._registry, self._agents, self._bus, clock,
                                                 self.wake, self._kill_unhealthy), supervisor=self._supervisor)
         self._commands = AppCommands(config, self._registry, self._ledger, self._watcher, self._agents,
@@ -157,6 +159,7 @@ class Engine:
                 self._agents.add(AgentConfig(name=name, url="sim://"), driver, draining=name in draining)
         policies = {name: self.config.policy_for(cfg) for name, cfg in self._agents.configs().items()}
         self._policies.policies = {name: p for name, p in policies.items() if p is not None}
+        self._pulls.attach()
         await self._agents.connect_all()
         if sched.apps_dir:
             await self._load_apps_dir(Path(sched.apps_dir))
@@ -516,6 +519,10 @@ class Engine:
         """One short line for a console cell: "cpu 72%/50% [1-3]" (None: no policy)."""
         return self._autoscaler.summary(app_id)
 
+    def image_pulls(self) -> tuple[ImagePull, ...]:
+        """The image pulls under way or queued on every agent, oldest first ("pulling IMAGE: 41% of 212 MB")."""
+        return self._pulls.current()
+
     def policy_of(self, agent: str) -> AgentPolicy | None:
         """The policy the engine knows an agent enforces."""
         return self._policies.policy_of(agent)
@@ -536,7 +543,8 @@ class Engine:
                      for app_id, app in sorted(self._registry.apps.items()))
         return ClusterSnapshot(cluster_id=self.cluster_id, taken_at=self.clock(),
                                agents=self._agents.views(ledger.tasks.usage), apps=apps, tasks=tasks,
-                               reconcile_rounds=self._rounds, deployments=tuple(self._watcher.deployments.values()))
+                               reconcile_rounds=self._rounds, deployments=tuple(self._watcher.deployments.values()),
+                               pulls=self._pulls.current())
 
     def running_count(self, app_id: str) -> int:
         return sum(1 for t in self._ledger.tasks.of_app(app_id) if t.state == TaskState.RUNNING)

@@ -202,6 +202,24 @@ class ImageSignatureRemoved(EngineEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ImagePullProgressed(EngineEvent):
+    """An image pull on an agent was queued, started, went on, finished or failed (progress at most twice a
+    second per pull). `text` is what operators read: "pulling IMAGE: 41% of 212 MB", or why it failed."""
+
+    event_type: ClassVar[str] = "pacer_image_pull"
+    agent: str
+    image: str
+    status: str
+    """queued | pulling | done | failed"""
+    downloaded: int
+    total: int
+    task_ids: tuple[str, ...]
+    text: str
+    first: bool = False
+    """The first event of this status for this pull (a progress tick is not)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AutoscaleDecided(EngineEvent):
     """The autoscaler changed an app's instances (or tried to): the decision and its inputs."""
 
@@ -223,7 +241,7 @@ EVENT_CLASSES: tuple[type[EngineEvent], ...] = (
     TaskStatusChanged, AppSubmitted, GroupChanged, AppTerminated, DeploymentStepStarted, DeploymentStepSucceeded,
     DeploymentSucceeded, DeploymentFailed, HealthCheckFailed, HealthStatusChanged, InstanceHealthChanged,
     UnhealthyTaskKilled, AgentLost, AgentReturned, AgentDrainStarted, AgentResumed, ImageSigned,
-    ImageSignatureRemoved, AutoscaleDecided, SubscriberDropped,
+    ImageSignatureRemoved, ImagePullProgressed, AutoscaleDecided, SubscriberDropped,
 )
 EVENT_TYPES: frozenset[str] = frozenset(c.event_type for c in EVENT_CLASSES)
 """Every event type name the engine publishes."""

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.agents.base import TaskSpec, VolumeMount
 from engine.errors import AgentError
+from engine.model.image_refs import parse_image_ref
 from engine.model.isolation_labels import CAPABILITIES, LABEL_IMAGE_ID, capability_name, isolation_of
 from engine.trust import (
     TrustKeyError,
@@ -109,6 +110,9 @@ class AgentPolicy(BaseModel):
     allow_devices: tuple[str, ...] = ()
     """fnmatch patterns of the host devices an app may map in (docker.parameters device), e.g. "/dev/fuse".
     Empty: none."""
+    allowed_registries: tuple[str, ...] = ()
+    """fnmatch patterns for the registries images may come from ("registry.local:5000", "*.corp.example",
+    "docker.io" for Docker Hub): an image from any other is refused, pulled or not. Empty: any registry."""
 
     @field_validator("capabilities", "allow_capabilities")
     @classmethod
@@ -236,6 +240,15 @@ def image_allowed(image: str, allowlist: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(c, pattern) for c in candidates for pattern in allowlist)
 
 
+def registry_of(image: str) -> str | None:
+    """The registry host an image reference pulls from (``docker.io`` for Docker Hub); None for a content id
+    or a reference docker cannot read."""
+    try:
+        return parse_image_ref(image).registry
+    except ValueError:
+        return None
+
+
 def runs_as_root(user: str | None, image_user: str | None) -> bool:
     effective = (user or image_user or "").strip()
     name = effective.split(":", 1)[0]
@@ -290,6 +303,10 @@ def refusals(spec: Requirements, policy: AgentPolicy) -> list[str]:
         if refused:
             problems.append(f"{kind} {', '.join(refused)} is not allowed on this agent (policy {setting}: "
                             f"{', '.join(patterns) or 'none'})")
+    registry = registry_of(spec.image) if policy.allowed_registries else None
+    if registry is not None and not any(fnmatch.fnmatchcase(registry, p) for p in policy.allowed_registries):
+        problems.append(f"image {spec.image!r} comes from registry {registry}, which is not among this agent's "
+                        f"allowed registries ({', '.join(policy.allowed_registries)})")
     if policy.require_pinned_image and not spec.image_id and "@sha256:" not in spec.image:
         problems.append(f"image {spec.image!r} is not pinned: this agent runs only images pinned by content "
                         f"(label {LABEL_IMAGE_ID} or NAME@sha256:DIGEST)")

@@ -214,6 +214,8 @@ def task_spec(
         sysctls=dict(iso.sysctls),
         security_opts=iso.security_opts,
         devices=iso.devices,
+        force_pull=bool(app.container is not None and app.container.docker is not None
+                        and app.container.docker.force_pull_image),
     )
 
 

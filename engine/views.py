@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from engine.agents.base import ImagePull
 from engine.model import AppDefinition
 from engine.scheduler.deployments import Deployment
 from engine.scheduler.placement import AgentUsage
@@ -54,6 +55,12 @@ class ClusterSnapshot:
     reconcile_rounds: int = 0
     deployments: tuple[Deployment, ...] = ()
     """The deployments under way (a change of several apps has one per app, sharing its `public_id`)."""
+    pulls: tuple[ImagePull, ...] = ()
+    """Image pulls under way or queued on the agents, oldest first (each says which tasks wait for it)."""
+
+    def pull_of(self, task_id: str) -> ImagePull | None:
+        """The pull a task's launch waits for (None: it waits for none)."""
+        return next((p for p in self.pulls if task_id in p.task_ids), None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,3 +108,31 @@ async def docker_engine(docker_config: Any) -> AsyncIterator[Any]:
         yield engine
     finally:
         await engine.stop()
+
+
+SAMPLE_REPOSITORIES = {"busybox:latest": ("samples/busybox", "latest"), "python:3": ("samples/python", "3")}
+"""Where the registry fixtures put the sample images: HOST/samples/busybox:latest, HOST/samples/python:3."""
+REGISTRY_USER = ("pacer-ci", "registry-secret-pw")
+
+
+def _registry(root: Path, docker_client: Any, users: dict[str, str] | None) -> Iterator[Any]:
+    from tests.support.registry import Registry, registry_available
+
+    if not registry_available():
+        pytest.fail("docker-registry is not installed: apt-get install -y docker-registry")
+    with Registry(root, users=users) as reg:
+        for image, (repository, tag) in SAMPLE_REPOSITORIES.items():
+            reg.push(docker_client, image, repository, tag)
+        yield reg
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[Any]:
+    """An open distribution registry on 127.0.0.1 (a free port), holding the sample images."""
+    yield from _registry(tmp_path_factory.mktemp("registry-open"), docker_client, None)
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory, docker_client: Any) -> Iterator[Any]:
+    """A registry behind htpasswd (user REGISTRY_USER), holding the sample images."""
+    yield from _registry(tmp_path_factory.mktemp("registry-auth"), docker_client, dict([REGISTRY_USER]))

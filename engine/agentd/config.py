@@ -14,6 +14,9 @@
     attributes = { rack = "r1" }
     cpus = 2                           # override what dockerd reports
     reserve_mem = 256
+    pull_timeout = 600                 # image pulls (engine.registries): seconds per pull,
+    max_concurrent_pulls = 3           # pulls at once
+    image_gc = 86400                   # optional: remove images this agent pulled, unused that long
 
     [agent.policy]                     # engine.policy.AgentPolicy: the same model as the engine's [policy]
     allow_privileged = false
@@ -23,6 +26,11 @@
     pids_limit = 256                   # and capabilities, allow_capabilities, allow_root_user, read_only_rootfs
     require_signature = true           # images signed with `pacer image sign` by one of these keys
     trusted_keys = ["release.pub"]
+    allowed_registries = ["registry.local:5000"]  # pull only from these (fnmatch; "docker.io" = Docker Hub)
+
+    [agent.registries."registry.local:5000"]       # credentials for pulls (engine.registries)
+    username = "deploy"
+    password_file = "registry.pass"
 
 A bad table is a ConfigError naming file, line and field (exit code 2 in the CLI).
 Relative paths are taken from the config file's folder.
@@ -50,6 +58,7 @@ from engine.config import (
 from engine.errors import ConfigError
 from engine.netaddr import parse_host_port
 from engine.policy import AgentPolicy, policy_problems, resolve_key_paths
+from engine.registries import PullOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,7 +75,7 @@ class _Strict(BaseModel):
 __all__ = ["AgentPolicy", "AgentServerConfig", "agent_config_from_table", "load_agent_config", "parse_listen"]
 
 
-class AgentServerConfig(_Strict):
+class AgentServerConfig(_Strict, PullOptions):
     listen: str = DEFAULT_LISTEN
     docker_url: str = DEFAULT_DOCKER_URL
     token: str | None = None
@@ -230,5 +239,6 @@ def _resolve_paths(config: AgentServerConfig, base: Path) -> AgentServerConfig:
             "client_ca": resolve(config.client_ca),
             "state_dir": resolve(config.state_dir),
             "policy": resolve_key_paths(config.policy, resolve),
+            **config.with_resolved_paths(resolve),
         }
     )

@@ -9,6 +9,7 @@
     POST   /v1/containers/{id}/exec?cluster=ID   {"command": "..."} -> {"exit_code", "output"} (COMMAND checks)
     GET    /v1/containers/{id}/stats?cluster=ID  one docker stats sample
     GET    /v1/events?cluster=ID             newline-delimited JSON: hello, change, heartbeat
+    GET    /v1/pulls                         image pulls under way (progress) and those ended in the last minute
 
 Every request needs ``Authorization: Bearer TOKEN``; a refusal is a 401 JSON
 error and a log line naming the client address and the reason, never the
@@ -52,6 +53,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from engine.agentd.config import AgentPolicy, AgentServerConfig, parse_listen
 from engine.agentd.policy import refusals
+from engine.agentd.pulls import PullLog, list_pulls
 from engine.agentd.wire import (
     API_VERSION,
     MAX_GRACE_SECONDS,
@@ -65,6 +67,7 @@ from engine.agents.base import LABEL_CLUSTER, AgentDriver
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.netaddr import is_loopback
 from engine.policy import PolicyRefusal
+from engine.registries import DEFAULT_PULL_TIMEOUT, PullOptions
 from engine.serving import EmbeddedServer, bind_socket, until_closing
 
 log = logging.getLogger("pacer.agentd")
@@ -95,6 +98,8 @@ class AgentSettings:
     clusters: tuple[str, ...] = ()
     """The clusters whose engines this agent serves; empty: any cluster an engine names."""
     heartbeat: float = 5.0
+    pull_timeout: float = DEFAULT_PULL_TIMEOUT
+    """How long a launch may wait for its image's pull here (engines size their launch timeout by it)."""
     version: str = field(default_factory=pacer_version)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -248,6 +253,7 @@ async def info(request: Request) -> Response:
         "capacity": capacity_to_json(capacity),
         "policy": settings.policy.model_dump(mode="json"),
         "clusters": list(settings.clusters),
+        "images": {"pull_timeout": settings.pull_timeout},
     })
 
 
@@ -401,7 +407,8 @@ async def _unreachable(request: Request, exc: Exception) -> Response:
 
 async def _agent_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AgentError)
-    return _error(502, exc.message)
+    # The engine names this agent in its own words ("agent edge-1: ..."): not twice.
+    return _error(502, exc.message.removeprefix(f"agent {_settings(request).name}: "))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -434,11 +441,13 @@ def build_app(backend: AgentBackend, settings: AgentSettings) -> ASGIApp:
             Route(f"{cid}/exec", exec_check, methods=["POST"]),
             Route(f"{cid}/stats", stats, methods=["GET"]),
             Route("/v1/events", events, methods=["GET"]),
+            Route("/v1/pulls", list_pulls, methods=["GET"]),
         ],
         exception_handlers=handlers,
     )
     app.state.backend = backend
     app.state.settings = settings
+    app.state.pull_log = PullLog(backend)
     return BearerAuth(app, settings.token)
 
 
@@ -534,9 +543,10 @@ async def start_agent(config: AgentServerConfig, *, backend: AgentBackend | None
             # task sandboxes under the agent's state_dir when docker runs on this host; else docker volumes
             sandbox_root=(os.path.join(os.path.abspath(config.state_dir), "sandboxes")
                           if config.docker_url.startswith("unix://") else None),
+            pulls=PullOptions.of(config),
         )
     settings = AgentSettings(token=creds.token, name=config.name, policy=config.policy, clusters=config.clusters,
-                             heartbeat=config.heartbeat)
+                             heartbeat=config.heartbeat, pull_timeout=config.pull_timeout)
     app = build_app(backend, settings)
     tls = bool(creds.tls_cert and creds.tls_key)
     sock = bind_socket(host, port, source=config.source, field="agent.listen")

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict
 from typing import Any, Mapping
 
-from engine.agents.base import AgentCapacity, PortBinding, TaskSpec, VolumeMount
+from engine.agents.base import AgentCapacity, ImagePull, PortBinding, TaskSpec, VolumeMount
 from engine.scheduler.state import ObservedContainer
 
 API_VERSION = "v1"
@@ -166,6 +166,7 @@ def spec_from_json(data: Any) -> TaskSpec:
         sysctls=_str_map(data, "sysctls"),
         security_opts=_str_tuple(data, "security_opts") or (),
         devices=_str_tuple(data, "devices") or (),
+        force_pull=bool(_get(data, "force_pull", bool, optional=True)),
     )
 
 
@@ -226,4 +227,32 @@ def capacity_from_json(data: Any, *, kind: str = "pacer") -> AgentCapacity:
         hostname=_get(data, "hostname", str),
         attributes=_str_map(data, "attributes"),
         kind=kind,
+    )
+
+
+_PULL_STATUSES = ("queued", "pulling", "done", "failed")
+
+
+def pull_to_json(pull: ImagePull) -> dict[str, Any]:
+    result: dict[str, Any] = _plain(asdict(pull))
+    return result
+
+
+def pull_from_json(data: Any) -> ImagePull:
+    if not isinstance(data, dict):
+        raise WireError("pull: must be a JSON object")
+    status = _get(data, "status", str)
+    if status not in _PULL_STATUSES:
+        raise WireError(f"status: must be one of {', '.join(_PULL_STATUSES)}, got {status!r}")
+    return ImagePull(
+        agent=_get(data, "agent", str),
+        image=_get(data, "image", str),
+        status=status,
+        downloaded=_get(data, "downloaded", int, optional=True) or 0,
+        total=_get(data, "total", int, optional=True) or 0,
+        layers=_get(data, "layers", int, optional=True) or 0,
+        layers_done=_get(data, "layers_done", int, optional=True) or 0,
+        started_at=_get(data, "started_at", float, optional=True) or 0.0,
+        task_ids=_str_tuple(data, "task_ids") or (),
+        message=_get(data, "message", str, optional=True) or "",
     )

@@ -83,6 +83,8 @@ class TaskSpec:
     """Host devices (/dev/HOST[:/dev/CONTAINER[:rwm]]); the agent's policy must allow each (allow_devices)."""
     signatures: tuple[str, ...] = ()
     """Signatures the engine holds for the image's repository (engine.trust wire form), checked by the agent."""
+    force_pull: bool = False
+    """Pull the image before every launch, even when the agent has it (Marathon's `forcePullImage`)."""
 
     def container_labels(self) -> dict[str, str]:
         labels = dict(self.labels)
@@ -96,6 +98,69 @@ class TaskSpec:
             }
         )
         return labels
+
+
+PullStatus = Literal["queued", "pulling", "done", "failed"]
+
+
+def format_bytes(n: float) -> str:
+    """Sizes as docker shows them (powers of 1000): 212 MB, 1.9 MB, 740 kB, 3.4 GB."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(n)} B"
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePull:
+    """One image pull on an agent, as operators watch it (engine/agents/images.py makes these)."""
+
+    agent: str
+    image: str
+    status: PullStatus
+    downloaded: int = 0
+    """Bytes of layers downloaded so far."""
+    total: int = 0
+    """Bytes of the layers whose size the registry has announced (0: none yet)."""
+    layers: int = 0
+    layers_done: int = 0
+    started_at: float = 0.0
+    """Wall-clock time the first launch asked for this image."""
+    task_ids: tuple[str, ...] = ()
+    """The tasks whose launch waits for this pull."""
+    message: str = ""
+    """For a failed pull: the one-line reason; for a finished one: what it took."""
+
+    @property
+    def percent(self) -> int | None:
+        """Downloaded share of the announced bytes (None: no size known yet)."""
+        if self.total <= 0:
+            return None
+        return min(100, int(self.downloaded * 100 / self.total))
+
+    @property
+    def text(self) -> str:
+        """One line: "pulling IMAGE: 41% of 212 MB"."""
+        if self.status in ("done", "failed"):
+            return self.message or f"{self.status}: {self.image}"
+        if self.status == "queued":
+            return f"waiting to pull {self.image} (other pulls on {self.agent} first)"
+        percent = self.percent
+        if percent is None:
+            return f"pulling {self.image}: starting"
+        text = f"pulling {self.image}: {percent}% of {format_bytes(self.total)}"
+        if percent >= 100 and self.layers_done < self.layers:
+            text += f", extracting ({self.layers_done}/{self.layers} layers)"
+        return text
+
+    @property
+    def short(self) -> str:
+        """A few characters for a table cell: "pull 41%", "pulling", "queued"."""
+        if self.status == "queued":
+            return "queued"
+        percent = self.percent
+        return "pulling" if percent is None else f"pull {percent}%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +208,13 @@ class AgentDriver(Protocol):
     def simulated_health(self, container_id: str | None) -> bool | None:
         """A simulated agent's verdict on a task's health (its containers answer no probes); None: probe it."""
         ...
+
+    def image_pulls(self) -> tuple[ImagePull, ...]:
+        """The image pulls under way (or queued) on this agent, oldest first."""
+        ...
+
+    on_image_pull: Callable[[ImagePull], None] | None
+    """Set by the engine: called (from any thread) when a pull starts, progresses, ends or fails."""
 
     async def watch(self, cluster_id: str, on_change: Callable[[], None]) -> None:
         """Call `on_change` (from any thread) when something may have changed; runs until cancelled."""

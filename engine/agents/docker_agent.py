@@ -35,9 +35,11 @@ from engine.agents.base import (
     LABEL_VERSION,
     SANDBOX_CONTAINER_PATH,
     AgentCapacity,
+    ImagePull,
     ObservedContainer,
     TaskSpec,
 )
+from engine.agents.images import ImagePuller
 from engine.config import AgentConfig
 from engine.errors import AgentError, AgentUnreachable
 from engine.policy import (
@@ -49,6 +51,7 @@ from engine.policy import (
     needs_image_inspection,
     refusals,
 )
+from engine.registries import PullOptions
 
 T = TypeVar("T")
 
@@ -117,7 +120,8 @@ class DockerAgent:
             )
         return cls(agent.name, agent.url, reserve_cpus=agent.reserve_cpus, reserve_mem_mib=agent.reserve_mem,
                    cpus=agent.cpus, mem_mib=agent.mem, attributes=agent.attributes, tls=tls, policy=policy,
-                   sandbox_root=agent.sandbox_root, sandbox_grace=agent.sandbox_grace)
+                   sandbox_root=agent.sandbox_root, sandbox_grace=agent.sandbox_grace,
+                   pulls=PullOptions.of(agent))
 
     def __init__(
         self,
@@ -135,8 +139,11 @@ class DockerAgent:
         policy: AgentPolicy | None = None,
         sandbox_root: str | None = None,
         sandbox_grace: float = 3600.0,
+        pulls: PullOptions | None = None,
     ) -> None:
         self.name = name
+        self.images = ImagePuller(name, lambda: self._docker().api, pulls)
+        """Pulls images this daemon lacks (engine/agents/images.py): credentials, single flight, progress."""
         self.policy: AgentPolicy = policy if policy is not None else ClusterPolicy()
         """What containers may do here (engine.policy): checked, and the hardened profile applied, on launch."""
         self.url = url
@@ -457,7 +464,9 @@ class DockerAgent:
 
     async def launch(self, spec: TaskSpec) -> ObservedContainer:
         try:
-            return await self._call(self._launch_sync, spec, timeout=self._call_timeout * 2)
+            return await self.images.run_with_image(
+                spec, lambda: self._call(self._launch_sync, spec, timeout=self._call_timeout * 2),
+                refused=lambda s: bool(refusals(s, self.policy)))
         except docker.errors.NotFound as exc:
             raise AgentError(f"agent {self.name}: image {spec.image!r} not found on this daemon") from exc
 
@@ -607,7 +616,19 @@ class DockerAgent:
 
         return await self._call(sample)
 
+    def image_pulls(self) -> tuple[ImagePull, ...]:
+        return self.images.pulls()
+
+    @property
+    def on_image_pull(self) -> Callable[[ImagePull], None] | None:
+        return self.images.on_change
+
+    @on_image_pull.setter
+    def on_image_pull(self, callback: Callable[[ImagePull], None] | None) -> None:
+        self.images.on_change = callback
+
     async def close(self) -> None:
+        await self.images.close()
         with self._client_lock:
             self._closed = True
             if self._client is not None:

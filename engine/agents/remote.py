@@ -33,6 +33,7 @@ import logging
 import ssl
 import time
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
@@ -43,16 +44,20 @@ from engine.agentd.wire import (
     WireError,
     capacity_from_json,
     observed_from_json,
+    pull_from_json,
     spec_to_json,
 )
-from engine.agents.base import AgentCapacity, TaskSpec
+from engine.agents.base import AgentCapacity, ImagePull, TaskSpec
 from engine.errors import AgentError, AgentUnreachable, ConfigError
 from engine.netaddr import is_loopback
+from engine.registries import DEFAULT_PULL_TIMEOUT
 from engine.scheduler.state import ObservedContainer
 
 log = logging.getLogger("pacer.agents.remote")
 
 BACKOFF_INITIAL = 0.5
+PULL_POLL_SECONDS = 0.5
+"""How often an engine asks a pacer agent for its pulls while a launch waits."""
 BACKOFF_MAX = 30.0
 
 
@@ -161,6 +166,14 @@ class RemoteAgent:
         self._failures = 0
         self._retry_at = 0.0
         self._last_error = ""
+        self.on_image_pull: Callable[[ImagePull], None] | None = None
+        self._pulls: tuple[ImagePull, ...] = ()
+        """The agent's pulls under way, as last polled (while launches wait)."""
+        self._pull_timeout = DEFAULT_PULL_TIMEOUT
+        """How long the agent lets a pull take (from /v1/info): launches wait that much longer."""
+        self._launching = 0
+        self._pull_poller: asyncio.Task[None] | None = None
+        self._finished_seen: set[tuple[str, float]] = set()
 
     def __repr__(self) -> str:
         return f"RemoteAgent({self.name!r}, {self._base!r})"
@@ -306,6 +319,9 @@ class RemoteAgent:
 
     async def connect(self) -> AgentCapacity:
         data = self._json(await self._request("GET", "/v1/info"))
+        images = data.get("images") if isinstance(data, dict) else None
+        if isinstance(images, dict) and isinstance(images.get("pull_timeout"), (int, float)):
+            self._pull_timeout = float(images["pull_timeout"])
         try:
             return capacity_from_json(data.get("capacity") if isinstance(data, dict) else None)
         except WireError as exc:
@@ -323,7 +339,17 @@ class RemoteAgent:
 
     async def launch(self, spec: TaskSpec) -> ObservedContainer:
         self._learn(spec.cluster_id)
-        response = await self._request("POST", "/v1/tasks", json=spec_to_json(spec), timeout=self._timeout * 6)
+        # The agent pulls a missing image as part of the launch: wait as long as it lets a pull take, and
+        # follow its pulls meanwhile, so the engine shows their progress.
+        self._launching += 1
+        if self._pull_poller is None or self._pull_poller.done():
+            self._pull_poller = asyncio.get_running_loop().create_task(self._poll_pulls(),
+                                                                       name=f"pulls of {self.name}")
+        try:
+            response = await self._request("POST", "/v1/tasks", json=spec_to_json(spec),
+                                           timeout=self._timeout * 6 + self._pull_timeout)
+        finally:
+            self._launching -= 1
         try:
             return observed_from_json(self._json(response))
         except WireError as exc:
@@ -419,10 +445,43 @@ class RemoteAgent:
         except httpx.TransportError as exc:
             raise self._transport_error(exc, "GET /v1/events") from exc
 
+    def image_pulls(self) -> tuple[ImagePull, ...]:
+        return self._pulls
+
+    async def _poll_pulls(self) -> None:
+        """Poll GET /v1/pulls while launches wait (and once more after the last), reporting every pull."""
+        while True:
+            last = self._launching == 0
+            try:
+                data = self._json(await self._request("GET", "/v1/pulls"))
+                pulls = tuple(pull_from_json(p) for p in data.get("pulls") or ())
+                finished = [pull_from_json(p) for p in data.get("finished") or ()]
+            except (AgentError, WireError, AttributeError, TypeError) as exc:
+                log.debug("agent %s: pulls: %s", self.name, exc)
+                pulls, finished = (), []
+            self._pulls = tuple(replace(p, agent=self.name) for p in pulls)
+            callback = self.on_image_pull
+            if callback is not None:
+                for pull in self._pulls:
+                    callback(pull)
+                for pull in finished:
+                    key = (pull.image, pull.started_at)
+                    if key not in self._finished_seen:
+                        self._finished_seen.add(key)
+                        callback(replace(pull, agent=self.name))
+                if len(self._finished_seen) > 1024:
+                    self._finished_seen.clear()
+            if last:
+                self._pulls = ()
+                return
+            await asyncio.sleep(PULL_POLL_SECONDS)
+
     async def close(self) -> None:
+        if self._pull_poller is not None:
+            self._pull_poller.cancel()
         if self._client is not None:
             client, self._client = self._client, None
             await client.aclose()
 
 
-__all__ = ["PinMismatch", "RemoteAgent", "check_pinned", "pinned_context"]
+__all__ = ["PULL_POLL_SECONDS", "PinMismatch", "RemoteAgent", "check_pinned", "pinned_context"]

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, AsyncIterator, Callable
 
-from engine.agents.base import AgentCapacity, TaskSpec
+from engine.agents.base import AgentCapacity, ImagePull, TaskSpec
 from engine.errors import AgentError, AgentUnreachable
 from engine.scheduler.state import ObservedContainer
 
@@ -85,6 +85,8 @@ class SimAgent:
     kind = "sim"
     foreign_ports: frozenset[int] = frozenset()
     """A simulated agent runs nothing of anyone else's."""
+    on_image_pull: Callable[[ImagePull], None] | None = None
+    """A simulated agent has every image at once: it never pulls."""
 
     def __init__(
         self,
@@ -281,6 +283,9 @@ class SimAgent:
             await asyncio.Event().wait()
         finally:
             self._on_change.remove(on_change)
+
+    def image_pulls(self) -> tuple[ImagePull, ...]:
+        return ()
 
     async def close(self) -> None:
         return None

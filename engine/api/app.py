@@ -211,6 +211,7 @@ def routes() -> list[Route]:
         Route("/pacer/v1/tasks/{task_id}/logs", routes_pacer.task_logs, methods=["GET"]),
         Route("/pacer/v1/deployments", routes_pacer.list_deployments, methods=["GET"]),
         Route("/pacer/v1/agents", routes_pacer.list_agents, methods=["GET"]),
+        Route("/pacer/v1/pulls", routes_pacer.list_pulls, methods=["GET"]),
         Route("/pacer/v1/signatures", routes_trust.list_signatures, methods=["GET"]),
         Route("/pacer/v1/signatures", routes_trust.add_signature, methods=["POST"]),
         Route("/pacer/v1/signatures", routes_trust.delete_signatures, methods=["DELETE"]),

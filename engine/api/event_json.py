@@ -21,6 +21,7 @@ from engine.events import (
     GroupChanged,
     HealthCheckFailed,
     HealthStatusChanged,
+    ImagePullProgressed,
     ImageSignatureRemoved,
     ImageSigned,
     InstanceHealthChanged,
@@ -140,3 +141,10 @@ def _(e: AutoscaleDecided) -> dict[str, Any]:
 @_fields.register
 def _(e: SubscriberDropped) -> dict[str, Any]:
     return {"reason": e.reason}
+
+
+@_fields.register
+def _(e: ImagePullProgressed) -> dict[str, Any]:
+    percent = min(100, int(e.downloaded * 100 / e.total)) if e.total > 0 else None
+    return {"agentId": e.agent, "image": e.image, "status": e.status, "downloadedBytes": e.downloaded,
+            "totalBytes": e.total, "percent": percent, "taskIds": list(e.task_ids), "message": e.text}

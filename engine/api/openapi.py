@@ -369,6 +369,17 @@ def openapi_document() -> dict[str, Any]:
             "200": _json({"type": "array", "items": {"type": "object"}}, "deployments")}, tag="pacer")},
         "/pacer/v1/agents": {"get": _op("agents (pacer)", {"200": _json({"type": "object", "required": ["agents"]},
                                                                           "agents")}, tag="pacer")},
+        "/pacer/v1/pulls": {"get": _op("image pulls under way on the agents, with progress (pacer)", {
+            "200": _json({"type": "object", "required": ["pulls"], "properties": {"pulls": {"type": "array", "items": {
+                "type": "object", "required": ["agent", "image", "status", "message", "taskIds"], "properties": {
+                    "agent": {"type": "string"}, "image": {"type": "string"},
+                    "status": {"type": "string", "enum": ["queued", "pulling", "done", "failed"]},
+                    "downloadedBytes": {"type": "integer"}, "totalBytes": {"type": "integer"},
+                    "percent": {"type": "integer", "nullable": True}, "layers": {"type": "integer"},
+                    "layersDone": {"type": "integer"}, "startedAt": {"type": "string"},
+                    "taskIds": {"type": "array", "items": {"type": "string"}},
+                    "message": {"type": "string"}}}}}}, "pulls")},
+            params=[_query("app", "only the pulls this app's tasks wait for")], tag="pacer")},
         "/pacer/v1/signatures": {
             "get": _op("trusted image signatures (pacer)", {"200": _json(signatures, "signatures")},
                        params=[_query("image", "only this image reference"), _query("imageId", "only this image id")],

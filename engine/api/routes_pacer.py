@@ -3,6 +3,8 @@
 - ``GET /pacer/v1/apps/{appId}/explain``: why an app waits, per agent.
 - ``GET /pacer/v1/deployments``: deployments with status and stuck reason.
 - ``GET /pacer/v1/agents``: agents with capacity and use.
+- ``GET /pacer/v1/pulls``: image pulls under way on the agents, with progress and the tasks waiting
+  (``?app=/id``: only those its tasks wait for).
 - ``GET /pacer/v1/apps/{appId}/autoscale``: the app's autoscaling policy, last
   measurement and decision, recent changes (``"policy": null`` without one).
 - ``GET /pacer/v1/apps/{appId}/logs`` and ``/pacer/v1/tasks/{taskId}/logs``:
@@ -18,12 +20,13 @@ from typing import Any, AsyncIterator
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
+from engine.agents.base import ImagePull
 from engine.api.http import ApiError, flag, int_param, json_response
 from engine.api.json_views import last_task_failure, pacer_deployment
 from engine.api.routes_apps import api
 from engine.api.state import ApiState
 from engine.errors import AgentError, TaskNotFound
-from engine.model import format_ts
+from engine.model import format_ts, normalize_app_id
 from engine.scheduler.state import TaskRecord, TaskState
 from engine.serving import until_closing
 
@@ -65,6 +68,8 @@ def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
                      "disk": _free(a.capacity.disk, a.used.disk)},
         })
     failure = engine.failures.get(app.id)
+    task_ids = {t.task_id for t in tasks}
+    pulls = [pull_json(p) for p in engine.image_pulls() if task_ids.intersection(p.task_ids)]
     return {
         "appId": app.id,
         "instances": app.instances,
@@ -87,7 +92,35 @@ def explain_json(state: ApiState, app_id: str) -> dict[str, Any]:
             for d in engine.locks(app.id)
         ],
         "lastTaskFailure": last_task_failure(failure) if failure else None,
+        "pulls": pulls,
     }
+
+
+def pull_json(pull: ImagePull) -> dict[str, Any]:
+    """One pull as /pacer/v1/pulls shows it: `message` is the line operators read ("pulling IMAGE: 41% of 212 MB")."""
+    return {
+        "agent": pull.agent,
+        "image": pull.image,
+        "status": pull.status,
+        "downloadedBytes": pull.downloaded,
+        "totalBytes": pull.total,
+        "percent": pull.percent,
+        "layers": pull.layers,
+        "layersDone": pull.layers_done,
+        "startedAt": format_ts(pull.started_at),
+        "taskIds": list(pull.task_ids),
+        "message": pull.text,
+    }
+
+
+async def list_pulls(request: Request) -> Response:
+    engine = api(request).engine
+    pulls = engine.image_pulls()
+    app_id = request.query_params.get("app")
+    if app_id:
+        wanted = {t.task_id for t in engine.tasks_of(normalize_app_id(app_id))}
+        pulls = tuple(p for p in pulls if wanted.intersection(p.task_ids))
+    return json_response({"pulls": [pull_json(p) for p in pulls]})
 
 
 async def get_app_extension(request: Request) -> Response:

@@ -15,6 +15,7 @@ from typing import Any, TypeGuard
 from engine.errors import FieldError
 from engine.model.field_errors import _describe, _escape, _num_text
 from engine.model.ids import app_id_problems, group_of, normalize_app_id, resolve_app_id
+from engine.model.image_refs import docker_image_problems
 from engine.model.limits import (
     MAX_BACKOFF_FACTOR,
     MAX_CPUS,
@@ -346,20 +347,13 @@ class Checks:
             if ctype == "DOCKER" and c.get("docker") is None:
                 self.add("/container/docker", "is required for container type DOCKER")
             if dk is not None:
-                image = dk.get("image")
-                if isinstance(image, str) and not image.strip():
-                    self.add("/container/docker/image", "must not be empty")
+                for path, problem in docker_image_problems(dk):
+                    self.add(path, problem)
                 if dk.get("credential") is not None:
                     self.add(
                         "/container/docker/credential",
                         "is not supported: agents pull images with their own registry credentials",
                     )
-                pull = dk.get("pullConfig")
-                if pull is not None and ctype == "DOCKER":
-                    self.add("/container/docker/pullConfig", "is only supported with container type MESOS")
-                secret = _get(_obj(pull), "secret")
-                if isinstance(secret, str) and secret not in (_obj(d.get("secrets")) or {}):
-                    self.add("/container/docker/pullConfig/secret", f"references an undefined secret '{secret}'")
             if c.get("linuxInfo") is not None and ctype == "DOCKER":
                 self.add("/container/linuxInfo", "is only supported with container type MESOS")
             pms, dpms = c.get("portMappings"), _get(dk, "portMappings")

@@ -59,3 +59,14 @@ def test_console_tiny_shows_every_key_and_defers_full_collections() -> None:
     assert result["log_lines_per_second"] > 0 and result["events_per_second"] > 0
     assert result["full_gc_during_keys"] == 0, "a full collection ran while keys were being pressed"
     assert 0 <= result["engine_held_for_console_share"] <= 0.5 + 0.05, "the console took over half the engine's time"
+
+
+@pytest.mark.docker
+def test_image_pull_benchmark_runs_at_tiny_size(docker_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, "-m", "bench", "--size", "tiny", "--only", "image_pull", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["pacer_seconds"] > 0 and result["raw_pull_and_sdk_seconds"] > 0
+    assert result["pacer_pulls_per_round"] == 1  # the agent pulled the image once for all its tasks

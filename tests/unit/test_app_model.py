@@ -1265,7 +1265,7 @@ STORED_ONLY_TABLE: list[dict[str, Any]] = [
     docker_app(
         container={
             "type": "MESOS",
-            "docker": {"image": "i", "pullConfig": {"secret": "p"}},
+            "docker": {"image": "i"},
             "linuxInfo": {"seccomp": {"unconfined": True}},
         },
         secrets={"p": {"source": "reg"}},

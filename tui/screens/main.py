@@ -229,8 +229,9 @@ class MainScreen(Screen[None]):
         config = None
         if app_view is not None:
             config = str((app_view.app.version_info or {}).get("lastConfigChangeAt") or app_view.app.version or "")
+        pulls = {task_id: p.short for p in view.snapshot.pulls for task_id in p.task_ids} if view else {}
         self.tasks.show(app_id, tasks, view.health if view else {}, bool(app_view and app_view.app.health_checks),
-                        config)
+                        config, pulls)
         failures = self.failures_seen.get(app_id or "", 0)
         self.tasks.border_title = f"Tasks of {app_id}" + (f" · {failures} failed since start" if failures else "") \
             if app_id else "Tasks"

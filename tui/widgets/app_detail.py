@@ -47,6 +47,12 @@ class AppDetail(Static):
             if d.reason:
                 line.append(f": {d.reason}")
             lines.append(line)
+        task_ids = {t.task_id for t in view.snapshot.tasks.get(app.id, ())}
+        for pull in view.snapshot.pulls:
+            waiters = task_ids.intersection(pull.task_ids)
+            if waiters:
+                lines.append(Text(f"{pull.text} on {pull.agent} ({len(waiters)} task(s) wait for it)",
+                                  style=p.info, end=""))
         waiting = app_view.waiting
         if waiting is not None:
             line = Text(f"waiting: {waiting.count} instance(s): {waiting.reason}", style=p.warn, end="")

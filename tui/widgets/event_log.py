@@ -22,6 +22,7 @@ from engine.events import (
     DeploymentStepSucceeded,
     DeploymentSucceeded,
     EngineEvent,
+    ImagePullProgressed,
     TaskStatusChanged,
 )
 from tui.render import matches, short_task_id
@@ -56,6 +57,8 @@ def summarize(event: EngineEvent) -> str:
             shown = f"{measured:g}%" if isinstance(measured, (int, float)) else "?"
             return (f"{event.app_id} {r.get('from')} -> {r.get('to')} instances: {r.get('metric')} {shown} "
                     f"against target {r.get('target')}% ({r.get('reason', '')})")
+        case ImagePullProgressed():
+            return f"{event.agent}: {event.text}"
         case AgentLost():
             return f"{event.agent}: {event.reason}" if event.reason else event.agent
         case AgentReturned() | AgentDrainStarted() | AgentResumed():
@@ -78,6 +81,8 @@ class EventLog(Log):
     def add(self, events: Sequence[EngineEvent], dropped: int = 0) -> None:
         if dropped:
             self.add_line(f"{_clock(time.time())} … {dropped} event(s) not shown (the console fell behind)")
+        # A pull's progress ticks (twice a second) stay out of the log: its start, end or failure is kept.
+        events = [e for e in events if not isinstance(e, ImagePullProgressed) or e.first]
         self._unformatted.extend(events)
         self.count += len(events)
         if self.visible:

@@ -47,6 +47,15 @@ class QueueView(Static, can_focus=True):
         out = Text(end="")
         waiting = [a for a in view.snapshot.apps if a.waiting is not None and matches(self.filter, a.app.id)]
         self.waiting_apps = [a.app.id for a in waiting]
+        pulls = [pull for pull in view.snapshot.pulls if matches(self.filter, f"{pull.image} {pull.agent}")]
+        if pulls:
+            out.append("Images being pulled (their tasks stage until the pull ends)\n", style="bold")
+            for pull in pulls:
+                out.append(f"  {pull.agent:<16} ", style=p.info)
+                out.append(pull.text)
+                out.append(f"  {len(pull.task_ids)} task(s), for {fmt_duration(self.clock() - pull.started_at)}\n",
+                           style=p.muted)
+            out.append("\n")
         if not waiting:
             out.append("Nothing is waiting: every app's tasks are placed.", style=p.muted)
             return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from engine import TaskRecord
+from engine import TaskRecord, TaskState
 from engine.model import attempt_of, instance_of
 from tui.render import fmt_duration, health_text, short_task_id, state_text
 from tui.widgets.keyed_table import KeyedTable, Raw, cell, palette_of
@@ -42,7 +42,9 @@ class TasksTable(KeyedTable):
         return self.task_ids.get(instance) if instance is not None else None
 
     def show(self, app_id: str | None, tasks: Sequence[TaskRecord], health: Mapping[str, bool | None],
-             has_checks: bool, current_config: str | None) -> None:
+             has_checks: bool, current_config: str | None, pulls: Mapping[str, str] | None = None) -> None:
+        """`pulls`: task id -> a short word for the image pull its launch waits for ("pull 41%"), shown as its
+        state while it stages."""
         if app_id != self.app_id:
             self.reset()
             self.app_id = app_id
@@ -56,8 +58,9 @@ class TasksTable(KeyedTable):
             instance = instance_of(t.task_id)
             self.task_ids[instance] = t.task_id
             started = self._started[instance] = t.started_at
+            pulling = pulls.get(t.task_id) if pulls and t.state == TaskState.STAGING else None
             rows[instance] = (
-                t.task_id, t.agent, ",".join(str(p) for p in t.host_ports) or "-", t.state,
+                t.task_id, t.agent, ",".join(str(p) for p in t.host_ports) or "-", pulling or t.state,
                 attempt_of(t.task_id) - 1, health.get(t.task_id), has_checks,
                 None if started is None else int(now - started), t.version, t.config_version == current_config,
             )
@@ -78,7 +81,8 @@ class TasksTable(KeyedTable):
         p = palette_of(self)
         task_id, agent, ports, state, restarts, health, has_checks, uptime, version, current = raw
         return (
-            cell(short_task_id(str(task_id))), cell(agent), cell(ports), state_text(state, p),  # type: ignore[arg-type]
+            cell(short_task_id(str(task_id))), cell(agent), cell(ports),
+            state_text(state, p) if isinstance(state, TaskState) else cell(state, p.info),
             cell(restarts, p.warn if restarts else p.muted, justify="right"),
             health_text(health, bool(has_checks), p),  # type: ignore[arg-type]
             cell(fmt_duration(uptime), justify="right"),  # type: ignore[arg-type]
