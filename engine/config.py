@@ -11,9 +11,9 @@ import re
 import sys
 import urllib.parse
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from engine.errors import ConfigError
@@ -51,6 +51,17 @@ def token_problem(token: str | None) -> str | None:
 def config_problem(message: str) -> PydanticCustomError:
     """A validator's error whose message is shown as it is (no "Value error, " before it)."""
     return PydanticCustomError("pacer_config", "{message}", {"message": message})
+
+
+def _strong_token(token: str | None) -> str | None:
+    weak = token_problem(token)
+    if weak:
+        raise config_problem(weak)
+    return token
+
+
+Token = Annotated[str | None, AfterValidator(_strong_token)]
+"""A bearer token in a config file: None, or at least MIN_TOKEN_LENGTH characters."""
 
 
 def field_error(model: str, field: str, value: Any, message: str) -> ValidationError:
@@ -197,18 +208,10 @@ class SchedulerConfig(_Strict):
     """Versions kept per app (Marathon's --max_versions): the oldest go first; the current one and any a running
     task uses are always kept."""
     api: str | None = None
-    api_token: str | None = None
+    api_token: Token = None
     """At least 16 characters (MIN_TOKEN_LENGTH)."""
     api_tls_cert: str | None = None
     api_tls_key: str | None = None
-
-    @field_validator("api_token")
-    @classmethod
-    def _long_token(cls, token: str | None) -> str | None:
-        weak = token_problem(token)
-        if weak:
-            raise config_problem(weak)
-        return token
 
 
 class PacerConfig(_Strict):

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from engine.config import (
     DEFAULT_DOCKER_URL,
+    Token,
     _line_of,
     config_problem,
     field_error,
@@ -78,7 +79,7 @@ __all__ = ["AgentPolicy", "AgentServerConfig", "agent_config_from_table", "load_
 class AgentServerConfig(_Strict, PullOptions):
     listen: str = DEFAULT_LISTEN
     docker_url: str = DEFAULT_DOCKER_URL
-    token: str | None = None
+    token: Token = None
     token_file: str | None = None
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -112,14 +113,6 @@ class AgentServerConfig(_Strict, PullOptions):
         if not re.match(r"^(unix|tcp|ssh|npipe)://", url):
             raise ValueError("must start with unix://, tcp:// or ssh://")
         return url
-
-    @field_validator("token")
-    @classmethod
-    def _long_token(cls, token: str | None) -> str | None:
-        weak = token_problem(token)
-        if weak:
-            raise config_problem(weak)
-        return token
 
     @field_validator("clusters")
     @classmethod
