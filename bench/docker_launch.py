@@ -29,6 +29,15 @@ IMAGE = "busybox:latest"
 WORKERS = 16
 
 
+
+def start_raw_container(client: Any, image: str, labels: dict[str, str], name: str) -> None:
+    """The raw docker SDK baseline: create and start one container as pacer would (limits, init, no restart)."""
+    api = client.api
+    host_config = api.create_host_config(restart_policy={"Name": "no"}, nano_cpus=10_000_000,
+                                         mem_limit=16 * 2**20, init=True)
+    c = api.create_container(image, command=["sleep", "600"], labels=labels, host_config=host_config, name=name)
+    api.start(c["Id"])
+
 def _cleanup(client: docker.DockerClient, label: str) -> None:
     for c in client.containers.list(all=True, filters={"label": label}):
         c.remove(force=True)
@@ -39,12 +48,7 @@ def raw_sdk(client: docker.DockerClient, n: int) -> float:
     key, value = label.split("=")
 
     def one(i: int) -> None:
-        api = client.api
-        host_config = api.create_host_config(restart_policy={"Name": "no"}, nano_cpus=10_000_000,
-                                             mem_limit=16 * 2**20, init=True)
-        c = api.create_container(IMAGE, command=["sleep", "600"], labels={key: value}, host_config=host_config,
-                                 name=f"bench-raw-{value}-{i}")
-        api.start(c["Id"])
+        start_raw_container(client, IMAGE, {key: value}, f"bench-raw-{value}-{i}")
 
     started = time.perf_counter()
     try:

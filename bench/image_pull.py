@@ -24,6 +24,7 @@ from typing import Any
 
 import docker
 
+from bench.docker_launch import start_raw_container
 from engine import Engine
 from engine.config import AgentConfig, PacerConfig, SchedulerConfig
 
@@ -55,12 +56,7 @@ def raw(client: docker.DockerClient, ref: str, n: int) -> float:
     repository, tag = ref.rsplit(":", 1)
 
     def one(i: int) -> None:
-        api = client.api
-        host_config = api.create_host_config(restart_policy={"Name": "no"}, nano_cpus=10_000_000,
-                                             mem_limit=16 * 2**20, init=True)
-        c = api.create_container(ref, command=["sleep", "600"], labels={key: value}, host_config=host_config,
-                                 name=f"bench-pull-raw-{value}-{i}")
-        api.start(c["Id"])
+        start_raw_container(client, ref, {key: value}, f"bench-pull-raw-{value}-{i}")
 
     started = time.perf_counter()
     try:
